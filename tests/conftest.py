@@ -1,0 +1,134 @@
+"""Test harness: a real PostgreSQL, a migrated template database built once per
+session, and a fresh clone of it for every test.
+
+Where the server comes from:
+  * ``OPTIINFRA_TEST_DSN`` (any libpq DSN of a role that may create databases);
+  * otherwise an embedded PostgreSQL 16 started with ``pgserver`` in a temporary
+    folder (works on a fresh machine with no server installed, also as root).
+
+Databases are created and dropped with pytest-postgresql's ``DatabaseJanitor``;
+the template is filled by applying the migrations through yoyo, exactly as a
+deploy would.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from pytest_postgresql.janitor import DatabaseJanitor
+
+from optiinfra_db import embedded
+from optiinfra_db.migrate import migrate
+
+
+@dataclass(frozen=True)
+class Server:
+    """How to reach the test server (host may be a Unix-socket folder)."""
+
+    host: str
+    port: int
+    user: str
+    password: str | None
+    maintenance_dbname: str
+    label: str
+
+    def dsn(self, dbname: str) -> str:
+        return make_conninfo(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password or None,
+            dbname=dbname,
+        )
+
+    def janitor(self, dbname: str, **kwargs: Any) -> DatabaseJanitor:
+        return DatabaseJanitor(
+            user=self.user,
+            host=self.host,
+            port=self.port,
+            password=self.password,
+            dbname=dbname,
+            maintenance_dbname=self.maintenance_dbname,
+            **kwargs,
+        )
+
+
+_counter = itertools.count()
+
+
+def _unique_name(prefix: str) -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return f"{prefix}_{os.getpid()}{worker}_{next(_counter)}"
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Server:
+    dsn = os.environ.get("OPTIINFRA_TEST_DSN")
+    label = "OPTIINFRA_TEST_DSN"
+    if not dsn:
+        dsn = embedded.start(tmp_path_factory.mktemp("pgdata"))
+        label = "embedded pgserver"
+    params = conninfo_to_dict(dsn)
+    return Server(
+        host=str(params.get("host") or "localhost"),
+        port=int(params.get("port") or 5432),
+        user=str(params.get("user") or os.environ.get("USER", "postgres")),
+        password=str(params["password"]) if params.get("password") else None,
+        maintenance_dbname=str(params.get("dbname") or "postgres"),
+        label=label,
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return "database: " + (
+        "OPTIINFRA_TEST_DSN" if os.environ.get("OPTIINFRA_TEST_DSN") else "embedded pgserver"
+    )
+
+
+def _apply_migrations(
+    host: str, port: int, user: str, dbname: str, password: str | None, **kwargs: Any
+) -> None:
+    """pytest-postgresql loader: migrate the template through yoyo."""
+    migrate(
+        make_conninfo(host=host, port=port, user=user, dbname=dbname, password=password or None)
+    )
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server: Server) -> Iterator[str]:
+    """A database with every migration applied, marked as a template."""
+    name = _unique_name("optiinfra_tmpl")
+    janitor = pg_server.janitor(name, as_template=True)
+    with janitor:
+        janitor.load(_apply_migrations)
+        yield name
+
+
+@pytest.fixture
+def db_dsn(pg_server: Server, template_db: str) -> Iterator[str]:
+    """DSN of a fresh, migrated database for this test alone (dropped afterwards)."""
+    name = _unique_name("optiinfra_test")
+    with pg_server.janitor(name, template_dbname=template_db):
+        yield pg_server.dsn(name)
+
+
+@pytest.fixture
+def empty_db_dsn(pg_server: Server) -> Iterator[str]:
+    """DSN of a fresh database with nothing migrated."""
+    name = _unique_name("optiinfra_empty")
+    with pg_server.janitor(name):
+        yield pg_server.dsn(name)
+
+
+@pytest.fixture
+def raw_conn(db_dsn: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+    """A plain psycopg connection to the test database (autocommit off)."""
+    with psycopg.connect(db_dsn) as conn:
+        yield conn
