@@ -85,6 +85,10 @@ CREATE INDEX ix_workflow_executions_customer_created
     ON workflow_executions (customer_id, created_at DESC, id DESC);
 CREATE INDEX ix_workflow_executions_agent_created
     ON workflow_executions (agent_id, created_at DESC, id DESC);
+-- Added: all executions newest first (workflow_executions.list, the
+-- operator's recent-runs view and `optiinfra-db runs list`).
+CREATE INDEX ix_workflow_executions_created
+    ON workflow_executions (created_at DESC, id DESC);
 
 CREATE TRIGGER trg_workflow_executions_updated_at BEFORE UPDATE ON workflow_executions
     FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION optiinfra_set_updated_at();

@@ -132,3 +132,47 @@ def raw_conn(db_dsn: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
     """A plain psycopg connection to the test database (autocommit off)."""
     with psycopg.connect(db_dsn) as conn:
         yield conn
+
+
+@pytest.fixture
+def conn(db_dsn: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection made by the library (adapters registered), autocommit off."""
+    import optiinfra_db as odb
+
+    with odb.connect(db_dsn) as connection:
+        yield connection
+
+
+@pytest.fixture
+def repos(conn: psycopg.Connection[Any]) -> Any:
+    import optiinfra_db as odb
+
+    return odb.Repositories(conn)
+
+
+@dataclass(frozen=True)
+class World:
+    customer: Any
+    agent: Any
+    execution: Any
+
+
+@pytest.fixture
+def world(repos: Any, conn: psycopg.Connection[Any]) -> World:
+    """A customer, an agent and a pending execution, committed."""
+    import optiinfra_db as odb
+
+    customer = repos.customers.create(
+        odb.CustomerCreate(name="Acme Corp", email="ops@acme.test", api_key=odb.new_api_key())
+    )
+    agent = repos.agents.create(odb.AgentCreate(type=odb.AgentType.COST, name="cost-agent-1"))
+    execution = repos.workflow_executions.create(
+        odb.WorkflowExecutionCreate(
+            agent_id=agent.id,
+            customer_id=customer.id,
+            workflow_type=odb.WorkflowType.COST_ANALYSIS,
+            input_data={"window": "7d"},
+        )
+    )
+    conn.commit()
+    return World(customer, agent, execution)

@@ -1,0 +1,169 @@
+"""Domain errors, and the one place psycopg errors are mapped to them.
+
+Every error is a :class:`RepositoryError`. Those raised for a database error
+are chained from it (``__cause__``) and carry the violated constraint's name.
+A constraint violation aborts the caller's transaction (PostgreSQL's rule), so
+the caller rolls back; a refused lifecycle transition or a missing id does
+not: nothing failed inside the server.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg
+
+__all__ = [
+    "ConflictError",
+    "ConstraintViolationError",
+    "InvalidReferenceError",
+    "InvalidTransitionError",
+    "NotFoundError",
+    "RepositoryError",
+    "wrap_errors",
+]
+
+
+class RepositoryError(Exception):
+    """Base class of every error the repositories raise."""
+
+    def __init__(self, message: str, *, constraint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.constraint = constraint
+
+
+class NotFoundError(RepositoryError):
+    """The row asked for does not exist."""
+
+    def __init__(self, entity: str, id: Any) -> None:
+        super().__init__(f"{entity} {id} does not exist")
+        self.entity = entity
+        self.id = id
+
+
+class ConflictError(RepositoryError):
+    """A unique constraint refused the write (the row already exists)."""
+
+
+class InvalidReferenceError(RepositoryError):
+    """A foreign key refused the write (the referenced row does not exist)."""
+
+
+class ConstraintViolationError(RepositoryError):
+    """A CHECK or NOT NULL constraint (or a value the column can't hold) refused the write."""
+
+
+class InvalidTransitionError(RepositoryError):
+    """A lifecycle move is not allowed from the row's current status."""
+
+    def __init__(
+        self,
+        entity: str,
+        id: Any,
+        current: str,
+        wanted: str,
+        *,
+        allowed_from: tuple[str, ...] = (),
+        reason: str | None = None,
+    ) -> None:
+        detail = reason or (
+            f"allowed only from {' or '.join(allowed_from)}" if allowed_from else "not allowed"
+        )
+        super().__init__(f"{entity} {id} is {current}; cannot move it to {wanted} ({detail})")
+        self.entity = entity
+        self.id = id
+        self.current = current
+        self.wanted = wanted
+        self.allowed_from = allowed_from
+
+
+# Entity names for messages, by referenced table.
+_ENTITY = {
+    "customers": "customer",
+    "agents": "agent",
+    "recommendations": "recommendation",
+    "workflow_executions": "workflow execution",
+    "workflow_steps": "workflow step",
+}
+
+# Messages for unique constraints a person will meet.
+_UNIQUE_MESSAGES = {
+    "uq_customers_email": "a customer with email {value} already exists",
+    "uq_customers_api_key_hash": "that API key is already in use by another customer",
+    "uq_agents_type_name": "an agent with (type, name) = ({value}) already exists",
+    "uq_agent_configs_agent_key": "agent config (agent_id, config_key) = ({value}) already exists",
+    "uq_agent_states_agent": "agent {value} already has a state row",
+    "uq_agent_capabilities_agent_name_version": (
+        "capability (agent_id, capability_name, capability_version) = ({value}) already exists"
+    ),
+    "ix_workflow_steps_execution_order": (
+        "(workflow_execution_id, step_order) = ({value}) is taken: "
+        "an execution has one step per position"
+    ),
+}
+
+_KEY_DETAIL = re.compile(r"Key \((?P<cols>.+?)\)=\((?P<vals>.*)\)")
+_FK_TABLE = re.compile(r'table "(?P<table>[^"]+)"')
+
+
+def _key(detail: str | None) -> tuple[str, str]:
+    match = _KEY_DETAIL.search(detail or "")
+    return (match["cols"], match["vals"]) if match else ("", "")
+
+
+def translate(exc: psycopg.Error) -> RepositoryError | None:
+    """The domain error for a psycopg error, or None if it is not ours to map."""
+    diag = exc.diag
+    constraint = diag.constraint_name
+    if isinstance(exc, pg.UniqueViolation):
+        cols, vals = _key(diag.message_detail)
+        template = _UNIQUE_MESSAGES.get(constraint or "")
+        message = (
+            template.format(value=vals)
+            if template
+            else f"duplicate value ({cols}) = ({vals}) violates {constraint}"
+        )
+        return ConflictError(message, constraint=constraint)
+    if isinstance(exc, pg.ForeignKeyViolation):
+        cols, vals = _key(diag.message_detail)
+        table_match = _FK_TABLE.search(diag.message_detail or "")
+        table = table_match["table"] if table_match else ""
+        if constraint == "fk_workflow_artifacts_step":
+            step, _, execution = vals.partition(", ")
+            message = f"workflow step {step} does not exist in workflow execution {execution}"
+        elif table in _ENTITY and "," not in cols:
+            message = f"{_ENTITY[table]} {vals} does not exist"
+        else:
+            message = diag.message_primary or str(exc)
+            if diag.message_detail:
+                message += f": {diag.message_detail}"
+        return InvalidReferenceError(message, constraint=constraint)
+    if isinstance(exc, pg.CheckViolation):
+        return ConstraintViolationError(
+            f"{diag.table_name or 'row'} violates check constraint {constraint}",
+            constraint=constraint,
+        )
+    if isinstance(exc, pg.NotNullViolation):
+        return ConstraintViolationError(
+            f"{diag.table_name}.{diag.column_name} may not be null", constraint=constraint
+        )
+    if isinstance(exc, psycopg.IntegrityError | psycopg.DataError):
+        return ConstraintViolationError(diag.message_primary or str(exc), constraint=constraint)
+    return None
+
+
+@contextmanager
+def wrap_errors() -> Iterator[None]:
+    """Re-raise mapped psycopg errors as domain errors (chained); others unchanged."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        mapped = translate(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc

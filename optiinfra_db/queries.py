@@ -1,0 +1,179 @@
+"""The named-query catalog: every ``sql/<file>.sql`` parsed once, strictly.
+
+A file holds queries, each introduced by a header line::
+
+    -- name: get_detail :one
+    -- One execution with its steps and artifacts, in one round trip.
+    SELECT ...;
+
+``--`` lines right after the header are the query's description; the body runs
+until the next header or the end of the file. Kinds (as in sqlc):
+
+``:one``      at most one row          ``:many``     any number of rows
+``:exec``     no rows wanted           ``:execrows`` the number of rows affected
+``:copy``     a ``COPY ... FROM STDIN`` statement
+
+Loading fails, naming ``file:line``, on a malformed header, a duplicate name,
+an empty body, text before the first header, or a ``%`` that is neither a
+``%(name)s`` placeholder nor an escaped ``%%`` (psycopg would misread it, even
+in a comment). Each statement is stored with its origin prepended,
+``/* optiinfra_db:<file>:<name> */``, so it can be told apart in
+``pg_stat_activity`` and in the server's logs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import LiteralString, cast
+
+from optiinfra_db._resources import sql_dir
+
+__all__ = ["CATALOG", "KINDS", "Query", "QueryFileError", "load_catalog", "parse_file"]
+
+KINDS = frozenset({"one", "many", "exec", "execrows", "copy"})
+
+_HEADER = re.compile(r"^--\s*name\s*:")
+_HEADER_FULL = re.compile(r"^--\s*name\s*:\s*([a-z][a-z0-9_]*)\s+:([a-z]+)\s*$")
+# Allowed uses of '%': '%%' and '%(identifier)s'.
+_PERCENT_OK = re.compile(r"%%|%\([a-z_][a-z0-9_]*\)s")
+_PLACEHOLDER = re.compile(r"%\(([a-z_][a-z0-9_]*)\)s")
+
+
+class QueryFileError(ValueError):
+    """A ``sql/`` file is malformed; the message starts with ``file:line``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One named statement."""
+
+    file: str  # file stem, e.g. "workflow_executions"
+    name: str  # e.g. "get_detail"
+    kind: str  # one of KINDS
+    doc: str  # the description lines, joined
+    sql: LiteralString  # the statement, origin comment first
+    line: int  # line of the header in the file
+    params: frozenset[str]  # the %(name)s placeholders it uses
+
+    @property
+    def key(self) -> str:
+        return f"{self.file}.{self.name}"
+
+
+def parse_file(path: Path) -> list[Query]:
+    """Parse one ``.sql`` file into its queries (strictly, see module doc)."""
+    stem = path.stem
+    lines = path.read_text(encoding="utf-8").splitlines()
+    queries: list[Query] = []
+    seen: dict[str, int] = {}
+
+    header: tuple[str, str, int] | None = None
+    doc: list[str] = []
+    body: list[str] = []
+    in_doc = False
+
+    def where(lineno: int) -> str:
+        return f"{path}:{lineno}"
+
+    def finish() -> None:
+        if header is None:
+            return
+        name, kind, lineno = header
+        text = "\n".join(body).strip()
+        if not text or all(
+            not ln.strip() or ln.strip().startswith("--") for ln in text.splitlines()
+        ):
+            raise QueryFileError(f"{where(lineno)}: query {name!r} has an empty body")
+        statement = f"/* optiinfra_db:{stem}:{name} */\n{text}"
+        queries.append(
+            Query(
+                file=stem,
+                name=name,
+                kind=kind,
+                doc=" ".join(doc).strip(),
+                # Read from the packaged sql/ folder, never built from values:
+                # this is the one place a file's text becomes a LiteralString.
+                sql=cast(LiteralString, statement),  # type: ignore[redundant-cast]
+                line=lineno,
+                params=frozenset(_PLACEHOLDER.findall(text)),
+            )
+        )
+
+    for lineno, raw in enumerate(lines, start=1):
+        stripped = raw.strip()
+        if _HEADER.match(stripped):
+            finish()
+            match = _HEADER_FULL.match(stripped)
+            if not match:
+                raise QueryFileError(
+                    f"{where(lineno)}: malformed header {stripped!r}; "
+                    "expected '-- name: <lower_snake_name> :<kind>'"
+                )
+            name, kind = match.groups()
+            if kind not in KINDS:
+                raise QueryFileError(
+                    f"{where(lineno)}: unknown kind ':{kind}' "
+                    f"(expected one of {', '.join(':' + k for k in sorted(KINDS))})"
+                )
+            if name in seen:
+                raise QueryFileError(
+                    f"{where(lineno)}: duplicate query name {name!r} "
+                    f"(first defined at line {seen[name]})"
+                )
+            seen[name] = lineno
+            header = (name, kind, lineno)
+            doc, body, in_doc = [], [], True
+            continue
+        if "%" in raw:
+            leftover = _PERCENT_OK.sub("", raw)
+            if "%" in leftover:
+                raise QueryFileError(
+                    f"{where(lineno)}: stray '%' (psycopg reads '%' as a placeholder, "
+                    "even in comments); write '%%' or '%(name)s'"
+                )
+        if header is None:
+            if stripped and not stripped.startswith("--"):
+                raise QueryFileError(f"{where(lineno)}: SQL before the first '-- name:' header")
+            continue
+        if in_doc and stripped.startswith("--"):
+            doc.append(stripped[2:].strip())
+            continue
+        in_doc = False
+        body.append(raw)
+    finish()
+    return queries
+
+
+def load_catalog(folder: Path) -> dict[str, Query]:
+    """Every query of every ``*.sql`` file in ``folder``, keyed ``"<file>.<name>"``."""
+    catalog: dict[str, Query] = {}
+    for path in sorted(folder.glob("*.sql")):
+        for query in parse_file(path):
+            catalog[query.key] = query
+    return catalog
+
+
+class _Catalog(Mapping[str, Query]):
+    """Read-only view of the loaded catalog with a helpful KeyError."""
+
+    def __init__(self, queries: dict[str, Query]) -> None:
+        self._queries = queries
+
+    def __getitem__(self, key: str) -> Query:
+        try:
+            return self._queries[key]
+        except KeyError:
+            raise KeyError(f"no query named {key!r} in {sql_dir()}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._queries)
+
+    def __len__(self) -> int:
+        return len(self._queries)
+
+
+#: All named queries, loaded once at import.
+CATALOG: Mapping[str, Query] = _Catalog(load_catalog(sql_dir()))

@@ -1,0 +1,402 @@
+"""Repositories of the workflow-history tables (migration 0003): executions,
+their ordered steps and their artifacts, with guarded lifecycle moves."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+from pydantic import TypeAdapter
+
+from optiinfra_db.enums import ArtifactType, StepStatus, WorkflowStatus, WorkflowType
+from optiinfra_db.errors import InvalidTransitionError, NotFoundError
+from optiinfra_db.fieldtypes import JsonObject, Name, check_id
+from optiinfra_db.records import (
+    WorkflowArtifact,
+    WorkflowArtifactCreate,
+    WorkflowArtifactUpdate,
+    WorkflowExecution,
+    WorkflowExecutionCreate,
+    WorkflowExecutionDetail,
+    WorkflowExecutionUpdate,
+    WorkflowStep,
+    WorkflowStepCreate,
+    WorkflowStepUpdate,
+)
+from optiinfra_db.repositories._base import (
+    Cursor,
+    UpdatableRepository,
+    bounds,
+    check,
+    keyset,
+    limit_of,
+)
+
+__all__ = [
+    "WorkflowArtifactRepository",
+    "WorkflowExecutionRepository",
+    "WorkflowStepRepository",
+]
+
+_JSON_OR_NONE = TypeAdapter(JsonObject | None)
+_JSON = TypeAdapter(JsonObject)
+
+
+def _jsonb(value: Any, *, required: bool) -> Jsonb | None:
+    checked = (_JSON if required else _JSON_OR_NONE).validate_python(value)
+    return None if checked is None else Jsonb(checked)
+
+
+class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, WorkflowExecutionUpdate]):
+    """``workflow_executions`` and their lifecycle::
+
+        pending --start--> running --complete--> completed
+                              |------fail-----> failed
+                              |----time_out---> timeout
+        pending|running --cancel--> cancelled
+
+    Each move is one guarded UPDATE; a refusal raises InvalidTransitionError
+    (or NotFoundError) and leaves the caller's transaction usable.
+    """
+
+    table = "workflow_executions"
+    entity = "workflow execution"
+    record = WorkflowExecution
+    update_model = WorkflowExecutionUpdate
+
+    def create(self, data: WorkflowExecutionCreate) -> WorkflowExecution:
+        return self._create(data, WorkflowExecutionCreate)
+
+    def get_detail(self, id: UUID | str) -> WorkflowExecutionDetail | None:
+        """The execution with its steps (in step order) and artifacts, in one round trip."""
+        row = self._fetchone(self.q["get_detail"], {"id": check_id(id)})
+        return None if row is None else WorkflowExecutionDetail.model_validate_json(row[0])
+
+    # -- lists ------------------------------------------------------------------------
+
+    def _list(
+        self,
+        name: str,
+        owner: dict[str, Any],
+        workflow_type: WorkflowType | None,
+        status: WorkflowStatus | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        after: Cursor | None,
+    ) -> builtins.list[WorkflowExecution]:
+        since_, until_ = bounds(since, until)
+        after_created_at, after_id = keyset(after)
+        return self._many(
+            name,
+            {
+                **owner,
+                "workflow_type": check(WorkflowType | None, workflow_type),
+                "status": check(WorkflowStatus | None, status),
+                "since": since_,
+                "until": until_,
+                "limit": limit_of(limit),
+                "after_created_at": after_created_at,
+                "after_id": after_id,
+            },
+        )
+
+    def list_for_customer(
+        self,
+        customer_id: UUID | str,
+        *,
+        workflow_type: WorkflowType | None = None,
+        status: WorkflowStatus | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        after: Cursor | None = None,
+    ) -> builtins.list[WorkflowExecution]:
+        """A customer's executions newest first; created_at in [since, until)."""
+        return self._list(
+            "list_for_customer",
+            {"customer_id": check_id(customer_id)},
+            workflow_type,
+            status,
+            since,
+            until,
+            limit,
+            after,
+        )
+
+    def list_for_agent(
+        self,
+        agent_id: UUID | str,
+        *,
+        status: WorkflowStatus | None = None,
+        workflow_type: WorkflowType | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        after: Cursor | None = None,
+    ) -> builtins.list[WorkflowExecution]:
+        """An agent's executions newest first."""
+        return self._list(
+            "list_for_agent",
+            {"agent_id": check_id(agent_id)},
+            workflow_type,
+            status,
+            since,
+            until,
+            limit,
+            after,
+        )
+
+    def list(
+        self,
+        *,
+        workflow_type: WorkflowType | None = None,
+        status: WorkflowStatus | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        after: Cursor | None = None,
+    ) -> builtins.list[WorkflowExecution]:
+        """All executions newest first (an operator's view)."""
+        return self._list("list", {}, workflow_type, status, since, until, limit, after)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def _move(
+        self,
+        name: str,
+        id: UUID | str,
+        wanted: WorkflowStatus,
+        allowed_from: tuple[WorkflowStatus, ...],
+        **params: Any,
+    ) -> WorkflowExecution:
+        ident = check_id(id)
+        moved = self._one(name, {"id": ident, **params})
+        if moved is not None:
+            return moved
+        # No row matched: tell a missing id from a wrong status (READ COMMITTED
+        # sees the winner's committed status after a race).
+        state = self._fetchone(self.q["status_of"], {"id": ident})
+        if state is None:
+            raise NotFoundError(self.entity, ident)
+        raise InvalidTransitionError(
+            self.entity,
+            ident,
+            state[0],
+            wanted.value,
+            allowed_from=tuple(s.value for s in allowed_from),
+        )
+
+    def start(self, id: UUID | str) -> WorkflowExecution:
+        """pending -> running (sets started_at)."""
+        return self._move("start", id, WorkflowStatus.RUNNING, (WorkflowStatus.PENDING,))
+
+    def complete(
+        self, id: UUID | str, output_data: dict[str, Any] | None = None
+    ) -> WorkflowExecution:
+        """running -> completed (sets completed_at; output_data if given)."""
+        return self._move(
+            "complete",
+            id,
+            WorkflowStatus.COMPLETED,
+            (WorkflowStatus.RUNNING,),
+            output_data=_jsonb(output_data, required=False),
+        )
+
+    def fail(self, id: UUID | str, error_details: dict[str, Any]) -> WorkflowExecution:
+        """running -> failed (sets completed_at and error_details)."""
+        return self._move(
+            "fail",
+            id,
+            WorkflowStatus.FAILED,
+            (WorkflowStatus.RUNNING,),
+            error_details=_jsonb(error_details, required=True),
+        )
+
+    def cancel(self, id: UUID | str) -> WorkflowExecution:
+        """pending or running -> cancelled (sets completed_at)."""
+        return self._move(
+            "cancel", id, WorkflowStatus.CANCELLED, (WorkflowStatus.PENDING, WorkflowStatus.RUNNING)
+        )
+
+    def time_out(self, id: UUID | str) -> WorkflowExecution:
+        """running -> timeout (sets completed_at)."""
+        return self._move("time_out", id, WorkflowStatus.TIMEOUT, (WorkflowStatus.RUNNING,))
+
+
+_STEPS = TypeAdapter(list[WorkflowStepCreate])
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdate]):
+    """``workflow_steps`` and their lifecycle::
+
+    pending|retrying --start--> running --complete--> completed
+                                   |------fail-----> failed
+    pending --skip--> skipped
+    failed|running --retry--> retrying   (retry_count + 1, up to max_retries)
+    """
+
+    table = "workflow_steps"
+    entity = "workflow step"
+    record = WorkflowStep
+    update_model = WorkflowStepUpdate
+
+    def create(self, data: WorkflowStepCreate) -> WorkflowStep:
+        return self._create(data, WorkflowStepCreate)
+
+    def bulk_create(self, steps: Iterable[WorkflowStepCreate]) -> int:
+        """Insert many steps through COPY; returns how many. All are validated
+        first; on a violation nothing is written (and the transaction is aborted)."""
+        items = _STEPS.validate_python(list(steps))
+        return self._copy(
+            self.q["copy"],
+            [
+                (
+                    s.workflow_execution_id,
+                    s.step_name,
+                    s.step_order,
+                    s.status.value,
+                    s.started_at,
+                    s.completed_at,
+                    _json_text(s.input_data),
+                    _json_text(s.output_data),
+                    _json_text(s.error_details),
+                    s.retry_count,
+                    s.max_retries,
+                    _json_text(s.metadata),
+                )
+                for s in items
+            ],
+        )
+
+    def list_for_execution(self, execution_id: UUID | str) -> builtins.list[WorkflowStep]:
+        """All steps of one execution, in step order."""
+        return self._many("list_for_execution", {"workflow_execution_id": check_id(execution_id)})
+
+    def list(self, execution_id: UUID | str) -> builtins.list[WorkflowStep]:
+        """Same as :meth:`list_for_execution`."""
+        return self.list_for_execution(execution_id)
+
+    def list_by_name(
+        self,
+        step_name: str,
+        *,
+        status: StepStatus | None = None,
+        limit: int = 100,
+        after: Cursor | None = None,
+    ) -> builtins.list[WorkflowStep]:
+        """Steps of one name across executions (e.g. every failure of one step), newest first."""
+        after_created_at, after_id = keyset(after)
+        return self._many(
+            "list_by_name",
+            {
+                "step_name": check(Name, step_name),
+                "status": check(StepStatus | None, status),
+                "limit": limit_of(limit),
+                "after_created_at": after_created_at,
+                "after_id": after_id,
+            },
+        )
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def _move(
+        self,
+        name: str,
+        id: UUID | str,
+        wanted: StepStatus,
+        allowed_from: tuple[StepStatus, ...],
+        **params: Any,
+    ) -> WorkflowStep:
+        ident = check_id(id)
+        moved = self._one(name, {"id": ident, **params})
+        if moved is not None:
+            return moved
+        state = self._fetchone(self.q["state_of"], {"id": ident})
+        if state is None:
+            raise NotFoundError(self.entity, ident)
+        current, retry_count, max_retries = state
+        allowed = tuple(s.value for s in allowed_from)
+        reason = None
+        if wanted is StepStatus.RETRYING and current in allowed:
+            reason = f"retries exhausted: {retry_count} of {max_retries} used"
+        raise InvalidTransitionError(
+            self.entity, ident, current, wanted.value, allowed_from=allowed, reason=reason
+        )
+
+    def start(self, id: UUID | str) -> WorkflowStep:
+        """pending or retrying -> running (sets started_at; clears completed_at, error_details)."""
+        return self._move(
+            "start", id, StepStatus.RUNNING, (StepStatus.PENDING, StepStatus.RETRYING)
+        )
+
+    def complete(self, id: UUID | str, output_data: dict[str, Any] | None = None) -> WorkflowStep:
+        """running -> completed (sets completed_at; output_data if given)."""
+        return self._move(
+            "complete",
+            id,
+            StepStatus.COMPLETED,
+            (StepStatus.RUNNING,),
+            output_data=_jsonb(output_data, required=False),
+        )
+
+    def fail(self, id: UUID | str, error_details: dict[str, Any]) -> WorkflowStep:
+        """running -> failed (sets completed_at and error_details)."""
+        return self._move(
+            "fail",
+            id,
+            StepStatus.FAILED,
+            (StepStatus.RUNNING,),
+            error_details=_jsonb(error_details, required=True),
+        )
+
+    def skip(self, id: UUID | str) -> WorkflowStep:
+        """pending -> skipped (sets completed_at)."""
+        return self._move("skip", id, StepStatus.SKIPPED, (StepStatus.PENDING,))
+
+    def retry(self, id: UUID | str) -> WorkflowStep:
+        """failed or running -> retrying (retry_count + 1); refused past max_retries."""
+        return self._move("retry", id, StepStatus.RETRYING, (StepStatus.FAILED, StepStatus.RUNNING))
+
+
+class WorkflowArtifactRepository(UpdatableRepository[WorkflowArtifact, WorkflowArtifactUpdate]):
+    """``workflow_artifacts``: outputs of an execution or of one of its steps."""
+
+    table = "workflow_artifacts"
+    entity = "workflow artifact"
+    record = WorkflowArtifact
+    update_model = WorkflowArtifactUpdate
+
+    def create(self, data: WorkflowArtifactCreate) -> WorkflowArtifact:
+        return self._create(data, WorkflowArtifactCreate)
+
+    def list_for_execution(
+        self, execution_id: UUID | str, *, artifact_type: ArtifactType | None = None
+    ) -> builtins.list[WorkflowArtifact]:
+        """One execution's artifacts, oldest first; ``artifact_type`` filters when given."""
+        return self._many(
+            "list_for_execution",
+            {
+                "workflow_execution_id": check_id(execution_id),
+                "artifact_type": check(ArtifactType | None, artifact_type),
+            },
+        )
+
+    def list_for_step(self, step_id: UUID | str) -> builtins.list[WorkflowArtifact]:
+        """One step's artifacts, oldest first."""
+        return self._many("list_for_step", {"workflow_step_id": check_id(step_id)})
+
+    def list(
+        self, execution_id: UUID | str, *, artifact_type: ArtifactType | None = None
+    ) -> builtins.list[WorkflowArtifact]:
+        """Same as :meth:`list_for_execution`."""
+        return self.list_for_execution(execution_id, artifact_type=artifact_type)

@@ -1,0 +1,64 @@
+-- Agent capabilities: an agent may hold several versions of one capability.
+
+-- name: create :one
+-- Insert one agent capability and return it as JSON text (one round trip).
+-- Columns not listed keep their database defaults.
+WITH created AS (
+    INSERT INTO agent_capabilities (
+        agent_id, capability_name, capability_version, enabled, config,
+        description
+    ) VALUES (
+        %(agent_id)s, %(capability_name)s, %(capability_version)s,
+        %(enabled)s, %(config)s, %(description)s
+    )
+    RETURNING id, agent_id, capability_name, capability_version, enabled,
+              config, description, created_at, updated_at
+)
+SELECT to_json(created)::text FROM created;
+
+-- name: get :one
+-- One agent capability by primary key, as JSON text.
+SELECT to_json(r)::text
+FROM (
+    SELECT id, agent_id, capability_name, capability_version, enabled, config,
+           description, created_at, updated_at
+    FROM agent_capabilities
+    WHERE id = %(id)s
+) AS r;
+
+-- name: update :one
+-- Partial update of one agent capability: a column changes only when its
+-- set_<column> flag is true, so one static statement serves every
+-- combination. No row back means the id does not exist. updated_at is kept
+-- by the trigger.
+WITH updated AS (
+    UPDATE agent_capabilities SET
+        capability_version = CASE WHEN %(set_capability_version)s THEN %(capability_version)s ELSE capability_version END,
+        enabled = CASE WHEN %(set_enabled)s THEN %(enabled)s ELSE enabled END,
+        config = CASE WHEN %(set_config)s THEN %(config)s ELSE config END,
+        description = CASE WHEN %(set_description)s THEN %(description)s ELSE description END
+    WHERE id = %(id)s
+    RETURNING id, agent_id, capability_name, capability_version, enabled,
+              config, description, created_at, updated_at
+)
+SELECT to_json(updated)::text FROM updated;
+
+-- name: delete :execrows
+-- Delete one agent capability by primary key (and, through ON DELETE, what
+-- hangs off it).
+DELETE FROM agent_capabilities WHERE id = %(id)s;
+
+-- name: list_for_agent :many
+-- One agent's capabilities by name and version, optionally only the enabled
+-- (true) or disabled (false) ones; NULL: all. Served by
+-- uq_agent_capabilities_agent_name_version.
+SELECT to_json(r)::text
+FROM (
+    SELECT id, agent_id, capability_name, capability_version, enabled, config,
+           description, created_at, updated_at
+    FROM agent_capabilities
+    WHERE agent_id = %(agent_id)s
+      AND (%(enabled)s::boolean IS NULL OR enabled = %(enabled)s::boolean)
+    ORDER BY capability_name, capability_version
+) AS r
+ORDER BY r.capability_name, r.capability_version;

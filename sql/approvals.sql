@@ -1,0 +1,68 @@
+-- Approvals of recommendations.
+
+-- name: create :one
+-- Insert one approval and return it as JSON text (one round trip). Columns
+-- not listed keep their database defaults.
+WITH created AS (
+    INSERT INTO approvals (
+        recommendation_id, approved_by, status, comment
+    ) VALUES (
+        %(recommendation_id)s, %(approved_by)s, %(status)s::approval_status,
+        %(comment)s
+    )
+    RETURNING id, recommendation_id, approved_by, status, comment, created_at,
+              updated_at
+)
+SELECT to_json(created)::text FROM created;
+
+-- name: get :one
+-- One approval by primary key, as JSON text.
+SELECT to_json(r)::text
+FROM (
+    SELECT id, recommendation_id, approved_by, status, comment, created_at,
+           updated_at
+    FROM approvals
+    WHERE id = %(id)s
+) AS r;
+
+-- name: update :one
+-- Partial update of one approval: a column changes only when its
+-- set_<column> flag is true, so one static statement serves every
+-- combination. No row back means the id does not exist. updated_at is kept
+-- by the trigger.
+WITH updated AS (
+    UPDATE approvals SET
+        approved_by = CASE WHEN %(set_approved_by)s THEN %(approved_by)s ELSE approved_by END,
+        status = CASE WHEN %(set_status)s THEN %(status)s::approval_status ELSE status END,
+        comment = CASE WHEN %(set_comment)s THEN %(comment)s ELSE comment END
+    WHERE id = %(id)s
+    RETURNING id, recommendation_id, approved_by, status, comment, created_at,
+              updated_at
+)
+SELECT to_json(updated)::text FROM updated;
+
+-- name: delete :execrows
+-- Delete one approval by primary key (and, through ON DELETE, what hangs
+-- off it).
+DELETE FROM approvals WHERE id = %(id)s;
+
+-- name: list :many
+-- A recommendation's approvals, newest first. Keyset pagination: the first
+-- page passes after_created_at = 'infinity' and after_id = the greatest
+-- uuid; the next page passes the last row's created_at and id. Optional
+-- filters are NULL when unused; since/until bound created_at as [since,
+-- until) and default to -infinity/infinity. Served by
+-- ix_approvals_recommendation_created.
+SELECT to_json(r)::text
+FROM (
+    SELECT id, recommendation_id, approved_by, status, comment, created_at,
+           updated_at
+    FROM approvals
+    WHERE recommendation_id = %(recommendation_id)s
+      AND (%(status)s::approval_status IS NULL
+           OR status = %(status)s::approval_status)
+      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+    ORDER BY created_at DESC, id DESC
+    LIMIT %(limit)s
+) AS r
+ORDER BY r.created_at DESC, r.id DESC;

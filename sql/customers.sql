@@ -1,0 +1,95 @@
+-- Customers. The API key itself is never stored: the repository hashes it
+-- (SHA-256, hex) and only api_key_hash reaches the database. No query
+-- returns api_key_hash.
+
+-- name: create :one
+-- Insert one customer and return it as JSON text (one round trip). Columns
+-- not listed keep their database defaults.
+WITH created AS (
+    INSERT INTO customers (
+        name, email, api_key_hash, plan, status, metadata
+    ) VALUES (
+        %(name)s, %(email)s, %(api_key_hash)s, %(plan)s::customer_plan,
+        %(status)s::customer_status, %(metadata)s
+    )
+    RETURNING id, name, email, plan, status, metadata, created_at, updated_at
+)
+SELECT to_json(created)::text FROM created;
+
+-- name: get :one
+-- One customer by primary key, as JSON text.
+SELECT to_json(r)::text
+FROM (
+    SELECT id, name, email, plan, status, metadata, created_at, updated_at
+    FROM customers
+    WHERE id = %(id)s
+) AS r;
+
+-- name: update :one
+-- Partial update of one customer: a column changes only when its
+-- set_<column> flag is true, so one static statement serves every
+-- combination. No row back means the id does not exist. updated_at is kept
+-- by the trigger.
+WITH updated AS (
+    UPDATE customers SET
+        name = CASE WHEN %(set_name)s THEN %(name)s ELSE name END,
+        email = CASE WHEN %(set_email)s THEN %(email)s ELSE email END,
+        plan = CASE WHEN %(set_plan)s THEN %(plan)s::customer_plan ELSE plan END,
+        status = CASE WHEN %(set_status)s THEN %(status)s::customer_status ELSE status END,
+        metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END
+    WHERE id = %(id)s
+    RETURNING id, name, email, plan, status, metadata, created_at, updated_at
+)
+SELECT to_json(updated)::text FROM updated;
+
+-- name: delete :execrows
+-- Delete one customer by primary key (and, through ON DELETE, what hangs
+-- off it).
+DELETE FROM customers WHERE id = %(id)s;
+
+-- name: list :many
+-- Customers, optionally of one status and plan, newest first. Keyset
+-- pagination: the first page passes after_created_at = 'infinity' and
+-- after_id = the greatest uuid; the next page passes the last row's
+-- created_at and id. Optional filters are NULL when unused; since/until
+-- bound created_at as [since, until) and default to -infinity/infinity.
+-- Served by ix_customers_created.
+SELECT to_json(r)::text
+FROM (
+    SELECT id, name, email, plan, status, metadata, created_at, updated_at
+    FROM customers
+    WHERE (%(status)s::customer_status IS NULL
+           OR status = %(status)s::customer_status)
+      AND (%(plan)s::customer_plan IS NULL OR plan = %(plan)s::customer_plan)
+      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+    ORDER BY created_at DESC, id DESC
+    LIMIT %(limit)s
+) AS r
+ORDER BY r.created_at DESC, r.id DESC;
+
+-- name: get_by_email :one
+-- One customer by e-mail (exact match; served by uq_customers_email).
+SELECT to_json(r)::text
+FROM (
+    SELECT id, name, email, plan, status, metadata, created_at, updated_at
+    FROM customers
+    WHERE email = %(email)s
+) AS r;
+
+-- name: get_by_api_key_hash :one
+-- One customer by the SHA-256 of its API key (served by uq_customers_api_key_hash).
+SELECT to_json(r)::text
+FROM (
+    SELECT id, name, email, plan, status, metadata, created_at, updated_at
+    FROM customers
+    WHERE api_key_hash = %(api_key_hash)s
+) AS r;
+
+-- name: set_api_key_hash :one
+-- Rotate a customer's API key: store the SHA-256 of the new key.
+WITH updated AS (
+    UPDATE customers SET api_key_hash = %(api_key_hash)s
+    WHERE id = %(id)s
+    RETURNING id, name, email, plan, status, metadata, created_at, updated_at
+)
+SELECT to_json(updated)::text FROM updated;

@@ -1,0 +1,76 @@
+-- Events: an append-only log (no update statement).
+
+-- name: create :one
+-- Insert one event and return it as JSON text (one round trip). Columns not
+-- listed keep their database defaults.
+WITH created AS (
+    INSERT INTO events (
+        customer_id, agent_id, event_type, severity, data
+    ) VALUES (
+        %(customer_id)s, %(agent_id)s, %(event_type)s::event_type,
+        %(severity)s::event_severity, %(data)s
+    )
+    RETURNING id, customer_id, agent_id, event_type, severity, data,
+              created_at
+)
+SELECT to_json(created)::text FROM created;
+
+-- name: get :one
+-- One event by primary key, as JSON text.
+SELECT to_json(r)::text
+FROM (
+    SELECT id, customer_id, agent_id, event_type, severity, data, created_at
+    FROM events
+    WHERE id = %(id)s
+) AS r;
+
+-- name: delete :execrows
+-- Delete one event by primary key (and, through ON DELETE, what hangs off
+-- it).
+DELETE FROM events WHERE id = %(id)s;
+
+-- name: list :many
+-- A customer's events, newest first. Keyset pagination: the first page
+-- passes after_created_at = 'infinity' and after_id = the greatest uuid;
+-- the next page passes the last row's created_at and id. Optional filters
+-- are NULL when unused; since/until bound created_at as [since, until) and
+-- default to -infinity/infinity. Served by ix_events_customer_created.
+SELECT to_json(r)::text
+FROM (
+    SELECT id, customer_id, agent_id, event_type, severity, data, created_at
+    FROM events
+    WHERE customer_id = %(customer_id)s
+      AND (%(event_type)s::event_type IS NULL
+           OR event_type = %(event_type)s::event_type)
+      AND (%(severity)s::event_severity IS NULL
+           OR severity = %(severity)s::event_severity)
+      AND created_at >= %(since)s::timestamptz
+      AND created_at < %(until)s::timestamptz
+      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+    ORDER BY created_at DESC, id DESC
+    LIMIT %(limit)s
+) AS r
+ORDER BY r.created_at DESC, r.id DESC;
+
+-- name: list_for_agent :many
+-- An agent's events, newest first. Keyset pagination: the first page passes
+-- after_created_at = 'infinity' and after_id = the greatest uuid; the next
+-- page passes the last row's created_at and id. Optional filters are NULL
+-- when unused; since/until bound created_at as [since, until) and default
+-- to -infinity/infinity. Served by ix_events_agent_created.
+SELECT to_json(r)::text
+FROM (
+    SELECT id, customer_id, agent_id, event_type, severity, data, created_at
+    FROM events
+    WHERE agent_id = %(agent_id)s
+      AND (%(event_type)s::event_type IS NULL
+           OR event_type = %(event_type)s::event_type)
+      AND (%(severity)s::event_severity IS NULL
+           OR severity = %(severity)s::event_severity)
+      AND created_at >= %(since)s::timestamptz
+      AND created_at < %(until)s::timestamptz
+      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+    ORDER BY created_at DESC, id DESC
+    LIMIT %(limit)s
+) AS r
+ORDER BY r.created_at DESC, r.id DESC;

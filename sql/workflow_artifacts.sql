@@ -1,0 +1,84 @@
+-- Workflow artifacts: files and outputs of executions and their steps.
+
+-- name: create :one
+-- Insert one workflow artifact and return it as JSON text (one round trip).
+-- Columns not listed keep their database defaults.
+WITH created AS (
+    INSERT INTO workflow_artifacts (
+        workflow_execution_id, workflow_step_id, artifact_type, artifact_name,
+        artifact_path, artifact_size_bytes, content_type, metadata
+    ) VALUES (
+        %(workflow_execution_id)s, %(workflow_step_id)s,
+        %(artifact_type)s::artifact_type, %(artifact_name)s,
+        %(artifact_path)s, %(artifact_size_bytes)s, %(content_type)s,
+        %(metadata)s
+    )
+    RETURNING id, workflow_execution_id, workflow_step_id, artifact_type,
+              artifact_name, artifact_path, artifact_size_bytes, content_type,
+              metadata, created_at, updated_at
+)
+SELECT to_json(created)::text FROM created;
+
+-- name: get :one
+-- One workflow artifact by primary key, as JSON text.
+SELECT to_json(r)::text
+FROM (
+    SELECT id, workflow_execution_id, workflow_step_id, artifact_type,
+           artifact_name, artifact_path, artifact_size_bytes, content_type,
+           metadata, created_at, updated_at
+    FROM workflow_artifacts
+    WHERE id = %(id)s
+) AS r;
+
+-- name: update :one
+-- Partial update of one workflow artifact: a column changes only when its
+-- set_<column> flag is true, so one static statement serves every
+-- combination. No row back means the id does not exist. updated_at is kept
+-- by the trigger.
+WITH updated AS (
+    UPDATE workflow_artifacts SET
+        artifact_name = CASE WHEN %(set_artifact_name)s THEN %(artifact_name)s ELSE artifact_name END,
+        artifact_path = CASE WHEN %(set_artifact_path)s THEN %(artifact_path)s ELSE artifact_path END,
+        artifact_size_bytes = CASE WHEN %(set_artifact_size_bytes)s THEN %(artifact_size_bytes)s ELSE artifact_size_bytes END,
+        content_type = CASE WHEN %(set_content_type)s THEN %(content_type)s ELSE content_type END,
+        metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END
+    WHERE id = %(id)s
+    RETURNING id, workflow_execution_id, workflow_step_id, artifact_type,
+              artifact_name, artifact_path, artifact_size_bytes, content_type,
+              metadata, created_at, updated_at
+)
+SELECT to_json(updated)::text FROM updated;
+
+-- name: delete :execrows
+-- Delete one workflow artifact by primary key (and, through ON DELETE, what
+-- hangs off it).
+DELETE FROM workflow_artifacts WHERE id = %(id)s;
+
+-- name: list_for_execution :many
+-- One execution's artifacts, optionally of one type, oldest first (creation
+-- order). Served by ix_workflow_artifacts_execution_type.
+SELECT to_json(r)::text
+FROM (
+    SELECT id, workflow_execution_id, workflow_step_id, artifact_type, artifact_name,
+           artifact_path, artifact_size_bytes, content_type, metadata, created_at,
+           updated_at
+    FROM workflow_artifacts
+    WHERE workflow_execution_id = %(workflow_execution_id)s
+      AND (%(artifact_type)s::artifact_type IS NULL
+           OR artifact_type = %(artifact_type)s::artifact_type)
+    ORDER BY created_at, id
+) AS r
+ORDER BY r.created_at, r.id;
+
+-- name: list_for_step :many
+-- One step's artifacts, oldest first. Served by ix_workflow_artifacts_step_type.
+SELECT to_json(r)::text
+FROM (
+    SELECT id, workflow_execution_id, workflow_step_id, artifact_type, artifact_name,
+           artifact_path, artifact_size_bytes, content_type, metadata, created_at,
+           updated_at
+    FROM workflow_artifacts
+    WHERE workflow_step_id = %(workflow_step_id)s
+    ORDER BY created_at, id
+) AS r
+ORDER BY r.created_at, r.id;
