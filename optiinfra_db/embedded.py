@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,10 @@ def start(data_dir: str | os.PathLike[str], *, stop_at_exit: bool = True) -> str
     exits; the data stays.
     """
     try:
-        pgserver: Any = importlib.import_module("pgserver")
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, CI); harmless.
+            warnings.simplefilter("ignore")
+            pgserver: Any = importlib.import_module("pgserver")
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise EmbeddedUnavailableError(
             "no database given and the embedded PostgreSQL is not installed: set "
@@ -39,5 +43,7 @@ def start(data_dir: str | os.PathLike[str], *, stop_at_exit: bool = True) -> str
         ) from exc
     path = Path(data_dir).resolve()
     path.mkdir(parents=True, exist_ok=True)
-    server: Any = pgserver.get_server(path, cleanup_mode="stop" if stop_at_exit else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server: Any = pgserver.get_server(path, cleanup_mode="stop" if stop_at_exit else None)
     return str(server.get_uri())

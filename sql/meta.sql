@@ -14,3 +14,49 @@ WHERE t.typname = ANY (%(names)s::text[])
   AND pg_catalog.pg_type_is_visible(t.oid)
 GROUP BY t.oid, t.typname, t.typarray
 ORDER BY t.typname;
+
+-- name: server_version :one
+-- The server's version string, e.g. "PostgreSQL 15.20 ...".
+SELECT version();
+
+-- name: yoyo_tables :one
+-- Whether yoyo's bookkeeping tables exist (read-only checks must not create
+-- them, as yoyo's own backend would).
+SELECT to_regclass('_yoyo_migration') IS NOT NULL AS has_migrations,
+       to_regclass('yoyo_lock') IS NOT NULL AS has_lock;
+
+-- name: applied_migrations :many
+-- Migrations yoyo has recorded as applied, oldest first.
+SELECT migration_id, applied_at_utc FROM _yoyo_migration ORDER BY applied_at_utc, migration_id;
+
+-- name: yoyo_locks :many
+-- Rows of yoyo's lock table: a row left behind by a killed `yoyo apply`
+-- blocks every later migration until `yoyo break-lock` clears it.
+SELECT pid, ctime FROM yoyo_lock;
+
+-- name: tables :many
+-- Ordinary tables in the current schema (yoyo's own excluded).
+SELECT c.relname::text
+FROM pg_catalog.pg_class AS c
+WHERE c.relnamespace = to_regnamespace(current_schema())
+  AND c.relkind IN ('r', 'p')
+  AND c.relname NOT IN ('_yoyo_log', '_yoyo_migration', '_yoyo_version', 'yoyo_lock', 'yoyo_tmp')
+ORDER BY 1;
+
+-- name: foreign_keys :many
+-- Foreign keys in the current schema: name, table and ON DELETE action
+-- ('c' cascade, 'n' set null, 'a' no action, 'r' restrict, 'd' set default).
+SELECT con.conname::text, con.conrelid::regclass::text, con.confdeltype::text
+FROM pg_catalog.pg_constraint AS con
+WHERE con.contype = 'f'
+  AND con.connamespace = to_regnamespace(current_schema())
+ORDER BY 1;
+
+-- name: indexes :many
+-- Indexes in the current schema: name, table, and whether unique.
+SELECT i.relname::text, t.relname::text, x.indisunique
+FROM pg_catalog.pg_index AS x
+JOIN pg_catalog.pg_class AS i ON i.oid = x.indexrelid
+JOIN pg_catalog.pg_class AS t ON t.oid = x.indrelid
+WHERE t.relnamespace = to_regnamespace(current_schema())
+ORDER BY 1;

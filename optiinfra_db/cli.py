@@ -1,0 +1,755 @@
+"""``optiinfra-db``: migrate, verify, seed and inspect workflow history.
+
+Where the database comes from: ``--database-url``, else ``OPTIINFRA_DATABASE_URL``,
+else ``DATABASE_URL``, else an embedded PostgreSQL (pgserver) keeping its data
+in ``.optiinfra/pgdata`` under the working directory (``--data-dir`` or
+``OPTIINFRA_DATA_DIR`` to move it). Every command says on stderr which
+database it uses, password masked.
+
+Output is for people (aligned tables; colour only on a terminal) or, with
+``--json`` on the listing commands, exactly one JSON document on stdout.
+Progress, notices and errors go to stderr. A failure is one line on stderr
+and a non-zero exit; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+from uuid import UUID
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import tuple_row
+from pydantic import ValidationError
+
+from optiinfra_db import embedded, health
+from optiinfra_db.db import connect
+from optiinfra_db.enums import StepStatus, WorkflowStatus, WorkflowType
+from optiinfra_db.errors import RepositoryError
+from optiinfra_db.migrate import migrate, rollback
+from optiinfra_db.queries import CATALOG
+from optiinfra_db.records import WorkflowExecutionDetail
+from optiinfra_db.repositories import Repositories
+from optiinfra_db.seed import AlreadySeededError, seed
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+#: Executions the demo adds to the story so the statistics look like real traffic.
+DEMO_SCALE = 2_000
+
+
+class CliError(Exception):
+    """A failure to report as one line."""
+
+
+# --------------------------------------------------------------------------- output helpers
+
+
+class Style:
+    def __init__(self, stream: TextIO) -> None:
+        self.on = stream.isatty() and "NO_COLOR" not in os.environ
+
+    def __call__(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.on else text
+
+    def status(self, status: str) -> str:
+        code = {
+            "completed": "32",
+            "failed": "1;31",
+            "timeout": "31",
+            "running": "36",
+            "retrying": "33",
+            "cancelled": "33",
+            "skipped": "2",
+            "pending": "2",
+        }.get(status)
+        shown = status.upper() if status in ("failed", "timeout") else status
+        return self(shown, code) if code else shown
+
+
+def note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def table(
+    rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO, right: Sequence[int] = ()
+) -> None:
+    """Aligned columns; widths ignore colour codes."""
+    strip = re.compile(r"\033\[[0-9;]*m")
+    widths = [len(h) for h in header]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(strip.sub("", cell)))
+
+    def fmt(row: Sequence[str]) -> str:
+        cells = []
+        for i, cell in enumerate(row):
+            pad = widths[i] - len(strip.sub("", cell))
+            cells.append(" " * pad + cell if i in right else cell + " " * pad)
+        return "  ".join(cells).rstrip()
+
+    print(fmt(header), file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for row in rows:
+        print(fmt(row), file=out)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{int(minutes)}m {sec:04.1f}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{int(hours)}h {int(minutes):02d}m"
+
+
+def stamp(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def to_json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def emit_json(document: Any) -> None:
+    json.dump(document, sys.stdout, default=to_json, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+# --------------------------------------------------------------------------- the database
+
+
+@dataclass
+class Target:
+    dsn: str
+    label: str
+
+
+def mask(dsn: str) -> str:
+    """The DSN as a URI for people, password replaced by ***."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "<unparsable database URL>"
+    user = params.get("user") or ""
+    auth = f"{user}:***@" if params.get("password") else (f"{user}@" if user else "")
+    host = str(params.get("host") or "")
+    port = params.get("port")
+    dbname = params.get("dbname") or ""
+    if host.startswith("/"):
+        return f"postgresql://{auth}/{dbname}?host={host}"
+    return f"postgresql://{auth}{host}{':' + str(port) if port else ''}/{dbname}"
+
+
+def resolve(args: argparse.Namespace) -> Target:
+    for value, source in (
+        (args.database_url, "--database-url"),
+        (os.environ.get("OPTIINFRA_DATABASE_URL"), "OPTIINFRA_DATABASE_URL"),
+        (os.environ.get("DATABASE_URL"), "DATABASE_URL"),
+    ):
+        if value:
+            try:
+                conninfo_to_dict(value)
+            except psycopg.ProgrammingError as exc:
+                raise CliError(f"{source} is not a valid PostgreSQL URL: {exc}") from exc
+            target = Target(value, f"{mask(value)} (from {source})")
+            break
+    else:
+        data_dir = Path(
+            args.data_dir or os.environ.get("OPTIINFRA_DATA_DIR") or embedded.DEFAULT_DATA_DIR
+        )
+        try:
+            dsn = embedded.start(data_dir)
+        except embedded.EmbeddedUnavailableError as exc:
+            raise CliError(str(exc)) from exc
+        target = Target(dsn, f"embedded PostgreSQL in {data_dir} ({mask(dsn)})")
+    note(f"database: {target.label}")
+    return target
+
+
+def open_conn(target: Target, *, read_only: bool = False) -> psycopg.Connection[Any]:
+    try:
+        conn = connect(target.dsn, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise CliError(f"cannot connect to {mask(target.dsn)}: {one_line(exc)}") from exc
+    if read_only:
+        conn.read_only = True
+    return conn
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+    return text or type(exc).__name__
+
+
+def rows_of(
+    conn: psycopg.Connection[Any], key: str, params: dict[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(CATALOG[key].sql, params)
+        return cur.fetchall()
+
+
+def parse_since(text: str | None) -> datetime | None:
+    """'7d', '24h', '30m', or an ISO date/time (UTC when no offset is given)."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"(\d+)([dhm])", text.strip())
+    if match:
+        unit = {"d": "days", "h": "hours", "m": "minutes"}[match[2]]
+        return datetime.now(UTC) - timedelta(**{unit: int(match[1])})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise CliError(f"--since: expected 7d, 24h, 30m or an ISO date/time, not {text!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    applied = _guard_lock(lambda: migrate(target.dsn), target)
+    note(f"applied: {', '.join(applied)}" if applied else "nothing to apply: up to date")
+    return EXIT_OK
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    steps = None if args.all else args.steps
+    undone = _guard_lock(lambda: rollback(target.dsn, steps), target)
+    note(f"rolled back: {', '.join(undone)}" if undone else "nothing to roll back")
+    return EXIT_OK
+
+
+def _guard_lock(action: Any, target: Target) -> list[str]:
+    try:
+        result: list[str] = action()
+        return result
+    except Exception as exc:
+        if type(exc).__name__ == "LockTimeout":
+            raise CliError(
+                "yoyo's lock is held (another migration running, or a stale lock left by a "
+                "killed one): if none is running, clear it with "
+                f"'yoyo break-lock --database {_yoyo_masked(target.dsn)}'"
+            ) from exc
+        if isinstance(exc, psycopg.OperationalError):
+            raise CliError(f"cannot connect to {mask(target.dsn)}: {one_line(exc)}") from exc
+        raise
+
+
+def _yoyo_masked(dsn: str) -> str:
+    return mask(dsn).replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    with open_conn(target, read_only=True) as conn:
+        status = health.migration_status(conn)
+    if args.json:
+        emit_json(status.as_json())
+        return EXIT_OK
+    style = Style(sys.stdout)
+    rows = [[m, style("applied", "32")] for m in status.applied]
+    rows += [[m, style("pending", "33")] for m in status.pending]
+    rows += [[m, style("unknown (not shipped with this library)", "31")] for m in status.unknown]
+    table(rows, ["migration", "state"], sys.stdout)
+    for pid, ctime in status.locks:
+        note(
+            f"warning: stale yoyo lock held by pid {pid} since {ctime}; if no migration is "
+            f"running, clear it with 'yoyo break-lock --database {_yoyo_masked(target.dsn)}'"
+        )
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    with open_conn(target, read_only=True) as conn:
+        result = health.verify(conn)
+    if args.json:
+        emit_json(
+            {
+                "passed": result.passed,
+                "server": result.server,
+                "ok": result.ok,
+                "problems": result.problems,
+            }
+        )
+    else:
+        style = Style(sys.stdout)
+        for line in result.ok:
+            print(f"{style('ok', '32')}       {line}")
+        for line in result.problems:
+            print(f"{style('problem', '1;31')}  {line}")
+        print(
+            style("verify: passed", "32")
+            if result.passed
+            else style(f"verify: {len(result.problems)} problem(s)", "1;31")
+        )
+    return EXIT_OK if result.passed else EXIT_FAIL
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    with open_conn(target) as conn:
+        if health.migration_status(conn).pending:
+            conn.rollback()
+            raise CliError("the database has pending migrations: run 'optiinfra-db migrate' first")
+        conn.rollback()
+        return _seed(conn, args.scale, args.seed, args.force)
+
+
+def _seed(conn: psycopg.Connection[Any], scale: int, seed_value: int, force: bool) -> int:
+    tty = sys.stderr.isatty()
+    started = time.perf_counter()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done != total and now - last[0] < (0.2 if tty else 10):
+            return
+        last[0] = now
+        width = 30
+        filled = int(width * done / total)
+        elapsed = now - started
+        rate = done / elapsed if elapsed else 0
+        eta = (total - done) / rate if rate else 0
+        bar = "#" * filled + "." * (width - filled)
+        line = (
+            f"seeding [{bar}] {done:,}/{total:,} executions "
+            f"{100 * done / total:5.1f}%  {rate:,.0f}/s  eta {duration(eta)}"
+        )
+        if tty:
+            sys.stderr.write("\r" + line + ("\n" if done == total else ""))
+            sys.stderr.flush()
+        else:
+            note(line)
+
+    try:
+        result = seed(conn, scale=scale, seed=seed_value, force=force, progress=progress)
+    except AlreadySeededError as exc:
+        raise CliError(str(exc)) from exc
+    what = "demo story and " if result.story else ""
+    note(
+        f"seeded {what}{result.executions:,} executions, {result.steps:,} steps, "
+        f"{result.artifacts:,} artifacts in {duration(result.seconds)}"
+    )
+    return EXIT_OK
+
+
+def _resolve_one(
+    conn: psycopg.Connection[Any], key: str, value: str | None, what: str
+) -> UUID | None:
+    if value is None:
+        return None
+    found = rows_of(conn, key, {"key": value})
+    if not found:
+        raise CliError(f"no {what} matches {value!r}")
+    if len(found) > 1:
+        raise CliError(f"{value!r} matches several {what}s; give the id")
+    ident: UUID = found[0][0]
+    return ident
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    with open_conn(target, read_only=True) as conn:
+        params = {
+            "customer_id": _resolve_one(conn, "reports.find_customer", args.customer, "customer"),
+            "agent_id": _resolve_one(conn, "reports.find_agent", args.agent, "agent"),
+            "workflow_type": args.type,
+            "status": args.status,
+            "since": parse_since(args.since) or "-infinity",
+            "limit": args.limit,
+        }
+        found = rows_of(conn, "reports.runs", params)
+    keys = (
+        "id",
+        "created_at",
+        "workflow_type",
+        "status",
+        "customer",
+        "agent",
+        "started_at",
+        "completed_at",
+        "duration_s",
+        "steps",
+        "failed_steps",
+    )
+    if args.json:
+        emit_json([dict(zip(keys, row, strict=True)) for row in found])
+        return EXIT_OK
+    style = Style(sys.stdout)
+    table(
+        [
+            [
+                str(r[0]),
+                stamp(r[1]),
+                r[2],
+                style.status(r[3]),
+                r[4],
+                r[5],
+                duration(r[8]),
+                f"{r[9]}" + (style(f" ({r[10]} failed)", "31") if r[10] else ""),
+            ]
+            for r in found
+        ],
+        ["id", "created", "type", "status", "customer", "agent", "duration", "steps"],
+        sys.stdout,
+        right=(6,),
+    )
+    note(f"{len(found)} execution(s), newest first")
+    return EXIT_OK
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    try:
+        run_id = UUID(args.id)
+    except ValueError as exc:
+        raise CliError(f"not an execution id: {args.id!r}") from exc
+    with open_conn(target, read_only=True) as conn:
+        detail = Repositories(conn).workflow_executions.get_detail(run_id)
+        if detail is None:
+            raise CliError(f"workflow execution {run_id} does not exist")
+        names = rows_of(conn, "reports.run_names", {"id": run_id})[0]
+    if args.json:
+        emit_json(
+            {
+                **detail.model_dump(mode="json"),
+                "customer": {"name": names[0], "email": names[1]},
+                "agent": {"name": names[2], "type": names[3]},
+            }
+        )
+        return EXIT_OK
+    show_run(detail, names, sys.stdout)
+    return EXIT_OK
+
+
+def show_run(detail: WorkflowExecutionDetail, names: tuple[Any, ...], out: TextIO) -> None:
+    style = Style(out)
+    ex = detail.execution
+    span = (
+        (ex.completed_at - ex.started_at).total_seconds()
+        if ex.started_at and ex.completed_at
+        else None
+    )
+    print(f"{style('workflow execution', '1')} {ex.id}", file=out)
+    print(f"  type      {ex.workflow_type.value}", file=out)
+    print(f"  status    {style.status(ex.status.value)}", file=out)
+    print(f"  customer  {names[0]} <{names[1]}>", file=out)
+    print(f"  agent     {names[2]} ({names[3]})", file=out)
+    print(
+        f"  created   {stamp(ex.created_at)}   started {stamp(ex.started_at)}   "
+        f"ended {stamp(ex.completed_at)}   duration {duration(span)}",
+        file=out,
+    )
+    if ex.input_data:
+        print(f"  input     {json.dumps(ex.input_data, ensure_ascii=False)}", file=out)
+    if ex.error_details:
+        print(
+            f"  error     {style(json.dumps(ex.error_details, ensure_ascii=False), '31')}", file=out
+        )
+    print(file=out)
+    print(style(f"steps ({len(detail.steps)})", "1"), file=out)
+    step_rows = []
+    failed_notes: dict[int, str] = {}
+    for step in detail.steps:
+        took = (
+            (step.completed_at - step.started_at).total_seconds()
+            if step.started_at and step.completed_at
+            else None
+        )
+        marker = style("  <-- failed here", "1;31") if step.status is StepStatus.FAILED else ""
+        step_rows.append(
+            [
+                str(step.step_order),
+                step.step_name,
+                style.status(step.status.value),
+                stamp(step.started_at),
+                duration(took),
+                f"{step.retry_count}/{step.max_retries}" + marker,
+            ]
+        )
+        if step.error_details:
+            failed_notes[step.step_order] = json.dumps(step.error_details, ensure_ascii=False)
+    table(step_rows, ["#", "step", "status", "started", "duration", "retries"], out, right=(0, 4))
+    for order, error in failed_notes.items():
+        print(style(f"  step {order} error: {error}", "31"), file=out)
+    print(file=out)
+    print(style(f"artifacts ({len(detail.artifacts)})", "1"), file=out)
+    by_id = {s.id: s for s in detail.steps}
+    if detail.artifacts:
+        table(
+            [
+                [
+                    a.artifact_type.value,
+                    a.artifact_name,
+                    size(a.artifact_size_bytes),
+                    a.content_type or "-",
+                    _step_label(by_id.get(a.workflow_step_id) if a.workflow_step_id else None),
+                    a.artifact_path,
+                ]
+                for a in detail.artifacts
+            ],
+            ["type", "name", "size", "content type", "step", "path"],
+            out,
+            right=(2,),
+        )
+
+
+def _step_label(step: Any) -> str:
+    return "(execution)" if step is None else f"{step.step_order} {step.step_name}"
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    with open_conn(target, read_only=True) as conn:
+        found = rows_of(conn, "reports.stats", {"since": parse_since(args.since) or "-infinity"})
+    keys = (
+        "workflow_type",
+        "total",
+        "pending",
+        "running",
+        "completed",
+        "failed",
+        "cancelled",
+        "timeout",
+        "success_rate_pct",
+        "p50_s",
+        "p95_s",
+    )
+    if args.json:
+        emit_json([dict(zip(keys, row, strict=True)) for row in found])
+        return EXIT_OK
+    print_stats(found, sys.stdout)
+    return EXIT_OK
+
+
+def print_stats(found: list[tuple[Any, ...]], out: TextIO) -> None:
+    style = Style(out)
+
+    def rate(value: float | None) -> str:
+        if value is None:
+            return "-"
+        code = "32" if value >= 90 else ("33" if value >= 70 else "31")
+        return style(f"{value:.1f}%", code)
+
+    table(
+        [
+            [
+                r[0],
+                f"{r[1]:,}",
+                f"{r[4]:,}",
+                f"{r[5]:,}",
+                f"{r[7]:,}",
+                f"{r[6]:,}",
+                f"{r[3]:,}",
+                f"{r[2]:,}",
+                rate(r[8]),
+                duration(r[9]),
+                duration(r[10]),
+            ]
+            for r in found
+        ],
+        [
+            "workflow type",
+            "total",
+            "completed",
+            "failed",
+            "timeout",
+            "cancelled",
+            "running",
+            "pending",
+            "success",
+            "p50",
+            "p95",
+        ],
+        out,
+        right=tuple(range(1, 11)),
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    applied = _guard_lock(lambda: migrate(target.dsn), target)
+    note(f"migrate: applied {', '.join(applied)}" if applied else "migrate: up to date")
+    with open_conn(target) as conn:
+        rows = rows_of(conn, "seed.is_seeded")
+        conn.rollback()
+        if rows[0][0]:
+            note("seed: already seeded")
+        else:
+            _seed(conn, DEMO_SCALE, 42, False)
+        print(Style(sys.stdout)("workflow statistics (all time)", "1"))
+        print_stats(rows_of(conn, "reports.stats", {"since": "-infinity"}), sys.stdout)
+        print()
+        failed = rows_of(conn, "reports.latest_failed")
+        if failed:
+            detail = Repositories(conn).workflow_executions.get_detail(failed[0][0])
+            assert detail is not None
+            names = rows_of(conn, "reports.run_names", {"id": detail.execution.id})[0]
+            print(Style(sys.stdout)("the most recent failed run", "1"))
+            show_run(detail, names, sys.stdout)
+        conn.rollback()
+    note("next: optiinfra-db runs list | runs show <id> | stats --since 24h | verify")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--database-url",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="PostgreSQL URL (else $OPTIINFRA_DATABASE_URL, $DATABASE_URL, "
+        "or an embedded PostgreSQL)",
+    )
+    common.add_argument(
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="data folder of the embedded PostgreSQL (default .optiinfra/pgdata)",
+    )
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+    )
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+    parser = argparse.ArgumentParser(
+        prog="optiinfra-db",
+        parents=[common],
+        description="OptiInfra database: migrations, health check, demo data, workflow history.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("migrate", parents=[common], help="apply pending migrations").set_defaults(
+        func=cmd_migrate
+    )
+    p = sub.add_parser("rollback", parents=[common], help="roll back migrations (newest first)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--steps", type=int, default=1, help="how many (default 1)")
+    group.add_argument("--all", action="store_true", help="all of them")
+    p.set_defaults(func=cmd_rollback)
+    sub.add_parser(
+        "status", parents=[common, as_json], help="applied and pending migrations (read-only)"
+    ).set_defaults(func=cmd_status)
+    sub.add_parser(
+        "verify",
+        parents=[common, as_json],
+        help="check the database matches this library (read-only); exit 1 on problems",
+    ).set_defaults(func=cmd_verify)
+    p = sub.add_parser("seed", parents=[common], help="deterministic demo data (+ --scale N runs)")
+    p.add_argument(
+        "--scale",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also add N workflow executions with steps and artifacts (COPY)",
+    )
+    p.add_argument("--seed", type=int, default=42, metavar="S", help="random seed (default 42)")
+    p.add_argument("--force", action="store_true", help="add data even if already seeded")
+    p.set_defaults(func=cmd_seed)
+
+    runs = sub.add_parser("runs", help="workflow executions").add_subparsers(
+        dest="runs_command", required=True, metavar="SUBCOMMAND"
+    )
+    p = runs.add_parser("list", parents=[common, as_json], help="executions, newest first")
+    p.add_argument("--customer", metavar="ID|EMAIL|NAME")
+    p.add_argument("--agent", metavar="ID|NAME")
+    p.add_argument("--type", choices=[t.value for t in WorkflowType])
+    p.add_argument("--status", choices=[s.value for s in WorkflowStatus])
+    p.add_argument("--since", metavar="7d|24h|ISO", help="created at or after")
+    p.add_argument("--limit", type=int, default=20, help="at most N rows (1..10000, default 20)")
+    p.set_defaults(func=cmd_runs_list)
+    p = runs.add_parser("show", parents=[common, as_json], help="timeline of one execution")
+    p.add_argument("id", help="execution id")
+    p.set_defaults(func=cmd_runs_show)
+
+    p = sub.add_parser(
+        "stats",
+        parents=[common, as_json],
+        help="per workflow type: counts, success rate, p50/p95 duration",
+    )
+    p.add_argument("--since", metavar="7d|24h|ISO", help="runs started at or after")
+    p.set_defaults(func=cmd_stats)
+    sub.add_parser(
+        "demo", parents=[common], help="migrate + seed (if empty) + stats + the latest failed run"
+    ).set_defaults(func=cmd_demo)
+    return parser
+
+
+def fail(message: str, code: int = EXIT_FAIL) -> NoReturn:
+    note(f"optiinfra-db: error: {message}")
+    raise SystemExit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name, default in (
+        ("database_url", None),
+        ("data_dir", None),
+        ("debug", False),
+        ("json", False),
+    ):
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    if getattr(args, "limit", 1) < 1 or getattr(args, "limit", 1) > 10_000:
+        parser.error("--limit must be from 1 to 10000")
+    if getattr(args, "scale", 0) < 0:
+        parser.error("--scale must be >= 0")
+    if args.debug:
+        return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        fail(str(exc))
+    except (RepositoryError, ValidationError, ValueError) as exc:
+        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    except psycopg.Error as exc:
+        fail(f"database error: {one_line(exc)}")
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Read-only inspection of a database: migration status and ``verify``.
+
+Nothing here writes, not even yoyo's bookkeeping: the connection is put in
+read-only mode and yoyo's tables are read directly (yoyo's own backend would
+create its lock table on connect). So both run on a read-only replica.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.rows import tuple_row
+
+from optiinfra_db.enums import PG_ENUMS
+from optiinfra_db.queries import CATALOG
+from optiinfra_db.schema import (
+    EXPECTED_FOREIGN_KEYS,
+    EXPECTED_INDEXES,
+    EXPECTED_TABLES,
+    MIGRATION_IDS,
+)
+
+__all__ = ["MigrationStatus", "Verification", "migration_status", "verify"]
+
+_ON_DELETE = {
+    "c": "CASCADE",
+    "n": "SET NULL",
+    "a": "NO ACTION",
+    "r": "RESTRICT",
+    "d": "SET DEFAULT",
+}
+
+
+def _rows(
+    conn: psycopg.Connection[Any], key: str, params: dict[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(CATALOG[key].sql, params)
+        return cur.fetchall()
+
+
+@dataclass
+class MigrationStatus:
+    applied: list[str]
+    pending: list[str]
+    unknown: list[str]  # applied in the database but not shipped with this library
+    locks: list[tuple[int, Any]]  # (pid, ctime) rows of yoyo_lock
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "applied": self.applied,
+            "pending": self.pending,
+            "unknown": self.unknown,
+            "stale_locks": [{"pid": pid, "since": str(ctime)} for pid, ctime in self.locks],
+        }
+
+
+def migration_status(conn: psycopg.Connection[Any]) -> MigrationStatus:
+    """Applied and pending migrations, read from yoyo's tables without writing."""
+    ((has_migrations, has_lock),) = _rows(conn, "meta.yoyo_tables")
+    applied = [r[0] for r in _rows(conn, "meta.applied_migrations")] if has_migrations else []
+    locks = [(r[0], r[1]) for r in _rows(conn, "meta.yoyo_locks")] if has_lock else []
+    return MigrationStatus(
+        applied=[m for m in applied if m in MIGRATION_IDS],
+        pending=[m for m in MIGRATION_IDS if m not in applied],
+        unknown=[m for m in applied if m not in MIGRATION_IDS],
+        locks=locks,
+    )
+
+
+@dataclass
+class Verification:
+    server: str = ""
+    ok: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def verify(conn: psycopg.Connection[Any]) -> Verification:
+    """Check the database against what this library expects; one problem per line."""
+    result = Verification()
+    ((result.server,),) = _rows(conn, "meta.server_version")
+    result.ok.append(f"server reachable: {result.server.split(' on ')[0]}")
+
+    status = migration_status(conn)
+    for mid in status.pending:
+        result.problems.append(f"pending migration: {mid}")
+    for mid in status.unknown:
+        result.problems.append(f"unknown migration applied (newer library?): {mid}")
+    for pid, ctime in status.locks:
+        result.problems.append(
+            f"stale yoyo lock held by pid {pid} since {ctime}: clear it with "
+            "'yoyo break-lock --database postgresql+psycopg://...' "
+            "once no migration is running"
+        )
+    if not status.pending:
+        result.ok.append(f"migrations: all {len(MIGRATION_IDS)} applied")
+
+    tables = {r[0] for r in _rows(conn, "meta.tables")}
+    missing_tables = sorted(EXPECTED_TABLES - tables)
+    result.problems += [f"missing table: {t}" for t in missing_tables]
+    if not missing_tables:
+        result.ok.append(f"tables: all {len(EXPECTED_TABLES)} present")
+
+    found = {r[0]: list(r[3]) for r in _rows(conn, "meta.enum_types", {"names": sorted(PG_ENUMS)})}
+    enum_problems = 0
+    for name, enum in sorted(PG_ENUMS.items()):
+        expected = [m.value for m in enum]
+        if name not in found:
+            result.problems.append(f"missing enum type: {name}")
+            enum_problems += 1
+        elif found[name] != expected:
+            extra = [x for x in found[name] if x not in expected]
+            lacking = [x for x in expected if x not in found[name]]
+            detail = []
+            if lacking:
+                detail.append(f"missing labels {lacking}")
+            if extra:
+                detail.append(f"unexpected labels {extra}")
+            if not detail:
+                detail.append(f"labels out of order: {found[name]}")
+            result.problems.append(f"enum {name} differs from {enum.__name__}: {'; '.join(detail)}")
+            enum_problems += 1
+    if not enum_problems:
+        result.ok.append(f"enums: all {len(PG_ENUMS)} match the Python enums")
+
+    fks = {r[0]: (r[1], r[2]) for r in _rows(conn, "meta.foreign_keys")}
+    fk_problems = 0
+    for name, (table, action) in sorted(EXPECTED_FOREIGN_KEYS.items()):
+        if name not in fks:
+            result.problems.append(f"missing foreign key: {name} on {table}")
+            fk_problems += 1
+        elif fks[name] != (table, action):
+            got_table, got_action = fks[name]
+            result.problems.append(
+                f"foreign key {name} on {got_table} is ON DELETE "
+                f"{_ON_DELETE.get(got_action, got_action)}, expected {_ON_DELETE[action]}"
+            )
+            fk_problems += 1
+    if not fk_problems:
+        result.ok.append(f"foreign keys: all {len(EXPECTED_FOREIGN_KEYS)} present")
+
+    indexes = {r[0]: r[1] for r in _rows(conn, "meta.indexes")}
+    missing_indexes = [
+        (name, table)
+        for name, table in sorted(EXPECTED_INDEXES.items())
+        if indexes.get(name) != table and table not in missing_tables
+    ]
+    result.problems += [f"missing index: {name} on {table}" for name, table in missing_indexes]
+    if not missing_indexes:
+        result.ok.append(f"indexes: all {len(EXPECTED_INDEXES)} present")
+    return result

@@ -1,0 +1,79 @@
+"""What a migrated database must contain (the manifest ``verify`` checks).
+
+A test checks that this manifest matches what the migrations create, so it
+cannot drift from ``migrations/``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EXPECTED_FOREIGN_KEYS", "EXPECTED_INDEXES", "EXPECTED_TABLES", "MIGRATION_IDS"]
+
+MIGRATION_IDS = (
+    "0001.core-schema",
+    "0002.agent-state",
+    "0003.workflow-history",
+    "0004.index-review",
+)
+
+EXPECTED_TABLES = frozenset({
+    "customers", "agents", "events", "recommendations", "approvals", "optimizations",
+    "agent_configs", "agent_states", "agent_capabilities", "agent_metrics",
+    "workflow_executions", "workflow_steps", "workflow_artifacts",
+})  # fmt: skip
+
+#: foreign key name -> (table, ON DELETE action as pg_constraint.confdeltype)
+EXPECTED_FOREIGN_KEYS: dict[str, tuple[str, str]] = {
+    "fk_events_customer": ("events", "c"),
+    "fk_events_agent": ("events", "n"),
+    "fk_recommendations_customer": ("recommendations", "c"),
+    "fk_recommendations_agent": ("recommendations", "c"),
+    "fk_approvals_recommendation": ("approvals", "c"),
+    "fk_optimizations_recommendation": ("optimizations", "c"),
+    "fk_optimizations_customer": ("optimizations", "c"),
+    "fk_optimizations_agent": ("optimizations", "c"),
+    "fk_agent_configs_agent": ("agent_configs", "c"),
+    "fk_agent_states_agent": ("agent_states", "c"),
+    "fk_agent_states_current_workflow": ("agent_states", "n"),
+    "fk_agent_capabilities_agent": ("agent_capabilities", "c"),
+    "fk_agent_metrics_agent": ("agent_metrics", "c"),
+    "fk_workflow_executions_agent": ("workflow_executions", "c"),
+    "fk_workflow_executions_customer": ("workflow_executions", "c"),
+    "fk_workflow_steps_execution": ("workflow_steps", "c"),
+    "fk_workflow_artifacts_execution": ("workflow_artifacts", "c"),
+    "fk_workflow_artifacts_step": ("workflow_artifacts", "c"),
+}
+
+#: index name -> table (primary keys and unique constraints included)
+EXPECTED_INDEXES: dict[str, str] = {
+    **{f"pk_{t}": t for t in EXPECTED_TABLES},
+    "uq_customers_email": "customers",
+    "uq_customers_api_key_hash": "customers",
+    "ix_customers_created": "customers",
+    "uq_agents_type_name": "agents",
+    "ix_agents_created": "agents",
+    "ix_events_customer_created": "events",
+    "ix_events_agent_created": "events",
+    "ix_recommendations_customer_created": "recommendations",
+    "ix_recommendations_agent_created": "recommendations",
+    "ix_approvals_recommendation_created": "approvals",
+    "ix_optimizations_recommendation": "optimizations",
+    "ix_optimizations_customer_created": "optimizations",
+    "ix_optimizations_agent": "optimizations",
+    "uq_agent_configs_agent_key": "agent_configs",
+    "uq_agent_states_agent": "agent_states",
+    "ix_agent_states_current_workflow": "agent_states",
+    "uq_agent_capabilities_agent_name_version": "agent_capabilities",
+    "ix_agent_metrics_agent_name_recorded": "agent_metrics",
+    "ix_workflow_executions_agent_status": "workflow_executions",
+    "ix_workflow_executions_customer_type": "workflow_executions",
+    "ix_workflow_executions_started_at": "workflow_executions",
+    "ix_workflow_executions_customer_created": "workflow_executions",
+    "ix_workflow_executions_agent_created": "workflow_executions",
+    "ix_workflow_executions_created": "workflow_executions",
+    "uq_workflow_steps_id_execution": "workflow_steps",
+    "ix_workflow_steps_execution_order": "workflow_steps",
+    "ix_workflow_steps_execution_status": "workflow_steps",
+    "ix_workflow_steps_name_status": "workflow_steps",
+    "ix_workflow_artifacts_execution_type": "workflow_artifacts",
+    "ix_workflow_artifacts_step_type": "workflow_artifacts",
+}

@@ -1,0 +1,299 @@
+"""The command line, run as a user would, against a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from optiinfra_db.cli import main
+
+EXE = str(Path(sys.executable).parent / "optiinfra-db")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """The CLI's entry point in-process: (exit code, stdout, stderr)."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _env_without_urls() -> dict[str, str]:
+    env = dict(os.environ)
+    for name in ("OPTIINFRA_DATABASE_URL", "DATABASE_URL", "OPTIINFRA_DATA_DIR"):
+        env.pop(name, None)
+    return env
+
+
+def test_demo_on_an_empty_embedded_data_directory(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [EXE, "demo"],
+        cwd=tmp_path,
+        env=_env_without_urls(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / ".optiinfra" / "pgdata" / "PG_VERSION").is_file()
+    assert "database: embedded PostgreSQL in .optiinfra/pgdata" in result.stderr
+    assert "workflow statistics" in result.stdout
+    assert "performance_tuning" in result.stdout
+    assert "apply_kv_cache_config" in result.stdout and "<-- failed here" in result.stdout
+    assert "GpuOutOfMemory" in result.stdout
+    assert "Traceback" not in result.stderr
+    # Run again: already migrated and seeded, same story.
+    again = subprocess.run(
+        [EXE, "demo"],
+        cwd=tmp_path,
+        env=_env_without_urls(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "already seeded" in again.stderr and "up to date" in again.stderr
+
+
+def test_wrong_url_is_one_clear_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [EXE, "status", "--database-url", "postgresql://bob:s3cret@127.0.0.1:1/nowhere"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=_env_without_urls(),
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "database: postgresql://bob:***@127.0.0.1:1/nowhere (from --database-url)"
+    assert len(lines) == 2 and lines[1].startswith("optiinfra-db: error: cannot connect to")
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_url_from_environment_and_bad_url(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, db_dsn: str
+) -> None:
+    monkeypatch.setenv("OPTIINFRA_DATABASE_URL", db_dsn)
+    code, out, err = run(capsys, "status", "--json")
+    assert code == 0 and "(from OPTIINFRA_DATABASE_URL)" in err
+    assert json.loads(out)["pending"] == []
+    monkeypatch.delenv("OPTIINFRA_DATABASE_URL")
+    monkeypatch.setenv("DATABASE_URL", "not a url at all")
+    code, out, err = run(capsys, "status")
+    assert code == 1 and "DATABASE_URL is not a valid PostgreSQL URL" in err
+
+
+def test_verify_passes_on_a_migrated_database(
+    capsys: pytest.CaptureFixture[str], db_dsn: str
+) -> None:
+    code, out, _ = run(capsys, "verify", "--database-url", db_dsn)
+    assert code == 0, out
+    assert "verify: passed" in out and "problem" not in out
+
+
+def test_verify_names_a_dropped_table_and_enum_label(
+    capsys: pytest.CaptureFixture[str], db_dsn: str
+) -> None:
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE workflow_artifacts")
+        conn.execute(
+            "DELETE FROM pg_enum WHERE enumlabel = 'timeout' "
+            "AND enumtypid = 'workflow_status'::regtype"
+        )
+    code, out, _ = run(capsys, "verify", "--database-url", db_dsn)
+    assert code == 1
+    problems = [line for line in out.splitlines() if line.startswith("problem")]
+    assert any(line.endswith("missing table: workflow_artifacts") for line in problems)
+    assert any(
+        "enum workflow_status differs from WorkflowStatus: missing labels ['timeout']" in line
+        for line in problems
+    )
+    assert any("missing foreign key: fk_workflow_artifacts_step" in line for line in problems)
+    code, out, _ = run(capsys, "verify", "--json", "--database-url", db_dsn)
+    document = json.loads(out)
+    assert code == 1 and document["passed"] is False and len(document["problems"]) >= 3
+
+
+def test_verify_and_status_change_nothing(
+    capsys: pytest.CaptureFixture[str], empty_db_dsn: str
+) -> None:
+    code, out, _ = run(capsys, "verify", "--database-url", empty_db_dsn)
+    assert code == 1
+    assert "pending migration: 0001.core-schema" in out and "missing table: customers" in out
+    code, out, _ = run(capsys, "status", "--json", "--database-url", empty_db_dsn)
+    assert code == 0 and json.loads(out)["applied"] == []
+    with psycopg.connect(empty_db_dsn) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+        ).fetchone()
+    assert tables == (0,), "verify/status must not create yoyo's tables"
+
+
+def test_migrate_rollback_status_round_trip(
+    capsys: pytest.CaptureFixture[str], empty_db_dsn: str
+) -> None:
+    code, _, err = run(capsys, "migrate", "--database-url", empty_db_dsn)
+    assert code == 0
+    assert "applied: 0001.core-schema, 0002.agent-state, 0003.workflow-history, 0004" in err
+    code, _, err = run(capsys, "migrate", "--database-url", empty_db_dsn)
+    assert "nothing to apply" in err
+    code, _, err = run(capsys, "rollback", "--database-url", empty_db_dsn)
+    assert code == 0 and "rolled back: 0004.index-review" in err
+    code, out, _ = run(capsys, "status", "--json", "--database-url", empty_db_dsn)
+    assert json.loads(out)["pending"] == ["0004.index-review"]
+    code, _, err = run(capsys, "rollback", "--all", "--database-url", empty_db_dsn)
+    assert "0003.workflow-history, 0002.agent-state, 0001.core-schema" in err
+
+
+def test_stale_yoyo_lock_is_reported_with_the_fix(
+    capsys: pytest.CaptureFixture[str], db_dsn: str
+) -> None:
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO yoyo_lock (locked, ctime, pid) VALUES (1, now(), 4242)")
+    code, out, err = run(capsys, "status", "--database-url", db_dsn)
+    assert code == 0 and "stale yoyo lock held by pid 4242" in err and "yoyo break-lock" in err
+    code, out, _ = run(capsys, "verify", "--database-url", db_dsn)
+    assert code == 1 and "yoyo break-lock" in out
+
+
+def _seeded(capsys: pytest.CaptureFixture[str], dsn: str, *extra: str) -> str:
+    code, _, err = run(capsys, "seed", "--database-url", dsn, *extra)
+    assert code == 0, err
+    return err
+
+
+def test_seed_scale_gives_exact_counts_and_refuses_twice(
+    capsys: pytest.CaptureFixture[str], db_dsn: str
+) -> None:
+    err = _seeded(capsys, db_dsn, "--scale", "137")
+    assert "seeded demo story and 185 executions" in err
+    with psycopg.connect(db_dsn) as conn:
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM workflow_executions),"
+            " (SELECT count(*) FROM customers), (SELECT count(*) FROM agents),"
+            " (SELECT count(DISTINCT (workflow_type, status)) FROM workflow_executions),"
+            " (SELECT count(*) FROM workflow_steps WHERE retry_count > 0),"
+            " (SELECT count(*) FROM workflow_artifacts),"
+            " (SELECT count(*) FROM agent_configs), (SELECT count(*) FROM agent_metrics),"
+            " (SELECT count(*) FROM approvals), (SELECT count(*) FROM optimizations)"
+        ).fetchone()
+    assert counts is not None
+    assert counts[:4] == (48 + 137, 3, 5, 48)  # every type in every status
+    assert all(c > 0 for c in counts[4:])
+    code, _, err = run(capsys, "seed", "--database-url", db_dsn)
+    assert code == 1 and "already seeded" in err and "--force" in err
+    err = _seeded(capsys, db_dsn, "--scale", "10", "--force")
+    with psycopg.connect(db_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM workflow_executions").fetchone() == (185 + 58,)
+
+
+def test_seed_is_deterministic(
+    capsys: pytest.CaptureFixture[str], pg_server: Any, db_dsn: str, empty_db_dsn: str
+) -> None:
+    run(capsys, "migrate", "--database-url", empty_db_dsn)
+    for dsn in (db_dsn, empty_db_dsn):
+        _seeded(capsys, dsn, "--scale", "20", "--seed", "7")
+    query = (
+        "SELECT e.id, e.workflow_type::text, e.status::text, s.step_name, s.status::text "
+        "FROM workflow_executions e JOIN workflow_steps s ON s.workflow_execution_id = e.id "
+        "ORDER BY e.id, s.step_order"
+    )
+    with psycopg.connect(db_dsn) as a, psycopg.connect(empty_db_dsn) as b:
+        assert a.execute(query).fetchall() == b.execute(query).fetchall()
+
+
+def test_runs_list_show_and_stats(capsys: pytest.CaptureFixture[str], db_dsn: str) -> None:
+    _seeded(capsys, db_dsn, "--scale", "200")
+    code, out, _ = run(
+        capsys,
+        "runs",
+        "list",
+        "--json",
+        "--status",
+        "failed",
+        "--customer",
+        "Acme Corp",
+        "--limit",
+        "500",
+        "--database-url",
+        db_dsn,
+    )
+    runs = json.loads(out)
+    assert code == 0 and runs and all(r["status"] == "failed" for r in runs)
+    assert all(r["customer"] == "Acme Corp" for r in runs)
+    assert runs == sorted(runs, key=lambda r: (r["created_at"], r["id"]), reverse=True)
+    newest_failed = runs[0]
+    assert newest_failed["workflow_type"] == "performance_tuning"
+
+    code, out, _ = run(capsys, "runs", "show", newest_failed["id"], "--database-url", db_dsn)
+    assert code == 0
+    assert "apply_kv_cache_config    FAILED" in out.replace("\x1b", "")
+    assert "<-- failed here" in out and "GpuOutOfMemory" in out
+    assert "artifacts (" in out and "apply_kv_cache_config.log" in out
+
+    code, out, _ = run(
+        capsys, "runs", "show", newest_failed["id"], "--json", "--database-url", db_dsn
+    )
+    detail = json.loads(out)
+    failed = [s for s in detail["steps"] if s["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["error_details"]["code"] == "GPU_OOM"
+
+    code, out, _ = run(
+        capsys,
+        "runs",
+        "list",
+        "--database-url",
+        db_dsn,
+        "--agent",
+        "cost-agent-1",
+        "--type",
+        "cost_analysis",
+        "--since",
+        "30d",
+    )
+    assert code == 0 and "cost_analysis" in out and "performance_tuning" not in out
+
+    code, out, _ = run(capsys, "stats", "--json", "--database-url", db_dsn)
+    stats = json.loads(out)
+    assert {s["workflow_type"] for s in stats} == {
+        "cost_analysis",
+        "performance_tuning",
+        "resource_optimization",
+        "quality_check",
+        "scaling_decision",
+        "configuration_update",
+        "health_check",
+        "anomaly_detection",
+    }
+    for s in stats:
+        parts = s["pending"] + s["running"] + s["completed"] + s["failed"] + s["cancelled"]
+        assert parts + s["timeout"] == s["total"]
+        assert 0 <= s["success_rate_pct"] <= 100 and s["p50_s"] <= s["p95_s"]
+    code, out, _ = run(capsys, "stats", "--since", "24h", "--database-url", db_dsn)
+    assert code == 0 and "success" in out
+
+
+def test_runs_show_errors_are_one_line(capsys: pytest.CaptureFixture[str], db_dsn: str) -> None:
+    code, out, err = run(capsys, "runs", "show", "nope", "--database-url", db_dsn)
+    assert code == 1 and out == "" and err.strip().endswith("not an execution id: 'nope'")
+    code, _, err = run(
+        capsys, "runs", "show", "00000000-0000-4000-8000-000000000000", "--database-url", db_dsn
+    )
+    assert code == 1 and "does not exist" in err
+    code, _, err = run(capsys, "runs", "list", "--customer", "Nobody Inc", "--database-url", db_dsn)
+    assert code == 1 and "no customer matches 'Nobody Inc'" in err
+    code, _, err = run(capsys, "runs", "list", "--since", "yesterday", "--database-url", db_dsn)
+    assert code == 1 and "--since" in err
