@@ -132,6 +132,41 @@ FROM (
 ) AS r
 ORDER BY r.created_at DESC, r.id DESC;
 
+-- name: list_active_for_agent :many
+-- What one agent has on its plate: its pending and running executions, oldest
+-- first (a scheduler's concurrency check). Served by
+-- ix_workflow_executions_agent_status.
+SELECT to_json(r)::text
+FROM (
+    SELECT id, agent_id, customer_id, workflow_type, status, started_at,
+           completed_at, input_data, output_data, error_details, metadata,
+           created_at, updated_at
+    FROM workflow_executions
+    WHERE agent_id = %(agent_id)s
+      AND status IN ('pending', 'running')
+    ORDER BY created_at, id
+    LIMIT %(limit)s
+) AS r
+ORDER BY r.created_at, r.id;
+
+-- name: count_active_for_agent :one
+-- How many pending and running executions one agent has (a scheduler's
+-- concurrency check). Served by ix_workflow_executions_agent_status
+-- (index-only scan).
+SELECT count(*)
+FROM workflow_executions
+WHERE agent_id = %(agent_id)s
+  AND status IN ('pending', 'running');
+
+-- name: count_by_type :many
+-- How many executions one customer has of each workflow type (a dashboard
+-- tile). Served by ix_workflow_executions_customer_type (index-only scan).
+SELECT workflow_type::text, count(*)
+FROM workflow_executions
+WHERE customer_id = %(customer_id)s
+GROUP BY workflow_type
+ORDER BY workflow_type;
+
 -- name: start :one
 -- pending -> running; sets started_at.
 -- Guarded: matches no row unless the execution is pending, so a

@@ -59,17 +59,17 @@ SELECT to_json(updated)::text FROM updated;
 DELETE FROM workflow_steps WHERE id = %(id)s;
 
 -- name: list_by_name :many
--- Steps of one name across executions, optionally in one status (e.g.
--- "every failure of the deploy step"), newest first. Keyset pagination as
--- in the other lists. Served by ix_workflow_steps_name_status.
+-- Steps of one name in one status across executions (e.g. "every failure of
+-- the apply_kv_cache_config step"), newest first. Keyset pagination as in the
+-- other lists. Served by ix_workflow_steps_name_status (both columns).
 SELECT to_json(r)::text
 FROM (
-    SELECT id, workflow_execution_id, step_name, step_order, status,
-           started_at, completed_at, input_data, output_data, error_details,
-           retry_count, max_retries, metadata, created_at, updated_at
+    SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
+           completed_at, input_data, output_data, error_details, retry_count,
+           max_retries, metadata, created_at, updated_at
     FROM workflow_steps
     WHERE step_name = %(step_name)s
-      AND (%(status)s::step_status IS NULL OR status = %(status)s::step_status)
+      AND status = %(status)s::step_status
       AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
     ORDER BY created_at DESC, id DESC
     LIMIT %(limit)s

@@ -165,6 +165,25 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         """All executions newest first (an operator's view)."""
         return self._list("list", {}, workflow_type, status, since, until, limit, after)
 
+    def list_active_for_agent(
+        self, agent_id: UUID | str, *, limit: int = 100
+    ) -> builtins.list[WorkflowExecution]:
+        """The agent's pending and running executions, oldest first."""
+        return self._many(
+            "list_active_for_agent", {"agent_id": check_id(agent_id), "limit": limit_of(limit)}
+        )
+
+    def count_active_for_agent(self, agent_id: UUID | str) -> int:
+        """How many pending and running executions the agent has."""
+        row = self._fetchone(self.q["count_active_for_agent"], {"agent_id": check_id(agent_id)})
+        assert row is not None
+        return int(row[0])
+
+    def count_by_type(self, customer_id: UUID | str) -> dict[WorkflowType, int]:
+        """How many executions the customer has of each workflow type (types with none omitted)."""
+        rows = self._fetchall(self.q["count_by_type"], {"customer_id": check_id(customer_id)})
+        return {WorkflowType(name): count for name, count in rows}
+
     # -- lifecycle --------------------------------------------------------------------
 
     def _move(
@@ -289,18 +308,19 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
     def list_by_name(
         self,
         step_name: str,
+        status: StepStatus = StepStatus.FAILED,
         *,
-        status: StepStatus | None = None,
         limit: int = 100,
         after: Cursor | None = None,
     ) -> builtins.list[WorkflowStep]:
-        """Steps of one name across executions (e.g. every failure of one step), newest first."""
+        """Steps of one name in one status across executions, newest first (by default
+        every failure of that step)."""
         after_created_at, after_id = keyset(after)
         return self._many(
             "list_by_name",
             {
                 "step_name": check(Name, step_name),
-                "status": check(StepStatus | None, status),
+                "status": check(StepStatus, status),
                 "limit": limit_of(limit),
                 "after_created_at": after_created_at,
                 "after_id": after_id,

@@ -13,6 +13,8 @@ import pytest
 from optiinfra_db import migrate, pending_migrations, rollback
 from optiinfra_db._resources import migrations_dir
 from optiinfra_db.migrate import yoyo_url
+from optiinfra_db.schema import EXPECTED_FOREIGN_KEYS as MANIFEST_FKS
+from optiinfra_db.schema import EXPECTED_INDEXES, MIGRATION_IDS
 from tests.catalog import TABLES, enums, project_objects, rows, snapshot
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -417,29 +419,48 @@ def test_nothing_pending_after_migrate(db_dsn: str) -> None:
 
 
 def test_up_down_up_round_trip_leaves_nothing_and_same_catalog(empty_db_dsn: str) -> None:
-    assert pending_migrations(empty_db_dsn) == [
-        "0001.core-schema",
-        "0002.agent-state",
-        "0003.workflow-history",
-    ]
-    assert migrate(empty_db_dsn) == [
-        "0001.core-schema",
-        "0002.agent-state",
-        "0003.workflow-history",
-    ]
+    assert pending_migrations(empty_db_dsn) == list(MIGRATION_IDS)
+    assert migrate(empty_db_dsn) == list(MIGRATION_IDS)
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         first = snapshot(conn)
     assert {r[0] for r in first["tables"]} == TABLES
 
-    assert rollback(empty_db_dsn, steps=1) == ["0003.workflow-history"]
-    assert pending_migrations(empty_db_dsn) == ["0003.workflow-history"]
-    assert rollback(empty_db_dsn) == ["0002.agent-state", "0001.core-schema"]
+    assert rollback(empty_db_dsn, steps=1) == ["0004.index-review"]
+    assert pending_migrations(empty_db_dsn) == ["0004.index-review"]
+    with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
+        restored = {r[1] for r in snapshot(conn)["indexes"]}
+    assert {"ix_workflow_executions_status", "ix_workflow_steps_status"} <= restored
+    assert rollback(empty_db_dsn) == [
+        "0003.workflow-history",
+        "0002.agent-state",
+        "0001.core-schema",
+    ]
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         assert project_objects(conn) == []
 
     migrate(empty_db_dsn)
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         assert snapshot(conn) == first
+
+
+def test_index_review_dropped_only_the_unused_single_column_indexes(raw_conn: Conn) -> None:
+    names = {i for _, i, _, _ in _index_columns(raw_conn)}
+    dropped = {
+        "ix_workflow_executions_status",
+        "ix_workflow_executions_workflow_type",
+        "ix_workflow_steps_status",
+        "ix_workflow_artifacts_artifact_type",
+    }
+    assert names.isdisjoint(dropped)
+    assert set(DESIGN_INDEXES) <= names
+
+
+def test_manifest_matches_the_migrated_schema(raw_conn: Conn) -> None:
+    got = {i: t for t, i, _, _ in _index_columns(raw_conn)}
+    assert got == EXPECTED_INDEXES
+    assert {name: table for name, (table, *_) in EXPECTED_FOREIGN_KEYS.items()} == {
+        name: table for name, (table, _) in MANIFEST_FKS.items()
+    }
 
 
 def test_plain_yoyo_apply_batch_creates_the_schema(empty_db_dsn: str, raw_conn: Conn) -> None:
@@ -467,11 +488,7 @@ def test_every_migration_has_a_rollback() -> None:
     forward = sorted(
         p for p in migrations_dir().glob("*.sql") if not p.name.endswith(".rollback.sql")
     )
-    assert [p.name for p in forward] == [
-        "0001.core-schema.sql",
-        "0002.agent-state.sql",
-        "0003.workflow-history.sql",
-    ]
+    assert [p.name for p in forward] == [f"{m}.sql" for m in MIGRATION_IDS]
     for path in forward:
         assert path.with_name(path.name.removesuffix(".sql") + ".rollback.sql").is_file()
 

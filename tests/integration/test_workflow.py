@@ -340,7 +340,19 @@ def test_list_by_name_finds_failures_of_one_step(repos: odb.Repositories, world:
     repos.workflow_steps.start(steps[1].id)
     failed = repos.workflow_steps.fail(steps[1].id, {"error": "OOM"})
     assert repos.workflow_steps.list_by_name("step-2", status=St.FAILED) == [failed]
-    assert repos.workflow_steps.list_by_name("step-1", status=St.FAILED) == []
+    assert repos.workflow_steps.list_by_name("step-2") == [failed]  # failures by default
+    assert repos.workflow_steps.list_by_name("step-1", St.FAILED) == []
+    assert [s.id for s in repos.workflow_steps.list_by_name("step-1", St.PENDING)] == [steps[0].id]
+
+
+def test_active_runs_of_an_agent_and_counts_by_type(repos: odb.Repositories, world: World) -> None:
+    running = _execution(repos, world, S.RUNNING)
+    _execution(repos, world, S.COMPLETED)
+    active = repos.workflow_executions.list_active_for_agent(world.agent.id)
+    assert {e.id for e in active} == {world.execution.id, running.id}
+    assert repos.workflow_executions.count_active_for_agent(world.agent.id) == 2
+    counts = repos.workflow_executions.count_by_type(world.customer.id)
+    assert counts == {odb.WorkflowType.COST_ANALYSIS: 1, odb.WorkflowType.PERFORMANCE_TUNING: 2}
 
 
 def test_cascades_through_repositories(repos: odb.Repositories, world: World) -> None:

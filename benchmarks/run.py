@@ -1,0 +1,726 @@
+"""Side-by-side benchmarks: optiinfra_db vs raw psycopg 3 vs the SQLAlchemy 2 ORM.
+
+    python -m benchmarks.run            # full mode (the README table)
+    python -m benchmarks.run --quick    # CI smoke, under a minute
+
+The database is $OPTIINFRA_BENCH_DSN (a server where a scratch database may be
+created), else an embedded PostgreSQL (pgserver) in .optiinfra/bench-pgdata.
+Each operation runs the three contenders on the same data, interleaved (the
+order rotates every repeat) so drift hits all alike; after warm-up it reports
+the median, the spread (interquartile range) and the ratio to raw psycopg,
+plus the statements (round trips) one call sends. Targets from the issue are
+checked and a miss is printed plainly; the exit code stays 0 unless
+--strict is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+from psycopg.types.json import Jsonb
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session, selectinload
+
+import optiinfra_db as odb
+from benchmarks import orm_models as orm
+from optiinfra_db import embedded
+from optiinfra_db.queries import parse_file
+
+RAW = {q.name: q.sql for q in parse_file(Path(__file__).with_name("raw.sql"))}
+CONTENDERS = ("optiinfra_db", "raw psycopg", "SQLAlchemy ORM")
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+class Counter:
+    """Counts statements sent through psycopg (execute, executemany, copy, commit,
+    rollback) by all three contenders: SQLAlchemy runs on psycopg too."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.active = False
+
+    @contextmanager
+    def counting(self) -> Iterator[None]:
+        self.count, self.active = 0, True
+        try:
+            yield
+        finally:
+            self.active = False
+
+    def install(self) -> None:
+        counter = self
+        for cls, names in (
+            (psycopg.Cursor, ("execute", "executemany", "copy")),
+            (psycopg.Connection, ("commit", "rollback")),
+        ):
+            for name in names:
+                original = getattr(cls, name)
+
+                def wrapped(self: Any, *a: Any, __original: Any = original, **k: Any) -> Any:
+                    if counter.active:
+                        counter.count += 1
+                    return __original(self, *a, **k)
+
+                setattr(cls, name, wrapped)
+
+
+COUNTER = Counter()
+
+
+# --------------------------------------------------------------------------- data
+
+
+def payload(rng: random.Random, n: int) -> dict[str, Any]:
+    return {
+        f"k{i}": rng.choice(
+            [
+                rng.random(),
+                rng.randint(0, 10**6),
+                f"v-{rng.random():.6f}",
+                [1, 2, 3],
+                {"nested": True, "x": rng.random()},
+            ]
+        )
+        for i in range(n)
+    }
+
+
+@dataclass
+class Data:
+    customer: UUID
+    agent: UUID
+    list_customer: UUID
+    get_ids: list[UUID]
+    detail_id: UUID
+    running_ids: list[UUID]
+    empty_executions: list[UUID]
+    sizes: dict[str, int] = field(default_factory=dict)
+
+
+def build_data(dsn: str, quick: bool) -> Data:
+    rng = random.Random(7)
+    n_list = 10_000
+    n_running = 300 if quick else 1_000
+    n_bulk = 20_000 if quick else 100_000
+    with odb.connect(dsn) as conn:
+        repos = odb.Repositories(conn)
+        customer = repos.customers.create(
+            odb.CustomerCreate(name="Bench", email="bench@example.test", api_key=odb.new_api_key())
+        )
+        other = repos.customers.create(
+            odb.CustomerCreate(
+                name="Bench list", email="list@example.test", api_key=odb.new_api_key()
+            )
+        )
+        agent = repos.agents.create(odb.AgentCreate(type="cost", name="bench-agent"))
+        now = datetime.now(UTC)
+
+        def executions(customer_id: UUID, n: int, status: str) -> list[UUID]:
+            ids = [uuid4() for _ in range(n)]
+            with (
+                conn.cursor() as cur,
+                cur.copy(
+                    "COPY workflow_executions (id, agent_id, customer_id, workflow_type, status,"
+                    " started_at, input_data, output_data, error_details, metadata, created_at)"
+                    " FROM STDIN"
+                ) as copy,
+            ):
+                for i, ident in enumerate(ids):
+                    copy.write_row(
+                        (
+                            ident,
+                            agent.id,
+                            customer_id,
+                            rng.choice(list(odb.WorkflowType)).value,
+                            status,
+                            now - timedelta(seconds=i) if status != "pending" else None,
+                            Jsonb(payload(rng, 8)),
+                            Jsonb(payload(rng, 12)),
+                            Jsonb({"error": "x", "trace": ["a"] * 5}) if i % 10 == 0 else None,
+                            Jsonb(payload(rng, 4)),
+                            now - timedelta(seconds=i),
+                        )
+                    )
+            return ids
+
+        list_ids = executions(other.id, n_list, "completed")
+        running = executions(customer.id, n_running, "running")
+        empty = executions(customer.id, n_bulk // 5, "pending")
+        detail = repos.workflow_executions.create(
+            odb.WorkflowExecutionCreate(
+                agent_id=agent.id,
+                customer_id=customer.id,
+                workflow_type="performance_tuning",
+                input_data=payload(rng, 8),
+            )
+        )
+        repos.workflow_steps.bulk_create(
+            odb.WorkflowStepCreate(
+                workflow_execution_id=detail.id,
+                step_name=f"step-{i}",
+                step_order=i,
+                input_data=payload(rng, 6),
+                output_data=payload(rng, 6),
+            )
+            for i in range(1, 21)
+        )
+        steps = repos.workflow_steps.list_for_execution(detail.id)
+        for i in range(10):
+            repos.workflow_artifacts.create(
+                odb.WorkflowArtifactCreate(
+                    workflow_execution_id=detail.id,
+                    workflow_step_id=steps[i].id if i % 2 else None,
+                    artifact_type="report",
+                    artifact_name=f"a{i}.pdf",
+                    artifact_path=f"s3://b/a{i}",
+                    artifact_size_bytes=1000 * i,
+                    metadata=payload(rng, 3),
+                )
+            )
+        conn.commit()
+        conn.execute("ANALYZE")
+        conn.commit()
+    return Data(
+        customer.id,
+        agent.id,
+        other.id,
+        list_ids[:1000],
+        detail.id,
+        running,
+        empty,
+        {"list": n_list, "bulk": n_bulk, "gets": 1000 if not quick else 300},
+    )
+
+
+# --------------------------------------------------------------------------- operations
+
+
+@dataclass
+class Operation:
+    name: str
+    unit: str
+    runs: dict[str, Callable[[], Any]]
+    target: tuple[float, str] | None = None  # (max ratio to raw, what the target is)
+
+
+def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], list[Any]]:
+    lib_conn = odb.connect(dsn)
+    raw_conn = psycopg.connect(dsn)
+    url = odb.migrate.__module__ and dsn
+    engine = create_engine(
+        "postgresql+psycopg://", creator=lambda: psycopg.connect(url), pool_size=1
+    )
+    session = Session(engine)
+    repos = odb.Repositories(lib_conn)
+    n_gets = data.sizes["gets"]
+    gets = data.get_ids[:n_gets]
+
+    # -- get by id
+    def lib_get() -> None:
+        get = repos.workflow_executions.get
+        for ident in gets:
+            get(ident)
+
+    def raw_get() -> None:
+        with raw_conn.cursor() as cur:
+            for ident in gets:
+                cur.execute(RAW["get"], {"id": ident})
+                cur.fetchone()
+
+    def orm_get() -> None:
+        for ident in gets:
+            session.get(orm.WorkflowExecution, ident)
+            session.expunge_all()  # no identity-map hits: every get goes to the server
+
+    # -- list 10,000
+    def lib_list() -> None:
+        rows = repos.workflow_executions.list_for_customer(data.list_customer, limit=10_000)
+        assert len(rows) == 10_000
+
+    def raw_list() -> None:
+        with raw_conn.cursor() as cur:
+            cur.execute(
+                RAW["list_for_customer"], {"customer_id": data.list_customer, "limit": 10_000}
+            )
+            assert len(cur.fetchall()) == 10_000
+
+    def orm_list() -> None:
+        rows = session.scalars(
+            select(orm.WorkflowExecution)
+            .where(orm.WorkflowExecution.customer_id == data.list_customer)
+            .order_by(orm.WorkflowExecution.created_at.desc(), orm.WorkflowExecution.id.desc())
+            .limit(10_000)
+        ).all()
+        assert len(rows) == 10_000
+        session.expunge_all()
+
+    # -- create one execution with 5 steps, one transaction (rolled back to stay repeatable)
+    inputs = {"window": "7d", "targets": list(range(10))}
+
+    def lib_create() -> None:
+        with lib_conn.transaction(force_rollback=True):
+            run = repos.workflow_executions.create(
+                odb.WorkflowExecutionCreate(
+                    agent_id=data.agent,
+                    customer_id=data.customer,
+                    workflow_type="cost_analysis",
+                    input_data=inputs,
+                )
+            )
+            repos.workflow_steps.bulk_create(
+                odb.WorkflowStepCreate(
+                    workflow_execution_id=run.id, step_name=f"s{i}", step_order=i, input_data=inputs
+                )
+                for i in range(1, 6)
+            )
+
+    def raw_create() -> None:
+        with raw_conn.transaction(force_rollback=True), raw_conn.cursor() as cur:
+            cur.execute(
+                RAW["insert_execution"],
+                {
+                    "agent_id": data.agent,
+                    "customer_id": data.customer,
+                    "workflow_type": "cost_analysis",
+                    "input_data": Jsonb(inputs),
+                    "metadata": Jsonb({}),
+                },
+            )
+            row = cur.fetchone()
+            assert row is not None
+            cur.executemany(
+                RAW["insert_step"],
+                [
+                    {
+                        "workflow_execution_id": row[0],
+                        "step_name": f"s{i}",
+                        "step_order": i,
+                        "input_data": Jsonb(inputs),
+                    }
+                    for i in range(1, 6)
+                ],
+            )
+
+    def orm_create() -> None:
+        run = orm.WorkflowExecution(
+            agent_id=data.agent,
+            customer_id=data.customer,
+            workflow_type=odb.WorkflowType.COST_ANALYSIS,
+            input_data=inputs,
+        )
+        run.steps = [
+            orm.WorkflowStep(step_name=f"s{i}", step_order=i, input_data=inputs)
+            for i in range(1, 6)
+        ]
+        session.add(run)
+        session.flush()
+        session.rollback()
+
+    # -- bulk insert steps
+    n_bulk = data.sizes["bulk"]
+    step_rows = [
+        odb.WorkflowStepCreate(
+            workflow_execution_id=ex,
+            step_name=f"step-{i}",
+            step_order=i,
+            input_data={"i": i, "batch": "bench"},
+        )
+        for ex in data.empty_executions
+        for i in range(1, 6)
+    ][:n_bulk]
+    copy_rows = [
+        (
+            s.workflow_execution_id,
+            s.step_name,
+            s.step_order,
+            "pending",
+            None,
+            None,
+            Jsonb(s.input_data),
+            Jsonb({}),
+            None,
+            0,
+            3,
+            Jsonb({}),
+        )
+        for s in step_rows
+    ]
+    n_orm_bulk = min(n_bulk, 20_000)
+
+    def lib_bulk() -> None:
+        with lib_conn.transaction(force_rollback=True):
+            assert repos.workflow_steps.bulk_create(step_rows) == n_bulk
+
+    def raw_bulk() -> None:
+        with (
+            raw_conn.transaction(force_rollback=True),
+            raw_conn.cursor() as cur,
+            cur.copy(RAW["copy_steps"]) as copy,
+        ):
+            for row in copy_rows:
+                copy.write_row(row)
+
+    def orm_bulk() -> None:
+        session.add_all(
+            [
+                orm.WorkflowStep(
+                    workflow_execution_id=s.workflow_execution_id,
+                    step_name=s.step_name,
+                    step_order=s.step_order,
+                    input_data=s.input_data,
+                )
+                for s in step_rows[:n_orm_bulk]
+            ]
+        )
+        session.flush()
+        session.rollback()
+
+    # -- get_detail: 1 execution, 20 steps, 10 artifacts
+    reps_detail = 100 if quick else 300
+
+    def lib_detail() -> None:
+        for _ in range(reps_detail):
+            detail = repos.workflow_executions.get_detail(data.detail_id)
+            assert detail is not None and len(detail.steps) == 20
+
+    def raw_detail() -> None:
+        with raw_conn.cursor() as cur:
+            for _ in range(reps_detail):
+                cur.execute(RAW["detail_execution"], {"id": data.detail_id})
+                cur.fetchone()
+                cur.execute(RAW["detail_steps"], {"id": data.detail_id})
+                assert len(cur.fetchall()) == 20
+                cur.execute(RAW["detail_artifacts"], {"id": data.detail_id})
+                cur.fetchall()
+
+    def orm_detail() -> None:
+        for _ in range(reps_detail):
+            run = session.scalars(
+                select(orm.WorkflowExecution)
+                .where(orm.WorkflowExecution.id == data.detail_id)
+                .options(
+                    selectinload(orm.WorkflowExecution.steps),
+                    selectinload(orm.WorkflowExecution.artifacts),
+                )
+            ).one()
+            assert len(run.steps) == 20
+            session.expunge_all()
+
+    # -- status transition with its guard
+    running = data.running_ids
+
+    def lib_complete() -> None:
+        with lib_conn.transaction(force_rollback=True):
+            for ident in running:
+                repos.workflow_executions.complete(ident)
+
+    def raw_complete() -> None:
+        with raw_conn.transaction(force_rollback=True), raw_conn.cursor() as cur:
+            for ident in running:
+                cur.execute(RAW["complete"], {"id": ident})
+                if cur.fetchone() is None:
+                    raise RuntimeError("refused")
+
+    def orm_complete() -> None:
+        for ident in running:
+            run = session.get(orm.WorkflowExecution, ident, with_for_update=True)
+            assert run is not None
+            if run.status is not odb.WorkflowStatus.RUNNING:
+                raise RuntimeError("refused")
+            run.status = odb.WorkflowStatus.COMPLETED
+            run.completed_at = datetime.now(UTC)
+            session.flush()
+        session.rollback()
+
+    ops = [
+        Operation(
+            f"get by id (x{n_gets})",
+            "call",
+            {"optiinfra_db": lib_get, "raw psycopg": raw_get, "SQLAlchemy ORM": orm_get},
+            (1.10, "get <= 1.10x raw"),
+        ),
+        Operation(
+            "list 10,000 of a customer",
+            "call",
+            {"optiinfra_db": lib_list, "raw psycopg": raw_list, "SQLAlchemy ORM": orm_list},
+            (1.15, "list <= 1.15x raw"),
+        ),
+        Operation(
+            "create 1 execution + 5 steps",
+            "transaction",
+            {"optiinfra_db": lib_create, "raw psycopg": raw_create, "SQLAlchemy ORM": orm_create},
+        ),
+        Operation(
+            f"bulk insert {n_bulk:,} steps",
+            "call",
+            {"optiinfra_db": lib_bulk, "raw psycopg": raw_bulk, "SQLAlchemy ORM": orm_bulk},
+            (1.20, "bulk <= 1.20x raw COPY"),
+        ),
+        Operation(
+            f"get_detail 20 steps + 10 artifacts (x{reps_detail})",
+            "call",
+            {"optiinfra_db": lib_detail, "raw psycopg": raw_detail, "SQLAlchemy ORM": orm_detail},
+        ),
+        Operation(
+            f"complete, guarded (x{len(running)})",
+            "call",
+            {
+                "optiinfra_db": lib_complete,
+                "raw psycopg": raw_complete,
+                "SQLAlchemy ORM": orm_complete,
+            },
+        ),
+    ]
+    per_call = {  # one call of each, for counting statements
+        "get by id": (
+            {
+                "optiinfra_db": lambda: repos.workflow_executions.get(gets[0]),
+                "raw psycopg": lambda: raw_conn.execute(RAW["get"], {"id": gets[0]}),
+                "SQLAlchemy ORM": lambda: (
+                    session.get(orm.WorkflowExecution, gets[1]),
+                    session.expunge_all(),
+                ),
+            }
+        ),
+        "get_detail": (
+            {
+                "optiinfra_db": lambda: repos.workflow_executions.get_detail(data.detail_id),
+                "raw psycopg": None,
+                "SQLAlchemy ORM": None,
+            }
+        ),
+    }
+    return ops, [lib_conn, raw_conn, session, engine, per_call, n_orm_bulk]
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class Result:
+    times: dict[str, list[float]]
+    statements: dict[str, int]
+
+
+def measure(op: Operation, repeats: int, warmup: int) -> Result:
+    names = list(op.runs)
+    for _ in range(warmup):
+        for name in names:
+            op.runs[name]()
+    statements = {}
+    for name in names:
+        with COUNTER.counting():
+            op.runs[name]()
+        statements[name] = COUNTER.count
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        order = names[r % len(names) :] + names[: r % len(names)]  # rotate: drift hits all
+        for name in order:
+            started = time.perf_counter()
+            op.runs[name]()
+            times[name].append(time.perf_counter() - started)
+    return Result(times, statements)
+
+
+def spread(values: list[float]) -> float:
+    if len(values) < 4:
+        return max(values) - min(values)
+    q = statistics.quantiles(values, n=4)
+    return q[2] - q[0]
+
+
+def machine(dsn: str) -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    server = row[0] if row else "?"
+    return (
+        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; "
+        f"psycopg {psycopg.__version__}; PostgreSQL {server.split()[0]}"
+    )
+
+
+@contextmanager
+def scratch_database(quick: bool) -> Iterator[str]:
+    base = os.environ.get("OPTIINFRA_BENCH_DSN")
+    if not base:
+        base = embedded.start(Path(".optiinfra") / "bench-pgdata")
+    name = f"optiinfra_bench_{os.getpid()}"
+    params = psycopg.conninfo.conninfo_to_dict(base)
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    params["dbname"] = name
+    dsn = psycopg.conninfo.make_conninfo(**params)
+    try:
+        yield dsn
+    finally:
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="CI smoke mode (< 1 minute)")
+    parser.add_argument("--repeats", type=int, help="timed repeats per contender")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (5 if args.quick else 15)
+    warmup = 1 if args.quick else 2
+    COUNTER.install()
+    began = time.perf_counter()
+    with scratch_database(args.quick) as dsn:
+        odb.migrate(dsn)
+        data = build_data(dsn, args.quick)
+        ops, keep = operations(dsn, data, args.quick)
+        lib_conn, raw_conn, session, engine, per_call, n_orm_bulk = keep
+        print(f"machine: {machine(dsn)}")
+        print(
+            f"mode: {'quick' if args.quick else 'full'}, {repeats} timed repeats after "
+            f"{warmup} warm-up, contenders interleaved; ORM bulk insert uses "
+            f"{n_orm_bulk:,} rows (scaled x{data.sizes['bulk'] / n_orm_bulk:g} in the table)\n"
+        )
+        results: dict[str, Result] = {}
+        for op in ops:
+            results[op.name] = measure(op, repeats, warmup)
+        single: dict[str, dict[str, int]] = {}
+        for label, runs in per_call.items():
+            single[label] = {}
+            for name, fn in runs.items():
+                if fn is None:
+                    continue
+                with COUNTER.counting():
+                    fn()
+                single[label][name] = COUNTER.count
+        session.rollback()
+        lib_conn.rollback()
+        raw_conn.rollback()
+        report(ops, results, data, n_orm_bulk, single)
+        misses = verdicts(ops, results, data, n_orm_bulk, single)
+        if args.json:
+            Path(args.json).write_text(
+                json.dumps(
+                    {
+                        op.name: {
+                            "median_s": {
+                                n: statistics.median(t) for n, t in results[op.name].times.items()
+                            },
+                            "statements": results[op.name].statements,
+                        }
+                        for op in ops
+                    },
+                    indent=2,
+                )
+            )
+        session.close()
+        engine.dispose()
+        lib_conn.close()
+        raw_conn.close()
+    print(f"\n(total {time.perf_counter() - began:.0f} s)")
+    return 1 if (args.strict and misses) else 0
+
+
+def _median(result: Result, name: str, op: Operation, data: Data, n_orm_bulk: int) -> float:
+    value = statistics.median(result.times[name])
+    if name == "SQLAlchemy ORM" and op.name.startswith("bulk"):
+        value *= data.sizes["bulk"] / n_orm_bulk  # same row count as the others
+    return value
+
+
+def report(
+    ops: list[Operation],
+    results: dict[str, Result],
+    data: Data,
+    n_orm_bulk: int,
+    single: dict[str, dict[str, int]],
+) -> None:
+    header = (
+        f"{'operation':<44} {'contender':<15} {'median':>10} {'spread':>9} "
+        f"{'vs raw':>7} {'statements':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for op in ops:
+        result = results[op.name]
+        raw = _median(result, "raw psycopg", op, data, n_orm_bulk)
+        for i, name in enumerate(CONTENDERS):
+            med = _median(result, name, op, data, n_orm_bulk)
+            print(
+                f"{op.name if i == 0 else '':<44} {name:<15} {med * 1000:>8.1f}ms "
+                f"{spread(result.times[name]) * 1000:>7.1f}ms {med / raw:>7.2f} "
+                f"{result.statements[name]:>10}"
+            )
+    print(
+        "\nstatements per single call: "
+        + "; ".join(
+            f"{label}: " + ", ".join(f"{n} {c}" for n, c in counts.items())
+            for label, counts in single.items()
+        )
+    )
+
+
+def verdicts(
+    ops: list[Operation],
+    results: dict[str, Result],
+    data: Data,
+    n_orm_bulk: int,
+    single: dict[str, dict[str, int]],
+) -> int:
+    misses = 0
+    print("\ntargets:")
+    for op in ops:
+        result = results[op.name]
+        lib = _median(result, "optiinfra_db", op, data, n_orm_bulk)
+        raw = _median(result, "raw psycopg", op, data, n_orm_bulk)
+        orm_time = _median(result, "SQLAlchemy ORM", op, data, n_orm_bulk)
+        if op.target:
+            limit, text = op.target
+            ok = lib / raw <= limit
+            misses += not ok
+            print(f"  {'met   ' if ok else 'MISSED'} {text}: {lib / raw:.2f}x ({op.name})")
+        ahead = lib < orm_time
+        misses += not ahead
+        print(
+            f"  {'met   ' if ahead else 'MISSED'} ahead of the ORM: "
+            f"{orm_time / lib:.2f}x faster ({op.name})"
+        )
+    one = single["get_detail"]["optiinfra_db"] == 1
+    misses += not one
+    print(
+        f"  {'met   ' if one else 'MISSED'} get_detail in one round trip: "
+        f"{single['get_detail']['optiinfra_db']} statement(s)"
+    )
+    return misses
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,468 @@
+"""Query plans at scale (``pytest -m slow``; run once by .ci/run, not by make test).
+
+Seeds about a million executions with their steps and artifacts through COPY
+(``OPTIINFRA_PLAN_SCALE`` overrides the count), runs ANALYZE, then runs
+``EXPLAIN (ANALYZE, FORMAT JSON)`` on every named query in sql/ with realistic
+parameters, writes inside a transaction that is rolled back. It fails when a
+plan scans a ``workflow_*`` table sequentially (unless the query is on the
+allow-list below, with its reason), when a query exceeds its time budget, or
+when an index of a ``workflow_*`` table is used by no query's plan. Each query
+is planned twice: with its parameter values (the custom plan of the first
+executions) and as a generic plan (what a prepared statement settles on after
+psycopg's prepare_threshold), which must not scan either.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
+
+import optiinfra_db as odb
+from optiinfra_db.enums import PG_ENUMS
+from optiinfra_db.queries import CATALOG
+from optiinfra_db.schema import EXPECTED_INDEXES
+from optiinfra_db.seed import seed
+
+pytestmark = pytest.mark.slow
+
+SCALE = int(os.environ.get("OPTIINFRA_PLAN_SCALE", "1000000"))
+
+#: Queries allowed to scan a workflow_* table sequentially, with the reason.
+SEQ_SCAN_ALLOWED = {
+    "reports.stats": "whole-table report: aggregates every execution in the window",
+    "seed.counts": "whole-table counts, used by seed only",
+}
+#: Time budget per query in ms (EXPLAIN ANALYZE execution time); default below.
+DEFAULT_BUDGET_MS = 50.0
+BUDGET_MS = {
+    "reports.stats": 15_000.0,
+    "seed.counts": 15_000.0,
+    "workflow_executions.count_by_type": 300.0,  # a third of all rows in this seed
+    "workflow_executions.list_for_customer": 100.0,
+    "workflow_executions.list_for_agent": 100.0,
+    "workflow_executions.list": 100.0,
+    "workflow_executions.delete": 200.0,
+    "workflow_steps.list_by_name": 200.0,
+    "reports.runs": 100.0,
+    "customers.delete": 60_000.0,  # cascades; measured separately below
+    "agents.delete": 60_000.0,
+}
+#: Statements EXPLAIN can't run (COPY) or that are not worth running at scale.
+SKIP = {k for k, q in CATALOG.items() if q.kind == "copy"} | {
+    "seed.vacuum_analyze",  # a utility statement: EXPLAIN does not apply
+    # A whole customer's or agent's history: see the cascade test below.
+    "customers.delete",
+    "agents.delete",
+}
+
+
+@pytest.fixture(scope="module")
+def scale_db(pg_server: Any, template_db: str) -> Iterator[dict[str, Any]]:
+    name = f"optiinfra_plans_{os.getpid()}"
+    with pg_server.janitor(name, template_dbname=template_db):
+        dsn = pg_server.dsn(name)
+        with odb.connect(dsn) as conn:
+            began = time.perf_counter()
+            result = seed(conn, scale=SCALE, seed=1)
+            seeded_s = time.perf_counter() - began
+            ids = _ids(conn)
+            conn.commit()
+        print(
+            f"\nseeded {result.executions:,} executions, {result.steps:,} steps, "
+            f"{result.artifacts:,} artifacts in {seeded_s:.0f} s"
+        )
+        yield {"dsn": dsn, "ids": ids}
+
+
+def _one(conn: psycopg.Connection[Any], query: str, params: Any = None) -> Any:
+    row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+    assert row is not None, query
+    return row[0]
+
+
+def _ids(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Realistic keys: the demo customer/agent and a failed run in the middle of history."""
+    acme = _one(conn, "SELECT id FROM customers WHERE name = 'Acme Corp'")
+    agent = _one(conn, "SELECT id FROM agents WHERE name = 'performance-agent-1'")
+    execution = _one(
+        conn,
+        "SELECT id FROM workflow_executions WHERE status = 'failed' "
+        "ORDER BY created_at OFFSET 1000 LIMIT 1",
+    )
+    step = _one(
+        conn,
+        "SELECT id FROM workflow_steps WHERE workflow_execution_id = %s AND status = 'failed'",
+        [execution],
+    )
+    return {
+        "customer": acme,
+        "agent": agent,
+        "execution": execution,
+        "step": step,
+        "artifact": _one(
+            conn,
+            "SELECT id FROM workflow_artifacts WHERE workflow_execution_id = %s LIMIT 1",
+            [execution],
+        ),
+        "running": _one(
+            conn,
+            "SELECT id FROM workflow_executions WHERE status = 'running' "
+            "ORDER BY created_at DESC LIMIT 1",
+        ),
+        "recommendation": _one(conn, "SELECT id FROM recommendations LIMIT 1"),
+        "approval": _one(conn, "SELECT id FROM approvals LIMIT 1"),
+        "optimization": _one(conn, "SELECT id FROM optimizations LIMIT 1"),
+        "config": _one(conn, "SELECT id FROM agent_configs LIMIT 1"),
+        "state": _one(conn, "SELECT id FROM agent_states LIMIT 1"),
+        "capability": _one(conn, "SELECT id FROM agent_capabilities LIMIT 1"),
+        "metric": _one(conn, "SELECT id FROM agent_metrics LIMIT 1"),
+        "event": _one(conn, "SELECT id FROM events LIMIT 1"),
+        "now": datetime.now(UTC),
+        # An agent without a state row, for agent_states.create.
+        "spare_agent": _one(
+            conn,
+            "INSERT INTO agents (type, name) VALUES "
+            "('application', 'plan-probe-agent') "
+            "ON CONFLICT (type, name) DO UPDATE SET name = EXCLUDED.name "
+            "RETURNING id",
+        ),
+    }
+
+
+_ROW_ID = {
+    "customers": "customer",
+    "agents": "agent",
+    "events": "event",
+    "recommendations": "recommendation",
+    "approvals": "approval",
+    "optimizations": "optimization",
+    "agent_configs": "config",
+    "agent_states": "state",
+    "agent_capabilities": "capability",
+    "agent_metrics": "metric",
+    "workflow_executions": "execution",
+    "workflow_steps": "step",
+    "workflow_artifacts": "artifact",
+}
+_ENUM_DEFAULTS = {
+    "customers": {"plan": "free", "status": "active"},
+    "agents": {"type": "cost", "status": "healthy"},
+    "events": {"event_type": "cost_anomaly", "severity": "info"},
+    "recommendations": {"type": "right_sizing", "priority": "high", "status": "pending"},
+    "approvals": {"status": "approved"},
+    "optimizations": {"status": "queued"},
+    "workflow_executions": {"workflow_type": "cost_analysis", "status": "pending"},
+    "workflow_steps": {"status": "pending"},
+    "workflow_artifacts": {"artifact_type": "report"},
+}
+
+
+def params_for(key: str, ids: dict[str, Any]) -> dict[str, Any]:
+    """Realistic parameters for a named query, by parameter name."""
+    file, name = key.split(".")
+    query = CATALOG[key]
+    now: datetime = ids["now"]
+    values: dict[str, Any] = {
+        "id": ids.get(_ROW_ID.get(file, ""), ids["execution"]),
+        "customer_id": ids["customer"],
+        "agent_id": ids["agent"],
+        "workflow_execution_id": ids["execution"],
+        "workflow_step_id": ids["step"],
+        "recommendation_id": ids["recommendation"],
+        "current_workflow_id": ids["execution"],
+        "limit": 100,
+        "after_created_at": "infinity",
+        "after_recorded_at": "infinity",
+        "after_id": UUID(int=(1 << 128) - 1),
+        "since": "-infinity",
+        "until": "infinity",
+        "names": sorted(PG_ENUMS),
+        "key": "Acme Corp",
+        "email": "ops@acme-corp.example",
+        "api_key_hash": "ab" * 32,
+        "name": "cost-agent-1",
+        "step_name": "apply_kv_cache_config",
+        "metric_name": "cpu_percent",
+        "config_key": "poll_interval_s",
+        "config_value": "30",
+        "config_type": "integer",
+        "current_status": None,
+        "enabled": None,
+        "title": "t",
+        "confidence_score": 0.5,
+        "approved_by": "x",
+        "progress": 0,
+        "artifact_name": "a",
+        "artifact_path": "/a",
+        "capability_name": "c",
+        "capability_version": "1.0.0",
+        "metric_value": 1.0,
+        "metric_type": "gauge",
+        "step_order": 99,
+        "retry_count": 0,
+        "max_retries": 3,
+        "recorded_at": now,
+        "error_details": Jsonb({"error": "x"}),
+        "output_data": Jsonb({"ok": True}),
+        "status": None,
+        "workflow_type": None,
+        "event_type": None,
+        "severity": None,
+        "type": None,
+        "priority": None,
+        "plan": None,
+        "artifact_type": None,
+    }
+    if name in ("create", "upsert"):
+        values.update(_ENUM_DEFAULTS.get(file, {}))
+        values["enabled"] = True
+        values["config_key"] = "plan_probe_key"
+        values["current_status"] = "idle"
+        if file == "agents":
+            values["name"] = "plan-test-agent"
+        if file == "customers":
+            values["email"] = "plan@test.example"
+    if name == "get_by_type_and_name":
+        values["type"] = "cost"
+    params: dict[str, Any] = {}
+    settable = sorted(x for x in query.params if not x.startswith("set_") and x != "id")
+    for p in query.params:
+        if p.startswith("set_"):
+            params[p] = p == "set_" + settable[0]  # update exactly one column
+        elif p in values:
+            params[p] = values[p]
+        elif p in {"capabilities", "active_workflows"}:
+            params[p] = Jsonb([])
+        elif p in {
+            "metadata",
+            "data",
+            "result",
+            "config",
+            "tags",
+            "input_data",
+            "locks",
+            "resource_usage",
+        }:
+            params[p] = Jsonb({})
+        else:
+            params[p] = None
+    if key == "agent_states.create":
+        params["agent_id"] = ids["spare_agent"]
+    return params
+
+
+#: Extra parameter sets: filters in use, recent windows, deep pages.
+VARIANTS: dict[str, list[dict[str, Any]]] = {
+    "workflow_executions.list_for_customer": [
+        {"status": "failed"},
+        {"workflow_type": "cost_analysis", "status": "completed"},
+        {"since": "NOW-7d"},
+        {"after_created_at": "NOW-20d"},
+    ],
+    "workflow_executions.list_for_agent": [{"status": "running"}, {"since": "NOW-1d"}],
+    "workflow_executions.list": [{"status": "failed"}, {"since": "NOW-1d"}],
+    "workflow_steps.list_by_name": [{"status": "failed"}],
+    "workflow_artifacts.list_for_execution": [{"artifact_type": "log"}],
+    "reports.runs": [{"status": "failed"}, {"customer_id": "CUSTOMER", "status": "failed"}],
+    "reports.stats": [{"since": "NOW-1d"}],
+}
+
+
+def _apply_variant(
+    params: dict[str, Any], variant: dict[str, Any], ids: dict[str, Any]
+) -> dict[str, Any]:
+    out = dict(params)
+    for k, v in variant.items():
+        if isinstance(v, str) and v.startswith("NOW-"):
+            days = int(v[4:-1])
+            v = ids["now"] - timedelta(days=days)
+        elif v == "CUSTOMER":
+            v = ids["customer"]
+        out[k] = v
+    return out
+
+
+def _walk(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _walk(child)
+
+
+def explain(
+    conn: psycopg.Connection[Any], key: str, params: dict[str, Any], *, generic: bool
+) -> dict[str, Any]:
+    sql = CATALOG[key].sql
+    options = "ANALYZE, BUFFERS, FORMAT JSON" if not generic else "FORMAT JSON"
+    with conn.transaction(force_rollback=True), conn.cursor(row_factory=tuple_row) as cur:
+        if generic:
+            cur.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            cur.execute(f"PREPARE plan_probe AS {_dollar(sql)}")  # type: ignore[arg-type]
+            ordered = _order(sql)
+            args = ", ".join(_literal(conn, params[p]) for p in ordered)
+            cur.execute(
+                f"EXPLAIN ({options}) EXECUTE plan_probe"  # type: ignore[arg-type]
+                + (f"({args})" if ordered else "")
+            )
+        else:
+            cur.execute(f"EXPLAIN ({options}) {sql}", params)  # type: ignore[arg-type]
+        row = cur.fetchone()
+        if generic:
+            cur.execute("DEALLOCATE plan_probe")
+    assert row is not None
+    document = row[0] if not isinstance(row[0], str) else json.loads(row[0])
+    return document[0]  # type: ignore[no-any-return]
+
+
+def _order(sql: str) -> list[str]:
+    import re
+
+    seen: list[str] = []
+    for name in re.findall(r"%\(([a-z_][a-z0-9_]*)\)s", sql):
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+def _dollar(sql: str) -> str:
+    order = _order(sql)
+    for i, name in enumerate(order, start=1):
+        sql = sql.replace(f"%({name})s", f"${i}")
+    return sql.replace("%%", "%")
+
+
+def _literal(conn: psycopg.Connection[Any], value: Any) -> str:
+    from psycopg.sql import Literal
+
+    if isinstance(value, Jsonb):
+        value = json.dumps(value.obj)
+    if isinstance(value, list):
+        return "ARRAY[" + ",".join(Literal(v).as_string(conn) for v in value) + "]::text[]"
+    return Literal(value).as_string(conn)
+
+
+def test_plans_at_scale(scale_db: dict[str, Any]) -> None:
+    ids = scale_db["ids"]
+    problems: list[str] = []
+    used_indexes: set[str] = set()
+    table: list[tuple[str, str, str, float, str]] = []
+    with odb.connect(scale_db["dsn"]) as conn:
+        for key in sorted(CATALOG):
+            if key in SKIP:
+                continue
+            base = params_for(key, ids)
+            variants = [base] + [_apply_variant(base, v, ids) for v in VARIANTS.get(key, [])]
+            for n, params in enumerate(variants):
+                label = key if n == 0 else f"{key} #{n}"
+                for generic in (False, True):
+                    try:
+                        plan = explain(conn, key, params, generic=generic)
+                    except psycopg.Error as exc:
+                        raise AssertionError(f"{label}: {exc}") from exc
+                    nodes = list(_walk(plan["Plan"]))
+                    scans = sorted(
+                        {
+                            f"{nd['Node Type']} {nd.get('Index Name') or ''}".strip()
+                            + f" on {nd['Relation Name']}"
+                            for nd in nodes
+                            if "Relation Name" in nd
+                        }
+                    )
+                    used_indexes |= {nd["Index Name"] for nd in nodes if "Index Name" in nd}
+                    seq = [
+                        nd["Relation Name"]
+                        for nd in nodes
+                        if nd["Node Type"] == "Seq Scan"
+                        and nd["Relation Name"].startswith("workflow_")
+                    ]
+                    if seq and key not in SEQ_SCAN_ALLOWED:
+                        problems.append(
+                            f"{label} ({'generic' if generic else 'custom'} plan): "
+                            f"sequential scan on {', '.join(sorted(set(seq)))}"
+                        )
+                    if not generic:
+                        ms = float(plan["Execution Time"])
+                        budget = BUDGET_MS.get(key, DEFAULT_BUDGET_MS)
+                        if ms > budget:
+                            problems.append(f"{label}: {ms:.1f} ms over its {budget:.0f} ms budget")
+                        table.append(
+                            (
+                                label,
+                                "custom",
+                                "; ".join(scans) or "-",
+                                ms,
+                                SEQ_SCAN_ALLOWED.get(key, ""),
+                            )
+                        )
+                    else:
+                        table.append((label, "generic", "; ".join(scans) or "-", float("nan"), ""))
+    print("\nquery plans at scale (custom plan with EXPLAIN ANALYZE time; generic plan after it)")
+    width = max(len(r[0]) for r in table)
+    for label, kind, scans, ms, reason in table:
+        timing = f"{ms:9.2f} ms" if ms == ms else "         - "
+        print(
+            f"{label:<{width}}  {kind:<7} {timing}  {scans}"
+            + (f"  [allowed: {reason}]" if reason else "")
+        )
+    workflow_indexes = {
+        name
+        for name, t in EXPECTED_INDEXES.items()
+        if t.startswith("workflow_") and not name.startswith("pk_")
+    }
+    unused = sorted(workflow_indexes - used_indexes - {"uq_workflow_steps_id_execution"})
+    print(f"\nworkflow indexes used by no plan: {unused or 'none'}")
+    problems += [f"index {name} is used by no query" for name in unused]
+    assert problems == []
+
+
+def test_cascade_delete_of_a_customer_with_10000_executions(scale_db: dict[str, Any]) -> None:
+    with odb.connect(scale_db["dsn"]) as conn:
+        repos = odb.Repositories(conn)
+        customer = repos.customers.create(
+            odb.CustomerCreate(
+                name="Cascade Co", email="cascade@test.example", api_key=odb.new_api_key()
+            )
+        )
+        agent = scale_db["ids"]["agent"]
+        conn.execute(
+            "INSERT INTO workflow_executions (agent_id, customer_id, workflow_type, status) "
+            "SELECT %s, %s, 'health_check', 'completed' FROM generate_series(1, 10000)",
+            [agent, customer.id],
+        )
+        conn.execute(
+            "INSERT INTO workflow_steps (workflow_execution_id, step_name, step_order) "
+            "SELECT e.id, 'step-' || n, n FROM workflow_executions e, generate_series(1, 3) n "
+            "WHERE e.customer_id = %s",
+            [customer.id],
+        )
+        conn.execute(
+            "INSERT INTO workflow_artifacts (workflow_execution_id, workflow_step_id, "
+            "artifact_type, artifact_name, artifact_path) "
+            "SELECT s.workflow_execution_id, s.id, 'log', 'l', '/l' FROM workflow_steps s "
+            "JOIN workflow_executions e ON e.id = s.workflow_execution_id "
+            "WHERE e.customer_id = %s AND s.step_order = 1",
+            [customer.id],
+        )
+        conn.commit()
+        began = time.perf_counter()
+        assert repos.customers.delete(customer.id)
+        conn.commit()
+        seconds = time.perf_counter() - began
+        left = conn.execute(
+            "SELECT count(*) FROM workflow_executions WHERE customer_id = %s", [customer.id]
+        ).fetchone()
+    print(
+        f"\nON DELETE CASCADE of one customer with 10,000 executions, 30,000 steps, "
+        f"10,000 artifacts: {seconds * 1000:.0f} ms"
+    )
+    assert left == (0,)
+    assert seconds < 30
