@@ -32,6 +32,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
+import pydantic
+import sqlalchemy
 from psycopg.types.json import Jsonb
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, selectinload
@@ -117,7 +119,7 @@ class Data:
 def build_data(dsn: str, quick: bool) -> Data:
     rng = random.Random(7)
     n_list = 10_000
-    n_running = 300 if quick else 1_000
+    n_running = 1_000
     n_bulk = 20_000 if quick else 100_000
     with odb.connect(dsn) as conn:
         repos = odb.Repositories(conn)
@@ -201,11 +203,11 @@ def build_data(dsn: str, quick: bool) -> Data:
         customer.id,
         agent.id,
         other.id,
-        list_ids[:1000],
+        list_ids[:2000],
         detail.id,
         running,
         empty,
-        {"list": n_list, "bulk": n_bulk, "gets": 1000 if not quick else 300},
+        {"list": n_list, "bulk": n_bulk},
     )
 
 
@@ -214,40 +216,59 @@ def build_data(dsn: str, quick: bool) -> Data:
 
 @dataclass
 class Operation:
+    """One operation, three contenders. Each run is one sample of ``per_sample``
+    calls (or rows); samples alternate between the contenders."""
+
     name: str
+    per_sample: int
     unit: str
     runs: dict[str, Callable[[], Any]]
-    target: tuple[float, str] | None = None  # (max ratio to raw, what the target is)
+    repeats: int
+    target: tuple[float, str] | None = None  # (max ratio to raw psycopg, wording)
+    orm_scale: float = 1.0  # the ORM ran on fewer rows: multiply its time by this
 
 
-def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], list[Any]]:
+def _cycler(ids: list[UUID], n: int) -> Callable[[], list[UUID]]:
+    """Each call gives the next n ids (wrapping), so no contender re-reads a hot row."""
+    state = {"at": 0}
+
+    def take() -> list[UUID]:
+        at = state["at"]
+        state["at"] = (at + n) % len(ids)
+        return [ids[(at + i) % len(ids)] for i in range(n)]
+
+    return take
+
+
+def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]:
     lib_conn = odb.connect(dsn)
     raw_conn = psycopg.connect(dsn)
-    url = odb.migrate.__module__ and dsn
     engine = create_engine(
-        "postgresql+psycopg://", creator=lambda: psycopg.connect(url), pool_size=1
+        "postgresql+psycopg://", creator=lambda: psycopg.connect(dsn), pool_size=1
     )
     session = Session(engine)
     repos = odb.Repositories(lib_conn)
-    n_gets = data.sizes["gets"]
-    gets = data.get_ids[:n_gets]
+    few = 8 if quick else 1  # quick mode divides the repeats
 
-    # -- get by id
+    # -- get by id: 50 calls per sample, each contender on its own id sequence
+    n_get = 50
+    lib_ids, raw_ids, orm_ids = (_cycler(data.get_ids, n_get) for _ in range(3))
+
     def lib_get() -> None:
         get = repos.workflow_executions.get
-        for ident in gets:
+        for ident in lib_ids():
             get(ident)
 
     def raw_get() -> None:
         with raw_conn.cursor() as cur:
-            for ident in gets:
+            for ident in raw_ids():
                 cur.execute(RAW["get"], {"id": ident})
                 cur.fetchone()
 
     def orm_get() -> None:
-        for ident in gets:
+        for ident in orm_ids():
             session.get(orm.WorkflowExecution, ident)
-            session.expunge_all()  # no identity-map hits: every get goes to the server
+        session.expunge_all()  # no identity-map hits: every get goes to the server
 
     # -- list 10,000
     def lib_list() -> None:
@@ -271,8 +292,8 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], list
         assert len(rows) == 10_000
         session.expunge_all()
 
-    # -- create one execution with 5 steps, one transaction (rolled back to stay repeatable)
-    inputs = {"window": "7d", "targets": list(range(10))}
+    # -- create one execution with 5 steps in one transaction (rolled back: repeatable)
+    inputs = {"window": "7d", "targets": list(range(10)), "thresholds": {"cpu": 0.8}}
 
     def lib_create() -> None:
         with lib_conn.transaction(force_rollback=True):
@@ -333,7 +354,7 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], list
         session.flush()
         session.rollback()
 
-    # -- bulk insert steps
+    # -- bulk insert of steps (rolled back each time)
     n_bulk = data.sizes["bulk"]
     step_rows = [
         odb.WorkflowStepCreate(
@@ -362,7 +383,7 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], list
         )
         for s in step_rows
     ]
-    n_orm_bulk = min(n_bulk, 20_000)
+    n_orm_bulk = min(n_bulk, 10_000)
 
     def lib_bulk() -> None:
         with lib_conn.transaction(force_rollback=True):
@@ -392,17 +413,17 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], list
         session.flush()
         session.rollback()
 
-    # -- get_detail: 1 execution, 20 steps, 10 artifacts
-    reps_detail = 100 if quick else 300
+    # -- get_detail: one execution with 20 steps and 10 artifacts
+    n_detail = 10
 
     def lib_detail() -> None:
-        for _ in range(reps_detail):
+        for _ in range(n_detail):
             detail = repos.workflow_executions.get_detail(data.detail_id)
             assert detail is not None and len(detail.steps) == 20
 
     def raw_detail() -> None:
         with raw_conn.cursor() as cur:
-            for _ in range(reps_detail):
+            for _ in range(n_detail):
                 cur.execute(RAW["detail_execution"], {"id": data.detail_id})
                 cur.fetchone()
                 cur.execute(RAW["detail_steps"], {"id": data.detail_id})
@@ -411,7 +432,7 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], list
                 cur.fetchall()
 
     def orm_detail() -> None:
-        for _ in range(reps_detail):
+        for _ in range(n_detail):
             run = session.scalars(
                 select(orm.WorkflowExecution)
                 .where(orm.WorkflowExecution.id == data.detail_id)
@@ -423,23 +444,24 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], list
             assert len(run.steps) == 20
             session.expunge_all()
 
-    # -- status transition with its guard
-    running = data.running_ids
+    # -- the guarded status transition, 20 per sample (rolled back: repeatable)
+    n_complete = 20
+    lib_run, raw_run, orm_run = (_cycler(data.running_ids, n_complete) for _ in range(3))
 
     def lib_complete() -> None:
         with lib_conn.transaction(force_rollback=True):
-            for ident in running:
+            for ident in lib_run():
                 repos.workflow_executions.complete(ident)
 
     def raw_complete() -> None:
         with raw_conn.transaction(force_rollback=True), raw_conn.cursor() as cur:
-            for ident in running:
+            for ident in raw_run():
                 cur.execute(RAW["complete"], {"id": ident})
                 if cur.fetchone() is None:
                     raise RuntimeError("refused")
 
     def orm_complete() -> None:
-        for ident in running:
+        for ident in orm_run():
             run = session.get(orm.WorkflowExecution, ident, with_for_update=True)
             assert run is not None
             if run.status is not odb.WorkflowStatus.RUNNING:
@@ -449,65 +471,86 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], list
             session.flush()
         session.rollback()
 
+    def three(
+        lib: Callable[[], Any], raw: Callable[[], Any], orm_fn: Callable[[], Any]
+    ) -> dict[str, Callable[[], Any]]:
+        return {"optiinfra_db": lib, "raw psycopg": raw, "SQLAlchemy ORM": orm_fn}
+
     ops = [
         Operation(
-            f"get by id (x{n_gets})",
+            "get one execution by id",
+            n_get,
             "call",
-            {"optiinfra_db": lib_get, "raw psycopg": raw_get, "SQLAlchemy ORM": orm_get},
-            (1.10, "get <= 1.10x raw"),
+            three(lib_get, raw_get, orm_get),
+            max(200 // few, 30),
+            (1.10, "get <= 1.10x raw psycopg"),
         ),
         Operation(
-            "list 10,000 of a customer",
+            "list 10,000 executions of a customer",
+            1,
             "call",
-            {"optiinfra_db": lib_list, "raw psycopg": raw_list, "SQLAlchemy ORM": orm_list},
-            (1.15, "list <= 1.15x raw"),
+            three(lib_list, raw_list, orm_list),
+            max(21 // few, 3),
+            (1.15, "list <= 1.15x raw psycopg"),
         ),
         Operation(
-            "create 1 execution + 5 steps",
+            "create 1 execution + 5 steps (1 tx)",
+            1,
             "transaction",
-            {"optiinfra_db": lib_create, "raw psycopg": raw_create, "SQLAlchemy ORM": orm_create},
+            three(lib_create, raw_create, orm_create),
+            max(200 // few, 30),
         ),
         Operation(
             f"bulk insert {n_bulk:,} steps",
+            1,
             "call",
-            {"optiinfra_db": lib_bulk, "raw psycopg": raw_bulk, "SQLAlchemy ORM": orm_bulk},
-            (1.20, "bulk <= 1.20x raw COPY"),
+            three(lib_bulk, raw_bulk, orm_bulk),
+            max(9 // few, 3),
+            (1.20, "bulk_create <= 1.20x raw COPY"),
+            orm_scale=n_bulk / n_orm_bulk,
         ),
         Operation(
-            f"get_detail 20 steps + 10 artifacts (x{reps_detail})",
+            "get_detail: 20 steps + 10 artifacts",
+            n_detail,
             "call",
-            {"optiinfra_db": lib_detail, "raw psycopg": raw_detail, "SQLAlchemy ORM": orm_detail},
+            three(lib_detail, raw_detail, orm_detail),
+            max(100 // few, 15),
         ),
         Operation(
-            f"complete, guarded (x{len(running)})",
+            "complete (guarded transition)",
+            n_complete,
             "call",
-            {
-                "optiinfra_db": lib_complete,
-                "raw psycopg": raw_complete,
-                "SQLAlchemy ORM": orm_complete,
-            },
+            three(lib_complete, raw_complete, orm_complete),
+            max(100 // few, 15),
         ),
     ]
-    per_call = {  # one call of each, for counting statements
-        "get by id": (
-            {
-                "optiinfra_db": lambda: repos.workflow_executions.get(gets[0]),
-                "raw psycopg": lambda: raw_conn.execute(RAW["get"], {"id": gets[0]}),
-                "SQLAlchemy ORM": lambda: (
-                    session.get(orm.WorkflowExecution, gets[1]),
-                    session.expunge_all(),
-                ),
-            }
+    statements = {  # one call of each, for counting round trips
+        "get by id": three(
+            lambda: repos.workflow_executions.get(data.get_ids[0]),
+            lambda: raw_conn.execute(RAW["get"], {"id": data.get_ids[0]}),
+            lambda: (session.get(orm.WorkflowExecution, data.get_ids[1]), session.expunge_all()),
         ),
-        "get_detail": (
-            {
-                "optiinfra_db": lambda: repos.workflow_executions.get_detail(data.detail_id),
-                "raw psycopg": None,
-                "SQLAlchemy ORM": None,
-            }
+        "get_detail": three(
+            lambda: repos.workflow_executions.get_detail(data.detail_id),
+            lambda: [
+                raw_conn.execute(RAW[q], {"id": data.detail_id})
+                for q in ("detail_execution", "detail_steps", "detail_artifacts")
+            ],
+            lambda: (
+                session.scalars(
+                    select(orm.WorkflowExecution)
+                    .where(orm.WorkflowExecution.id == data.detail_id)
+                    .options(
+                        selectinload(orm.WorkflowExecution.steps),
+                        selectinload(orm.WorkflowExecution.artifacts),
+                    )
+                ).one(),
+                session.expunge_all(),
+            ),
         ),
     }
-    return ops, [lib_conn, raw_conn, session, engine, per_call, n_orm_bulk]
+    resources = (lib_conn, raw_conn, session, engine, n_orm_bulk)
+    return ops, (statements, resources)
 
 
 # --------------------------------------------------------------------------- running
@@ -515,11 +558,34 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], list
 
 @dataclass
 class Result:
-    times: dict[str, list[float]]
-    statements: dict[str, int]
+    op: Operation
+    times: dict[str, list[float]]  # seconds per sample, per contender
+    statements: dict[str, int]  # sent by one sample
+
+    def per_unit(self, name: str) -> float:
+        """Median seconds per call (ORM bulk scaled to the same row count)."""
+        scale = self.op.orm_scale if name == "SQLAlchemy ORM" else 1.0
+        return statistics.median(self.times[name]) * scale / self.op.per_sample
+
+    def ratio(self, name: str, to: str = "raw psycopg") -> float:
+        """Median of the ratios of samples taken side by side (drift cancels)."""
+        scale = self.op.orm_scale if name == "SQLAlchemy ORM" else 1.0
+        other = self.op.orm_scale if to == "SQLAlchemy ORM" else 1.0
+        return statistics.median(
+            a * scale / (b * other) for a, b in zip(self.times[name], self.times[to], strict=True)
+        )
+
+    def spread(self, name: str) -> float:
+        """Interquartile range per call, in seconds."""
+        values = self.times[name]
+        scale = self.op.orm_scale if name == "SQLAlchemy ORM" else 1.0
+        if len(values) < 4:
+            return (max(values) - min(values)) * scale / self.op.per_sample
+        q = statistics.quantiles(values, n=4)
+        return (q[2] - q[0]) * scale / self.op.per_sample
 
 
-def measure(op: Operation, repeats: int, warmup: int) -> Result:
+def measure(op: Operation, warmup: int) -> Result:
     names = list(op.runs)
     for _ in range(warmup):
         for name in names:
@@ -530,20 +596,13 @@ def measure(op: Operation, repeats: int, warmup: int) -> Result:
             op.runs[name]()
         statements[name] = COUNTER.count
     times: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(repeats):
-        order = names[r % len(names) :] + names[: r % len(names)]  # rotate: drift hits all
+    for r in range(op.repeats):
+        order = names[r % len(names) :] + names[: r % len(names)]  # rotate: drift hits all alike
         for name in order:
             started = time.perf_counter()
             op.runs[name]()
             times[name].append(time.perf_counter() - started)
-    return Result(times, statements)
-
-
-def spread(values: list[float]) -> float:
-    if len(values) < 4:
-        return max(values) - min(values)
-    q = statistics.quantiles(values, n=4)
-    return q[2] - q[0]
+    return Result(op, times, statements)
 
 
 def machine(dsn: str) -> str:
@@ -560,7 +619,8 @@ def machine(dsn: str) -> str:
     server = row[0] if row else "?"
     return (
         f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; "
-        f"psycopg {psycopg.__version__}; PostgreSQL {server.split()[0]}"
+        f"psycopg {psycopg.__version__}; pydantic {pydantic.VERSION}; "
+        f"SQLAlchemy {sqlalchemy.__version__}; PostgreSQL {server.split()[0]} (same machine)"
     )
 
 
@@ -572,15 +632,78 @@ def scratch_database(quick: bool) -> Iterator[str]:
     name = f"optiinfra_bench_{os.getpid()}"
     params = psycopg.conninfo.conninfo_to_dict(base)
     with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')  # type: ignore[arg-type]
+        admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
     params["dbname"] = name
     dsn = psycopg.conninfo.make_conninfo(**params)
     try:
         yield dsn
     finally:
         with psycopg.connect(base, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+def fmt_time(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.0f} us"
+
+
+def report(results: list[Result], single: dict[str, dict[str, int]]) -> None:
+    header = (
+        f"{'operation':<38} {'contender':<15} {'median/call':>12} {'IQR':>10} "
+        f"{'vs raw':>7} {'statements':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for result in results:
+        for i, name in enumerate(CONTENDERS):
+            print(
+                f"{result.op.name if i == 0 else '':<38} {name:<15} "
+                f"{fmt_time(result.per_unit(name)):>12} {fmt_time(result.spread(name)):>10} "
+                f"{result.ratio(name):>7.2f} "
+                f"{result.statements[name] / result.op.per_sample:>10.4g}"
+            )
+    print(
+        "\nstatements = execute/executemany/copy calls per call of the operation "
+        "(round trips; a COPY is one)."
+    )
+    print(
+        "per single call: "
+        + "; ".join(
+            f"{label}: " + ", ".join(f"{n} {c}" for n, c in counts.items())
+            for label, counts in single.items()
+        )
+    )
+
+
+def verdicts(results: list[Result], single: dict[str, dict[str, int]]) -> int:
+    misses = 0
+    print("\ntargets (ratios are medians of side-by-side samples):")
+    for result in results:
+        if result.op.target:
+            limit, text = result.op.target
+            ratio = result.ratio("optiinfra_db")
+            ok = ratio <= limit
+            misses += not ok
+            print(f"  {'met   ' if ok else 'MISSED'} {text}: {ratio:.2f}x")
+    for result in results:
+        faster = 1 / result.ratio("optiinfra_db", "SQLAlchemy ORM")
+        ok = faster > 1
+        misses += not ok
+        print(
+            f"  {'met   ' if ok else 'MISSED'} ahead of the ORM on {result.op.name}: "
+            f"{faster:.2f}x faster"
+        )
+    one = single["get_detail"]["optiinfra_db"] == 1
+    misses += not one
+    print(
+        f"  {'met   ' if one else 'MISSED'} get_detail in one round trip: "
+        f"{single['get_detail']['optiinfra_db']} statement(s)"
+    )
+    return misses
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -590,53 +713,50 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="CI smoke mode (< 1 minute)")
-    parser.add_argument("--repeats", type=int, help="timed repeats per contender")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
-    repeats = args.repeats or (5 if args.quick else 15)
     warmup = 1 if args.quick else 2
     COUNTER.install()
     began = time.perf_counter()
     with scratch_database(args.quick) as dsn:
         odb.migrate(dsn)
         data = build_data(dsn, args.quick)
-        ops, keep = operations(dsn, data, args.quick)
-        lib_conn, raw_conn, session, engine, per_call, n_orm_bulk = keep
-        print(f"machine: {machine(dsn)}")
+        ops, (per_call, resources) = operations(dsn, data, args.quick)
+        lib_conn, raw_conn, session, engine, n_orm_bulk = resources
+        print(f"machine: {machine(dsn)}", flush=True)
         print(
-            f"mode: {'quick' if args.quick else 'full'}, {repeats} timed repeats after "
-            f"{warmup} warm-up, contenders interleaved; ORM bulk insert uses "
-            f"{n_orm_bulk:,} rows (scaled x{data.sizes['bulk'] / n_orm_bulk:g} in the table)\n"
+            f"mode: {'quick' if args.quick else 'full'}; {warmup} warm-up run(s), then "
+            "samples alternating between the contenders (order rotated each round); "
+            f"ORM bulk insert on {n_orm_bulk:,} rows, scaled to the same count\n",
+            flush=True,
         )
-        results: dict[str, Result] = {}
-        for op in ops:
-            results[op.name] = measure(op, repeats, warmup)
+        results = [measure(op, warmup) for op in ops]
         single: dict[str, dict[str, int]] = {}
         for label, runs in per_call.items():
             single[label] = {}
             for name, fn in runs.items():
-                if fn is None:
-                    continue
                 with COUNTER.counting():
                     fn()
                 single[label][name] = COUNTER.count
         session.rollback()
         lib_conn.rollback()
         raw_conn.rollback()
-        report(ops, results, data, n_orm_bulk, single)
-        misses = verdicts(ops, results, data, n_orm_bulk, single)
+        report(results, single)
+        misses = verdicts(results, single)
         if args.json:
             Path(args.json).write_text(
                 json.dumps(
                     {
-                        op.name: {
-                            "median_s": {
-                                n: statistics.median(t) for n, t in results[op.name].times.items()
-                            },
-                            "statements": results[op.name].statements,
+                        r.op.name: {
+                            n: {
+                                "median_per_call_s": r.per_unit(n),
+                                "ratio_to_raw": r.ratio(n),
+                                "samples": len(r.times[n]),
+                            }
+                            for n in CONTENDERS
                         }
-                        for op in ops
+                        for r in results
                     },
                     indent=2,
                 )
@@ -647,79 +767,6 @@ def main(argv: list[str] | None = None) -> int:
         raw_conn.close()
     print(f"\n(total {time.perf_counter() - began:.0f} s)")
     return 1 if (args.strict and misses) else 0
-
-
-def _median(result: Result, name: str, op: Operation, data: Data, n_orm_bulk: int) -> float:
-    value = statistics.median(result.times[name])
-    if name == "SQLAlchemy ORM" and op.name.startswith("bulk"):
-        value *= data.sizes["bulk"] / n_orm_bulk  # same row count as the others
-    return value
-
-
-def report(
-    ops: list[Operation],
-    results: dict[str, Result],
-    data: Data,
-    n_orm_bulk: int,
-    single: dict[str, dict[str, int]],
-) -> None:
-    header = (
-        f"{'operation':<44} {'contender':<15} {'median':>10} {'spread':>9} "
-        f"{'vs raw':>7} {'statements':>10}"
-    )
-    print(header)
-    print("-" * len(header))
-    for op in ops:
-        result = results[op.name]
-        raw = _median(result, "raw psycopg", op, data, n_orm_bulk)
-        for i, name in enumerate(CONTENDERS):
-            med = _median(result, name, op, data, n_orm_bulk)
-            print(
-                f"{op.name if i == 0 else '':<44} {name:<15} {med * 1000:>8.1f}ms "
-                f"{spread(result.times[name]) * 1000:>7.1f}ms {med / raw:>7.2f} "
-                f"{result.statements[name]:>10}"
-            )
-    print(
-        "\nstatements per single call: "
-        + "; ".join(
-            f"{label}: " + ", ".join(f"{n} {c}" for n, c in counts.items())
-            for label, counts in single.items()
-        )
-    )
-
-
-def verdicts(
-    ops: list[Operation],
-    results: dict[str, Result],
-    data: Data,
-    n_orm_bulk: int,
-    single: dict[str, dict[str, int]],
-) -> int:
-    misses = 0
-    print("\ntargets:")
-    for op in ops:
-        result = results[op.name]
-        lib = _median(result, "optiinfra_db", op, data, n_orm_bulk)
-        raw = _median(result, "raw psycopg", op, data, n_orm_bulk)
-        orm_time = _median(result, "SQLAlchemy ORM", op, data, n_orm_bulk)
-        if op.target:
-            limit, text = op.target
-            ok = lib / raw <= limit
-            misses += not ok
-            print(f"  {'met   ' if ok else 'MISSED'} {text}: {lib / raw:.2f}x ({op.name})")
-        ahead = lib < orm_time
-        misses += not ahead
-        print(
-            f"  {'met   ' if ahead else 'MISSED'} ahead of the ORM: "
-            f"{orm_time / lib:.2f}x faster ({op.name})"
-        )
-    one = single["get_detail"]["optiinfra_db"] == 1
-    misses += not one
-    print(
-        f"  {'met   ' if one else 'MISSED'} get_detail in one round trip: "
-        f"{single['get_detail']['optiinfra_db']} statement(s)"
-    )
-    return misses
 
 
 if __name__ == "__main__":

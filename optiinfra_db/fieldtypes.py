@@ -18,6 +18,7 @@ from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, Ty
 __all__ = [
     "INT32_MAX",
     "MAX_LIMIT",
+    "ApiKey",
     "Improvement",
     "Int32",
     "JsonArray",
@@ -75,6 +76,8 @@ Str100 = Annotated[str, StringConstraints(max_length=100), AfterValidator(_no_nu
 Str255 = Annotated[str, StringConstraints(max_length=255), AfterValidator(_no_nul)]
 #: A non-empty name of at most 255 characters.
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(_no_nul)]
+#: A customer's API key as the caller holds it (only its SHA-256 is stored).
+ApiKey = Annotated[str, StringConstraints(min_length=16, max_length=1024), AfterValidator(_no_nul)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_json_no_nul)]
 JsonArray = Annotated[list[Any], AfterValidator(_json_no_nul)]
 Int32 = Annotated[int, Field(ge=-(2**31), le=INT32_MAX, strict=True)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Generic, LiteralString, TypeVar
@@ -32,10 +33,13 @@ __all__ = [
     "UpdatableRepository",
     "bounds",
     "check",
+    "json_text",
     "keyset",
     "limit_of",
+    "page",
     "page_token",
     "to_params",
+    "window",
 ]
 
 R = TypeVar("R", bound=BaseModel)
@@ -87,6 +91,33 @@ def bounds(since: datetime | None, until: datetime | None) -> tuple[Any, Any]:
         _MINUS_INFINITY if since is None else check_time(since),
         _INFINITY if until is None else check_time(until),
     )
+
+
+def page(limit: int, after: Cursor | None, field: str = "created_at") -> dict[str, Any]:
+    """The keyset-page parameters every list query takes: limit, after_<field>, after_id."""
+    after_at, after_id = keyset(after, field)
+    return {"limit": limit_of(limit), f"after_{field}": after_at, "after_id": after_id}
+
+
+def window(since: datetime | None, until: datetime | None) -> dict[str, Any]:
+    """The [since, until) parameters of the lists that take a time window."""
+    since_, until_ = bounds(since, until)
+    return {"since": since_, "until": until_}
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def json_text(value: Any) -> str | None:
+    """A JSON value as text for COPY into a jsonb column (None stays NULL).
+
+    Empty objects and arrays, the common case, skip the encoder.
+    """
+    if value is None:
+        return None
+    if not value and isinstance(value, dict | list):
+        return "{}" if isinstance(value, dict) else "[]"
+    return _ENCODE(value)
 
 
 def to_params(model: BaseModel, **extra: Any) -> dict[str, Any]:

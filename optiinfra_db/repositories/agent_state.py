@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
@@ -29,11 +28,11 @@ from optiinfra_db.repositories._base import (
     Cursor,
     Repository,
     UpdatableRepository,
-    bounds,
     check,
-    keyset,
-    limit_of,
+    json_text,
+    page,
     to_params,
+    window,
 )
 
 __all__ = [
@@ -128,14 +127,11 @@ class AgentStateRepository(UpdatableRepository[AgentState, AgentStateUpdate]):
         after: Cursor | None = None,
     ) -> builtins.list[AgentState]:
         """Agent states newest first."""
-        after_created_at, after_id = keyset(after)
         return self._many(
             "list",
             {
                 "current_status": check(AgentStatusDetail | None, current_status),
-                "limit": limit_of(limit),
-                "after_created_at": after_created_at,
-                "after_id": after_id,
+                **page(limit, after),
             },
         )
 
@@ -200,7 +196,7 @@ class AgentMetricRepository(Repository[AgentMetric]):
                         m.metric_name,
                         m.metric_value,
                         m.metric_type.value,
-                        _json_text(m.tags),
+                        json_text(m.tags),
                         m.recorded_at,
                     )
                     for m in timed
@@ -215,7 +211,7 @@ class AgentMetricRepository(Repository[AgentMetric]):
                         m.metric_name,
                         m.metric_value,
                         m.metric_type.value,
-                        _json_text(m.tags),
+                        json_text(m.tags),
                     )
                     for m in untimed
                 ],
@@ -230,14 +226,12 @@ class AgentMetricRepository(Repository[AgentMetric]):
         until: datetime | None = None,
     ) -> builtins.list[AgentMetric]:
         """One agent's samples of one metric in [since, until), oldest first."""
-        since_, until_ = bounds(since, until)
         return self._many(
             "series",
             {
                 "agent_id": check_id(agent_id),
                 "metric_name": check(Name, metric_name),
-                "since": since_,
-                "until": until_,
+                **window(since, until),
             },
         )
 
@@ -252,21 +246,12 @@ class AgentMetricRepository(Repository[AgentMetric]):
         after: Cursor | None = None,
     ) -> builtins.list[AgentMetric]:
         """One agent's samples newest first (by recorded_at)."""
-        since_, until_ = bounds(since, until)
-        after_recorded_at, after_id = keyset(after, "recorded_at")
         return self._many(
             "list",
             {
                 "agent_id": check_id(agent_id),
                 "metric_name": check(Text | None, metric_name),
-                "since": since_,
-                "until": until_,
-                "limit": limit_of(limit),
-                "after_recorded_at": after_recorded_at,
-                "after_id": after_id,
+                **window(since, until),
+                **page(limit, after, "recorded_at"),
             },
         )
-
-
-def _json_text(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -19,7 +19,7 @@ from optiinfra_db.enums import (
     RecommendationStatus,
     RecommendationType,
 )
-from optiinfra_db.fieldtypes import Name, Str255, check_id
+from optiinfra_db.fieldtypes import ApiKey, Name, Str255, Text, check_id
 from optiinfra_db.records import (
     Agent,
     AgentCreate,
@@ -44,11 +44,10 @@ from optiinfra_db.repositories._base import (
     Cursor,
     Repository,
     UpdatableRepository,
-    bounds,
     check,
-    keyset,
-    limit_of,
+    page,
     to_params,
+    window,
 )
 
 __all__ = [
@@ -84,16 +83,13 @@ class CustomerRepository(UpdatableRepository[Customer, CustomerUpdate]):
 
     def get_by_api_key(self, api_key: str) -> Customer | None:
         """The customer whose API key this is (hashes, then looks up), or None."""
-        if not isinstance(api_key, str):
-            raise TypeError("api_key must be a str")
-        return self._one("get_by_api_key_hash", {"api_key_hash": hash_api_key(api_key)})
+        key = check(Text, api_key)
+        return self._one("get_by_api_key_hash", {"api_key_hash": hash_api_key(key)})
 
     def rotate_api_key(self, id: UUID | str, new_api_key: str) -> Customer:
         """Replace the customer's API key (the old one stops working)."""
         ident = check_id(id)
-        if not isinstance(new_api_key, str) or not 16 <= len(new_api_key) <= 1024:
-            raise ValueError("an API key is a str of 16 to 1024 characters")
-        params = {"id": ident, "api_key_hash": hash_api_key(new_api_key)}
+        params = {"id": ident, "api_key_hash": hash_api_key(check(ApiKey, new_api_key))}
         return self._one_or_missing("set_api_key_hash", ident, params)
 
     def list(
@@ -105,15 +101,12 @@ class CustomerRepository(UpdatableRepository[Customer, CustomerUpdate]):
         after: Cursor | None = None,
     ) -> builtins.list[Customer]:
         """Customers newest first."""
-        after_created_at, after_id = keyset(after)
         return self._many(
             "list",
             {
                 "status": check(CustomerStatus | None, status),
                 "plan": check(CustomerPlan | None, plan),
-                "limit": limit_of(limit),
-                "after_created_at": after_created_at,
-                "after_id": after_id,
+                **page(limit, after),
             },
         )
 
@@ -150,15 +143,12 @@ class AgentRepository(UpdatableRepository[Agent, AgentUpdate]):
         after: Cursor | None = None,
     ) -> builtins.list[Agent]:
         """Agents newest first."""
-        after_created_at, after_id = keyset(after)
         return self._many(
             "list",
             {
                 "type": check(AgentType | None, type),
                 "status": check(AgentStatus | None, status),
-                "limit": limit_of(limit),
-                "after_created_at": after_created_at,
-                "after_id": after_id,
+                **page(limit, after),
             },
         )
 
@@ -220,17 +210,12 @@ class EventRepository(Repository[Event]):
         limit: int,
         after: Cursor | None,
     ) -> dict[str, object]:
-        since_, until_ = bounds(since, until)
-        after_created_at, after_id = keyset(after)
         return {
             key: check_id(owner),
             "event_type": check(EventType | None, event_type),
             "severity": check(EventSeverity | None, severity),
-            "since": since_,
-            "until": until_,
-            "limit": limit_of(limit),
-            "after_created_at": after_created_at,
-            "after_id": after_id,
+            **window(since, until),
+            **page(limit, after),
         }
 
 
@@ -258,8 +243,6 @@ class RecommendationRepository(UpdatableRepository[Recommendation, Recommendatio
         after: Cursor | None = None,
     ) -> builtins.list[Recommendation]:
         """A customer's recommendations newest first."""
-        since_, until_ = bounds(since, until)
-        after_created_at, after_id = keyset(after)
         return self._many(
             "list",
             {
@@ -267,11 +250,8 @@ class RecommendationRepository(UpdatableRepository[Recommendation, Recommendatio
                 "status": check(RecommendationStatus | None, status),
                 "type": check(RecommendationType | None, type),
                 "priority": check(RecommendationPriority | None, priority),
-                "since": since_,
-                "until": until_,
-                "limit": limit_of(limit),
-                "after_created_at": after_created_at,
-                "after_id": after_id,
+                **window(since, until),
+                **page(limit, after),
             },
         )
 
@@ -286,18 +266,13 @@ class RecommendationRepository(UpdatableRepository[Recommendation, Recommendatio
         after: Cursor | None = None,
     ) -> builtins.list[Recommendation]:
         """An agent's recommendations newest first."""
-        since_, until_ = bounds(since, until)
-        after_created_at, after_id = keyset(after)
         return self._many(
             "list_for_agent",
             {
                 "agent_id": check_id(agent_id),
                 "status": check(RecommendationStatus | None, status),
-                "since": since_,
-                "until": until_,
-                "limit": limit_of(limit),
-                "after_created_at": after_created_at,
-                "after_id": after_id,
+                **window(since, until),
+                **page(limit, after),
             },
         )
 
@@ -322,15 +297,12 @@ class ApprovalRepository(UpdatableRepository[Approval, ApprovalUpdate]):
         after: Cursor | None = None,
     ) -> builtins.list[Approval]:
         """A recommendation's approvals newest first."""
-        after_created_at, after_id = keyset(after)
         return self._many(
             "list",
             {
                 "recommendation_id": check_id(recommendation_id),
                 "status": check(ApprovalStatus | None, status),
-                "limit": limit_of(limit),
-                "after_created_at": after_created_at,
-                "after_id": after_id,
+                **page(limit, after),
             },
         )
 
@@ -357,18 +329,13 @@ class OptimizationRepository(UpdatableRepository[Optimization, OptimizationUpdat
         after: Cursor | None = None,
     ) -> builtins.list[Optimization]:
         """A customer's optimizations newest first."""
-        since_, until_ = bounds(since, until)
-        after_created_at, after_id = keyset(after)
         return self._many(
             "list",
             {
                 "customer_id": check_id(customer_id),
                 "status": check(OptimizationStatus | None, status),
-                "since": since_,
-                "until": until_,
-                "limit": limit_of(limit),
-                "after_created_at": after_created_at,
-                "after_id": after_id,
+                **window(since, until),
+                **page(limit, after),
             },
         )
 
@@ -380,13 +347,10 @@ class OptimizationRepository(UpdatableRepository[Optimization, OptimizationUpdat
         after: Cursor | None = None,
     ) -> builtins.list[Optimization]:
         """The optimizations carrying out one recommendation, newest first."""
-        after_created_at, after_id = keyset(after)
         return self._many(
             "list_for_recommendation",
             {
                 "recommendation_id": check_id(recommendation_id),
-                "limit": limit_of(limit),
-                "after_created_at": after_created_at,
-                "after_id": after_id,
+                **page(limit, after),
             },
         )

@@ -4,7 +4,6 @@ their ordered steps and their artifacts, with guarded lifecycle moves."""
 from __future__ import annotations
 
 import builtins
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -31,10 +30,11 @@ from optiinfra_db.records import (
 from optiinfra_db.repositories._base import (
     Cursor,
     UpdatableRepository,
-    bounds,
     check,
-    keyset,
+    json_text,
     limit_of,
+    page,
+    window,
 )
 
 __all__ = [
@@ -90,19 +90,14 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         limit: int,
         after: Cursor | None,
     ) -> builtins.list[WorkflowExecution]:
-        since_, until_ = bounds(since, until)
-        after_created_at, after_id = keyset(after)
         return self._many(
             name,
             {
                 **owner,
                 "workflow_type": check(WorkflowType | None, workflow_type),
                 "status": check(WorkflowStatus | None, status),
-                "since": since_,
-                "until": until_,
-                "limit": limit_of(limit),
-                "after_created_at": after_created_at,
-                "after_id": after_id,
+                **window(since, until),
+                **page(limit, after),
             },
         )
 
@@ -251,10 +246,6 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
 _STEPS = TypeAdapter(list[WorkflowStepCreate])
 
 
-def _json_text(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdate]):
     """``workflow_steps`` and their lifecycle::
 
@@ -286,12 +277,12 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
                     s.status.value,
                     s.started_at,
                     s.completed_at,
-                    _json_text(s.input_data),
-                    _json_text(s.output_data),
-                    _json_text(s.error_details),
+                    json_text(s.input_data),
+                    json_text(s.output_data),
+                    json_text(s.error_details),
                     s.retry_count,
                     s.max_retries,
-                    _json_text(s.metadata),
+                    json_text(s.metadata),
                 )
                 for s in items
             ],
@@ -315,15 +306,12 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
     ) -> builtins.list[WorkflowStep]:
         """Steps of one name in one status across executions, newest first (by default
         every failure of that step)."""
-        after_created_at, after_id = keyset(after)
         return self._many(
             "list_by_name",
             {
                 "step_name": check(Name, step_name),
                 "status": check(StepStatus, status),
-                "limit": limit_of(limit),
-                "after_created_at": after_created_at,
-                "after_id": after_id,
+                **page(limit, after),
             },
         )
 

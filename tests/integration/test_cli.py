@@ -297,3 +297,16 @@ def test_runs_show_errors_are_one_line(capsys: pytest.CaptureFixture[str], db_ds
     assert code == 1 and "no customer matches 'Nobody Inc'" in err
     code, _, err = run(capsys, "runs", "list", "--since", "yesterday", "--database-url", db_dsn)
     assert code == 1 and "--since" in err
+
+
+def test_without_pgserver_or_url_the_error_says_what_to_do(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("OPTIINFRA_DATABASE_URL", "DATABASE_URL", "OPTIINFRA_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setitem(sys.modules, "pgserver", None)  # import pgserver -> ImportError
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "status")
+    assert code == 1 and out == ""
+    assert "OPTIINFRA_DATABASE_URL" in err and "pip install 'optiinfra-db[embedded]'" in err
+    assert len(err.strip().splitlines()) == 1

@@ -120,6 +120,8 @@ def test_invalid_input_raises_validation_error(make: Any) -> None:
         lambda r: r.agent_configs.set(uuid4(), "k" * 256, "v"),
         lambda r: r.agent_metrics.series(uuid4(), "cpu", until=datetime(2026, 1, 1)),
         lambda r: r.agents.get_by_type_and_name("robot", "x"),
+        lambda r: r.customers.rotate_api_key(uuid4(), "short"),
+        lambda r: r.customers.get_by_api_key(12345),
     ],
 )
 def test_invalid_arguments_are_refused_before_any_sql(
