@@ -138,7 +138,7 @@ def verify(conn: psycopg.Connection[Any]) -> Verification:
         elif fks[name] != (table, action):
             got_table, got_action = fks[name]
             result.problems.append(
-                f"foreign key {name} on {got_table} is ON DELETE "
+                f"foreign key {name} on {got_table}: on-delete action is "
                 f"{_ON_DELETE.get(got_action, got_action)}, expected {_ON_DELETE[action]}"
             )
             fk_problems += 1

@@ -127,6 +127,24 @@ def test_verify_names_a_dropped_table_and_enum_label(
     assert code == 1 and document["passed"] is False and len(document["problems"]) >= 3
 
 
+def test_verify_names_a_foreign_key_with_the_wrong_action(
+    capsys: pytest.CaptureFixture[str], db_dsn: str
+) -> None:
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE events DROP CONSTRAINT fk_events_agent")
+        conn.execute(
+            "ALTER TABLE events ADD CONSTRAINT fk_events_agent FOREIGN KEY (agent_id) "
+            "REFERENCES agents (id) ON DELETE CASCADE"
+        )
+        conn.execute("DROP INDEX ix_workflow_steps_name_status")
+    code, out, _ = run(capsys, "verify", "--database-url", db_dsn)
+    assert code == 1
+    assert (
+        "foreign key fk_events_agent on events: on-delete action is CASCADE, expected SET NULL"
+    ) in out
+    assert "missing index: ix_workflow_steps_name_status on workflow_steps" in out
+
+
 def test_verify_and_status_change_nothing(
     capsys: pytest.CaptureFixture[str], empty_db_dsn: str
 ) -> None:
