@@ -63,3 +63,8 @@ SET status = 'completed', completed_at = clock_timestamp()
 WHERE id = %(id)s AND status = 'running'
 RETURNING id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
           input_data, output_data, error_details, metadata, created_at, updated_at;
+
+-- name: reset_running :exec
+-- Benchmark bookkeeping, not timed: put completed executions back to running.
+UPDATE workflow_executions SET status = 'running', completed_at = NULL
+WHERE id = ANY(%(ids)s);

@@ -84,6 +84,7 @@ __all__ = [
     "CustomerUpdate",
     "Event",
     "EventCreate",
+    "NewWorkflowStep",
     "Optimization",
     "OptimizationCreate",
     "OptimizationUpdate",
@@ -601,6 +602,17 @@ class WorkflowStepCreate(Input):
             raise ValueError("retry_count may not exceed max_retries")
         _check_times(self.started_at, self.completed_at)
         return self
+
+
+class NewWorkflowStep(Input):
+    """A step created together with its execution (``create_with_steps``)."""
+
+    step_name: Name
+    step_order: int = Field(ge=1, le=2**31 - 1, strict=True)
+    status: StepStatus = StepStatus.PENDING
+    input_data: JsonObject = Field(default_factory=dict)
+    max_retries: NonNegInt32 = 3
+    metadata: JsonObject = Field(default_factory=dict)
 
 
 class WorkflowStepUpdate(UpdateInput):

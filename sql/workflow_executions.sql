@@ -21,6 +21,48 @@ WITH created AS (
 )
 SELECT to_json(created)::text FROM created;
 
+-- name: create_with_steps :one
+-- Insert one execution and its ordered steps in one statement (one round
+-- trip), and return the execution with its steps (in step order) as one JSON
+-- document, shaped like get_detail. %(steps)s is a JSON array of objects with
+-- step_name, step_order, status, input_data, max_retries and metadata. Either
+-- everything is written or, on any violation, nothing.
+WITH created AS (
+    INSERT INTO workflow_executions (
+        agent_id, customer_id, workflow_type, status, started_at,
+        completed_at, input_data, output_data, error_details, metadata
+    ) VALUES (
+        %(agent_id)s, %(customer_id)s, %(workflow_type)s::workflow_type,
+        %(status)s::workflow_status, %(started_at)s, %(completed_at)s,
+        %(input_data)s, %(output_data)s, %(error_details)s, %(metadata)s
+    )
+    RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
+              completed_at, input_data, output_data, error_details, metadata,
+              created_at, updated_at
+),
+steps AS (
+    INSERT INTO workflow_steps (
+        workflow_execution_id, step_name, step_order, status, input_data,
+        max_retries, metadata
+    )
+    SELECT created.id, s.step_name, s.step_order, s.status, s.input_data,
+           s.max_retries, s.metadata
+    FROM created
+    CROSS JOIN jsonb_to_recordset(%(steps)s::jsonb) AS s (
+        step_name varchar(255), step_order integer, status step_status,
+        input_data jsonb, max_retries integer, metadata jsonb
+    )
+    RETURNING id, workflow_execution_id, step_name, step_order, status, started_at,
+              completed_at, input_data, output_data, error_details, retry_count,
+              max_retries, metadata, created_at, updated_at
+)
+SELECT json_build_object(
+    'execution', (SELECT to_json(created) FROM created),
+    'steps', coalesce((SELECT json_agg(steps ORDER BY steps.step_order) FROM steps),
+                      '[]'::json),
+    'artifacts', '[]'::json
+)::text;
+
 -- name: get :one
 -- One workflow execution by primary key, as JSON text.
 SELECT to_json(r)::text

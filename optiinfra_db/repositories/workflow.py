@@ -16,6 +16,7 @@ from optiinfra_db.enums import ArtifactType, StepStatus, WorkflowStatus, Workflo
 from optiinfra_db.errors import InvalidTransitionError, NotFoundError
 from optiinfra_db.fieldtypes import JsonObject, Name, check_id
 from optiinfra_db.records import (
+    NewWorkflowStep,
     WorkflowArtifact,
     WorkflowArtifactCreate,
     WorkflowArtifactUpdate,
@@ -34,6 +35,7 @@ from optiinfra_db.repositories._base import (
     json_text,
     limit_of,
     page,
+    to_params,
     window,
 )
 
@@ -45,6 +47,7 @@ __all__ = [
 
 _JSON_OR_NONE = TypeAdapter(JsonObject | None)
 _JSON = TypeAdapter(JsonObject)
+_NEW_STEPS = TypeAdapter(list[NewWorkflowStep])
 
 
 def _jsonb(value: Any, *, required: bool) -> Jsonb | None:
@@ -71,6 +74,24 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
 
     def create(self, data: WorkflowExecutionCreate) -> WorkflowExecution:
         return self._create(data, WorkflowExecutionCreate)
+
+    def create_with_steps(
+        self, data: WorkflowExecutionCreate, steps: Iterable[NewWorkflowStep]
+    ) -> WorkflowExecutionDetail:
+        """Create an execution and its ordered steps in one statement (one round trip).
+
+        Returns them as a WorkflowExecutionDetail (steps in step order, no
+        artifacts yet). All or nothing: a violation writes neither.
+        """
+        if not isinstance(data, WorkflowExecutionCreate):
+            raise TypeError(
+                f"create_with_steps() takes a WorkflowExecutionCreate, not {type(data).__name__}"
+            )
+        specs = _NEW_STEPS.validate_python(list(steps))
+        params = to_params(data, steps=Jsonb([s.model_dump(mode="json") for s in specs]))
+        row = self._fetchone(self.q["create_with_steps"], params)
+        assert row is not None
+        return WorkflowExecutionDetail.model_validate_json(row[0])
 
     def get_detail(self, id: UUID | str) -> WorkflowExecutionDetail | None:
         """The execution with its steps (in step order) and artifacts, in one round trip."""

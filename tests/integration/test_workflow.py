@@ -8,6 +8,7 @@ from typing import Any
 from uuid import uuid4
 
 import psycopg
+import pydantic
 import pytest
 
 import optiinfra_db as odb
@@ -397,3 +398,47 @@ def test_bulk_create_duplicate_order_writes_nothing(
     assert info.value.constraint == "ix_workflow_steps_execution_order"
     conn.rollback()
     assert repos.workflow_steps.list_for_execution(world.execution.id) == []
+
+
+def test_create_with_steps_is_one_statement_and_all_or_nothing(
+    repos: odb.Repositories, world: World, conn: Conn
+) -> None:
+    sent: list[str] = []
+    original = psycopg.Cursor.execute
+
+    def counting(self: Any, query: Any, *a: Any, **k: Any) -> Any:
+        sent.append(str(query))
+        return original(self, query, *a, **k)
+
+    data = odb.WorkflowExecutionCreate(
+        agent_id=world.agent.id,
+        customer_id=world.customer.id,
+        workflow_type=odb.WorkflowType.RESOURCE_OPTIMIZATION,
+        input_data={"pool": "a100"},
+    )
+    steps = [
+        odb.NewWorkflowStep(step_name=name, step_order=i, input_data={"i": i}, max_retries=i)
+        for i, name in enumerate(["collect", "plan", "resize"], start=1)
+    ]
+    psycopg.Cursor.execute = counting  # type: ignore[method-assign]
+    try:
+        detail = repos.workflow_executions.create_with_steps(data, reversed(steps))
+    finally:
+        psycopg.Cursor.execute = original  # type: ignore[method-assign]
+    assert len(sent) == 1
+    assert detail == repos.workflow_executions.get_detail(detail.execution.id)
+    assert [(s.step_name, s.step_order, s.max_retries, s.input_data) for s in detail.steps] == [
+        ("collect", 1, 1, {"i": 1}),
+        ("plan", 2, 2, {"i": 2}),
+        ("resize", 3, 3, {"i": 3}),
+    ]
+    assert detail.execution.input_data == {"pool": "a100"} and detail.artifacts == []
+    conn.commit()
+
+    before = repos.workflow_executions.list_for_customer(world.customer.id)
+    with pytest.raises(odb.ConflictError):
+        repos.workflow_executions.create_with_steps(data, [steps[0], steps[0]])
+    conn.rollback()
+    assert repos.workflow_executions.list_for_customer(world.customer.id) == before
+    with pytest.raises(pydantic.ValidationError):
+        repos.workflow_executions.create_with_steps(data, [{"step_name": "x", "step_order": 0}])  # type: ignore[list-item]

@@ -213,6 +213,18 @@ def params_for(key: str, ids: dict[str, Any]) -> dict[str, Any]:
         "max_retries": 3,
         "recorded_at": now,
         "error_details": Jsonb({"error": "x"}),
+        "steps": Jsonb(
+            [
+                {
+                    "step_name": "collect",
+                    "step_order": 1,
+                    "status": "pending",
+                    "input_data": {},
+                    "max_retries": 3,
+                    "metadata": {},
+                }
+            ]
+        ),
         "output_data": Jsonb({"ok": True}),
         "status": None,
         "workflow_type": None,
@@ -223,7 +235,7 @@ def params_for(key: str, ids: dict[str, Any]) -> dict[str, Any]:
         "plan": None,
         "artifact_type": None,
     }
-    if name in ("create", "upsert"):
+    if name in ("create", "upsert", "create_with_steps"):
         values.update(_ENUM_DEFAULTS.get(file, {}))
         values["enabled"] = True
         values["config_key"] = "plan_probe_key"
