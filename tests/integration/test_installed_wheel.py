@@ -1,10 +1,12 @@
-"""An installed wheel migrates a database without the source checkout."""
+"""The wheel carries migrations/ and sql/, and once installed away from the
+source checkout it migrates a database."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +40,12 @@ def test_wheel_installed_elsewhere_migrates(tmp_path: Path, empty_db_dsn: str) -
         capture_output=True,
     )
     (wheel,) = wheels.glob("optiinfra_db-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for folder in ("migrations", "sql"):
+        files = sorted((ROOT / folder).glob("*.sql"))
+        assert files
+        for path in files:
+            assert f"optiinfra_db/_resources/{folder}/{path.name}" in names
     subprocess.run(
         [
             sys.executable,
