@@ -29,15 +29,14 @@ from uuid import UUID
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import tuple_row
 from pydantic import ValidationError
+from yoyo.exceptions import LockTimeout
 
 from optiinfra_db import embedded, health
-from optiinfra_db.db import connect
+from optiinfra_db.db import connect, fetch_all
 from optiinfra_db.enums import StepStatus, WorkflowStatus, WorkflowType
 from optiinfra_db.errors import RepositoryError
 from optiinfra_db.migrate import migrate, rollback
-from optiinfra_db.queries import CATALOG
 from optiinfra_db.records import WorkflowExecutionDetail
 from optiinfra_db.repositories import Repositories
 from optiinfra_db.seed import AlreadySeededError, seed
@@ -213,14 +212,6 @@ def one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def rows_of(
-    conn: psycopg.Connection[Any], key: str, params: dict[str, Any] | None = None
-) -> list[tuple[Any, ...]]:
-    with conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute(CATALOG[key].sql, params)
-        return cur.fetchall()
-
-
 def parse_since(text: str | None) -> datetime | None:
     """'7d', '24h', '30m', or an ISO date/time (UTC when no offset is given)."""
     if text is None:
@@ -258,16 +249,14 @@ def _guard_lock(action: Any, target: Target) -> list[str]:
     try:
         result: list[str] = action()
         return result
-    except Exception as exc:
-        if type(exc).__name__ == "LockTimeout":
-            raise CliError(
-                "yoyo's lock is held (another migration running, or a stale lock left by a "
-                "killed one): if none is running, clear it with "
-                f"'yoyo break-lock --database {_yoyo_masked(target.dsn)}'"
-            ) from exc
-        if isinstance(exc, psycopg.OperationalError):
-            raise CliError(f"cannot connect to {mask(target.dsn)}: {one_line(exc)}") from exc
-        raise
+    except LockTimeout as exc:
+        raise CliError(
+            "yoyo's lock is held (another migration running, or a stale lock left by a "
+            "killed one): if none is running, clear it with "
+            f"'yoyo break-lock --database {_yoyo_masked(target.dsn)}'"
+        ) from exc
+    except psycopg.OperationalError as exc:
+        raise CliError(f"cannot connect to {mask(target.dsn)}: {one_line(exc)}") from exc
 
 
 def _yoyo_masked(dsn: str) -> str:
@@ -324,10 +313,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     target = resolve(args)
     with open_conn(target) as conn:
-        if health.migration_status(conn).pending:
-            conn.rollback()
-            raise CliError("the database has pending migrations: run 'optiinfra-db migrate' first")
+        pending = health.migration_status(conn).pending
         conn.rollback()
+        if pending:
+            raise CliError("the database has pending migrations: run 'optiinfra-db migrate' first")
         return _seed(conn, args.scale, args.seed, args.force)
 
 
@@ -374,7 +363,7 @@ def _resolve_one(
 ) -> UUID | None:
     if value is None:
         return None
-    found = rows_of(conn, key, {"key": value})
+    found = fetch_all(conn, key, {"key": value})
     if not found:
         raise CliError(f"no {what} matches {value!r}")
     if len(found) > 1:
@@ -394,7 +383,7 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
             "since": parse_since(args.since) or "-infinity",
             "limit": args.limit,
         }
-        found = rows_of(conn, "reports.runs", params)
+        found = fetch_all(conn, "reports.runs", params)
     keys = (
         "id",
         "created_at",
@@ -444,7 +433,7 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
         detail = Repositories(conn).workflow_executions.get_detail(run_id)
         if detail is None:
             raise CliError(f"workflow execution {run_id} does not exist")
-        names = rows_of(conn, "reports.run_names", {"id": run_id})[0]
+        names = fetch_all(conn, "reports.run_names", {"id": run_id})[0]
     if args.json:
         emit_json(
             {
@@ -537,7 +526,7 @@ def _step_label(step: Any) -> str:
 def cmd_stats(args: argparse.Namespace) -> int:
     target = resolve(args)
     with open_conn(target, read_only=True) as conn:
-        found = rows_of(conn, "reports.stats", {"since": parse_since(args.since) or "-infinity"})
+        found = fetch_all(conn, "reports.stats", {"since": parse_since(args.since) or "-infinity"})
     keys = (
         "workflow_type",
         "total",
@@ -607,20 +596,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     applied = _guard_lock(lambda: migrate(target.dsn), target)
     note(f"migrate: applied {', '.join(applied)}" if applied else "migrate: up to date")
     with open_conn(target) as conn:
-        rows = rows_of(conn, "seed.is_seeded")
+        rows = fetch_all(conn, "seed.is_seeded")
         conn.rollback()
         if rows[0][0]:
             note("seed: already seeded")
         else:
             _seed(conn, DEMO_SCALE, 42, False)
         print(Style(sys.stdout)("workflow statistics (all time)", "1"))
-        print_stats(rows_of(conn, "reports.stats", {"since": "-infinity"}), sys.stdout)
+        print_stats(fetch_all(conn, "reports.stats", {"since": "-infinity"}), sys.stdout)
         print()
-        failed = rows_of(conn, "reports.latest_failed")
+        failed = fetch_all(conn, "reports.latest_failed")
         if failed:
             detail = Repositories(conn).workflow_executions.get_detail(failed[0][0])
             assert detail is not None
-            names = rows_of(conn, "reports.run_names", {"id": detail.execution.id})[0]
+            names = fetch_all(conn, "reports.run_names", {"id": detail.execution.id})[0]
             print(Style(sys.stdout)("the most recent failed run", "1"))
             show_run(detail, names, sys.stdout)
         conn.rollback()

@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
+from psycopg.rows import tuple_row
 from psycopg.types.enum import EnumInfo, register_enum
 from psycopg.types.json import JsonbDumper
 from psycopg_pool import ConnectionPool
@@ -28,7 +29,7 @@ from psycopg_pool import ConnectionPool
 from optiinfra_db.enums import PG_ENUMS
 from optiinfra_db.queries import CATALOG
 
-__all__ = ["configure_connection", "connect", "create_pool"]
+__all__ = ["configure_connection", "connect", "create_pool", "fetch_all"]
 
 Connection = psycopg.Connection[Any]
 
@@ -52,6 +53,15 @@ def configure_connection(conn: Connection) -> None:
         enum = PG_ENUMS[name]
         info = EnumInfo(name, oid, array_oid, labels)
         register_enum(info, conn, enum, mapping={member: member.value for member in enum})
+
+
+def fetch_all(
+    conn: Connection, key: str, params: dict[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """Run the named query ``key`` (``"file.name"``) and return its rows as tuples."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(CATALOG[key].sql, params)
+        return cur.fetchall()
 
 
 def connect(dsn: str = "", **kwargs: Any) -> Connection:

@@ -10,8 +10,6 @@ not: nothing failed inside the server.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -157,13 +155,25 @@ def translate(exc: psycopg.Error) -> RepositoryError | None:
     return None
 
 
-@contextmanager
-def wrap_errors() -> Iterator[None]:
-    """Re-raise mapped psycopg errors as domain errors (chained); others unchanged."""
-    try:
-        yield
-    except psycopg.Error as exc:
-        mapped = translate(exc)
-        if mapped is None:
-            raise
-        raise mapped from exc
+class _WrapErrors:
+    """Context manager: mapped psycopg errors leave as domain errors (chained from
+    the psycopg error); any other exception passes unchanged. Stateless, so one
+    instance serves every call (a class, not a generator: it sits on every query)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        # Returns None: never swallows an exception.
+        if isinstance(exc, psycopg.Error):
+            mapped = translate(exc)
+            if mapped is not None:
+                raise mapped from exc
+
+
+_WRAP = _WrapErrors()
+
+
+def wrap_errors() -> _WrapErrors:
+    """The one place psycopg errors become domain errors: ``with wrap_errors(): ...``."""
+    return _WRAP

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg.rows import tuple_row
 
+from optiinfra_db.db import fetch_all
 from optiinfra_db.enums import PG_ENUMS
-from optiinfra_db.queries import CATALOG
 from optiinfra_db.schema import (
     EXPECTED_FOREIGN_KEYS,
     EXPECTED_INDEXES,
@@ -31,14 +30,6 @@ _ON_DELETE = {
     "r": "RESTRICT",
     "d": "SET DEFAULT",
 }
-
-
-def _rows(
-    conn: psycopg.Connection[Any], key: str, params: dict[str, Any] | None = None
-) -> list[tuple[Any, ...]]:
-    with conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute(CATALOG[key].sql, params)
-        return cur.fetchall()
 
 
 @dataclass
@@ -59,9 +50,9 @@ class MigrationStatus:
 
 def migration_status(conn: psycopg.Connection[Any]) -> MigrationStatus:
     """Applied and pending migrations, read from yoyo's tables without writing."""
-    ((has_migrations, has_lock),) = _rows(conn, "meta.yoyo_tables")
-    applied = [r[0] for r in _rows(conn, "meta.applied_migrations")] if has_migrations else []
-    locks = [(r[0], r[1]) for r in _rows(conn, "meta.yoyo_locks")] if has_lock else []
+    ((has_migrations, has_lock),) = fetch_all(conn, "meta.yoyo_tables")
+    applied = [r[0] for r in fetch_all(conn, "meta.applied_migrations")] if has_migrations else []
+    locks = [(r[0], r[1]) for r in fetch_all(conn, "meta.yoyo_locks")] if has_lock else []
     return MigrationStatus(
         applied=[m for m in applied if m in MIGRATION_IDS],
         pending=[m for m in MIGRATION_IDS if m not in applied],
@@ -84,7 +75,7 @@ class Verification:
 def verify(conn: psycopg.Connection[Any]) -> Verification:
     """Check the database against what this library expects; one problem per line."""
     result = Verification()
-    ((result.server,),) = _rows(conn, "meta.server_version")
+    ((result.server,),) = fetch_all(conn, "meta.server_version")
     result.ok.append(f"server reachable: {result.server.split(' on ')[0]}")
 
     status = migration_status(conn)
@@ -101,13 +92,15 @@ def verify(conn: psycopg.Connection[Any]) -> Verification:
     if not status.pending:
         result.ok.append(f"migrations: all {len(MIGRATION_IDS)} applied")
 
-    tables = {r[0] for r in _rows(conn, "meta.tables")}
+    tables = {r[0] for r in fetch_all(conn, "meta.tables")}
     missing_tables = sorted(EXPECTED_TABLES - tables)
     result.problems += [f"missing table: {t}" for t in missing_tables]
     if not missing_tables:
         result.ok.append(f"tables: all {len(EXPECTED_TABLES)} present")
 
-    found = {r[0]: list(r[3]) for r in _rows(conn, "meta.enum_types", {"names": sorted(PG_ENUMS)})}
+    found = {
+        r[0]: list(r[3]) for r in fetch_all(conn, "meta.enum_types", {"names": sorted(PG_ENUMS)})
+    }
     enum_problems = 0
     for name, enum in sorted(PG_ENUMS.items()):
         expected = [m.value for m in enum]
@@ -129,7 +122,7 @@ def verify(conn: psycopg.Connection[Any]) -> Verification:
     if not enum_problems:
         result.ok.append(f"enums: all {len(PG_ENUMS)} match the Python enums")
 
-    fks = {r[0]: (r[1], r[2]) for r in _rows(conn, "meta.foreign_keys")}
+    fks = {r[0]: (r[1], r[2]) for r in fetch_all(conn, "meta.foreign_keys")}
     fk_problems = 0
     for name, (table, action) in sorted(EXPECTED_FOREIGN_KEYS.items()):
         if name not in fks:
@@ -145,7 +138,7 @@ def verify(conn: psycopg.Connection[Any]) -> Verification:
     if not fk_problems:
         result.ok.append(f"foreign keys: all {len(EXPECTED_FOREIGN_KEYS)} present")
 
-    indexes = {r[0]: r[1] for r in _rows(conn, "meta.indexes")}
+    indexes = {r[0]: r[1] for r in fetch_all(conn, "meta.indexes")}
     missing_indexes = [
         (name, table)
         for name, table in sorted(EXPECTED_INDEXES.items())

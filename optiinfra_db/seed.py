@@ -60,6 +60,7 @@ from optiinfra_db.records import (
     RecommendationCreate,
 )
 from optiinfra_db.repositories import Repositories
+from optiinfra_db.repositories._base import json_text
 
 __all__ = ["AlreadySeededError", "SeedResult", "seed"]
 
@@ -186,7 +187,7 @@ def _copy_text(value: Any) -> str:
     elif isinstance(value, datetime):
         return value.isoformat()
     elif isinstance(value, dict | list):
-        text = json.dumps(value, separators=(",", ":"))
+        text = json_text(value) or ""
     else:
         return str(value)
     if "\\" in text or "\t" in text or "\n" in text or "\r" in text:

@@ -22,7 +22,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, TypeAdapter
 
-from optiinfra_db.errors import NotFoundError, translate
+from optiinfra_db.errors import NotFoundError, wrap_errors
 from optiinfra_db.fieldtypes import check_id, check_limit, check_time
 from optiinfra_db.queries import CATALOG
 from optiinfra_db.records import UpdateInput
@@ -158,50 +158,25 @@ class Repository(Generic[R]):
     # -- running statements ---------------------------------------------------------
 
     def _fetchone(self, sql: LiteralString, params: Params) -> tuple[Any, ...] | None:
-        try:
-            with self.conn.cursor(row_factory=tuple_row) as cur:
-                cur.execute(sql, params)
-                return cur.fetchone()
-        except psycopg.Error as exc:
-            mapped = translate(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+        with wrap_errors(), self.conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(sql, params)
+            return cur.fetchone()
 
     def _fetchall(self, sql: LiteralString, params: Params) -> list[tuple[Any, ...]]:
-        try:
-            with self.conn.cursor(row_factory=tuple_row) as cur:
-                cur.execute(sql, params)
-                return cur.fetchall()
-        except psycopg.Error as exc:
-            mapped = translate(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+        with wrap_errors(), self.conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
 
     def _rowcount(self, sql: LiteralString, params: Params) -> int:
-        try:
-            with self.conn.cursor(row_factory=tuple_row) as cur:
-                cur.execute(sql, params)
-                return cur.rowcount
-        except psycopg.Error as exc:
-            mapped = translate(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+        with wrap_errors(), self.conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(sql, params)
+            return cur.rowcount
 
     def _copy(self, sql: LiteralString, rows: Sequence[Sequence[Any]]) -> int:
-        try:
-            with self.conn.cursor(row_factory=tuple_row) as cur:
-                with cur.copy(sql) as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                return len(rows)
-        except psycopg.Error as exc:
-            mapped = translate(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+        with wrap_errors(), self.conn.cursor(row_factory=tuple_row) as cur, cur.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return len(rows)
 
     # -- decoding -------------------------------------------------------------------
 
