@@ -17,11 +17,18 @@ from psycopg import errors as pg
 
 __all__ = [
     "ConflictError",
+    "ConnectionLostError",
     "ConstraintViolationError",
+    "DeadlockError",
     "InvalidReferenceError",
     "InvalidTransitionError",
+    "LockTimeoutError",
     "NotFoundError",
+    "QueryCanceledError",
     "RepositoryError",
+    "RowDecodeError",
+    "SerializationError",
+    "TransientError",
     "wrap_errors",
 ]
 
@@ -45,7 +52,62 @@ class NotFoundError(RepositoryError):
 
 
 class ConflictError(RepositoryError):
-    """A unique constraint refused the write (the row already exists)."""
+    """The write conflicts with the row as it is: a unique constraint refused it
+    (the row already exists), the row changed since the caller read it
+    (``expected_updated_at``), or the row is finished and no longer changes."""
+
+
+class RowDecodeError(RepositoryError):
+    """A row in the database can't be decoded into its record (written by hand,
+    outside the library's validation). Names the table and the row's id."""
+
+    def __init__(self, table: str, id: Any, detail: str) -> None:
+        super().__init__(f"{table} row {id} can't be read back: {detail}")
+        self.table = table
+        self.id = id
+
+
+class TransientError(RepositoryError):
+    """The server gave up on the statement for a reason of the moment (a
+    timeout, a lock, a conflict with another transaction, a lost connection).
+
+    ``retry_safe`` says whether running the whole transaction again is safe:
+    True when the server rolled it back, so nothing of it was committed.
+    """
+
+    retry_safe: bool = True
+
+    def __init__(self, message: str, *, retry_safe: bool | None = None) -> None:
+        super().__init__(message)
+        if retry_safe is not None:
+            self.retry_safe = retry_safe
+
+
+class QueryCanceledError(TransientError):
+    """statement_timeout passed (or the statement was cancelled); the
+    transaction is aborted and nothing of it is committed: roll back, then
+    retry if it makes sense."""
+
+
+class LockTimeoutError(TransientError):
+    """lock_timeout passed while waiting for a row or table lock another
+    transaction holds; the transaction is aborted: roll back and retry."""
+
+
+class SerializationError(TransientError):
+    """REPEATABLE READ / SERIALIZABLE: another transaction changed what this one
+    read; the transaction is aborted: roll back and retry it whole."""
+
+
+class DeadlockError(TransientError):
+    """The server broke a deadlock by aborting this transaction: roll back and retry."""
+
+
+class ConnectionLostError(TransientError):
+    """The connection to the server is gone (server restart, terminated
+    backend, network). Inside a transaction nothing was committed, so a retry
+    on a new connection is safe; in autocommit mode the statement may or may
+    not have been applied (``retry_safe`` is False)."""
 
 
 class InvalidReferenceError(RepositoryError):
@@ -114,8 +176,29 @@ def _key(detail: str | None) -> tuple[str, str]:
     return (match["cols"], match["vals"]) if match else ("", "")
 
 
-def translate(exc: psycopg.Error) -> RepositoryError | None:
+def _transient(exc: psycopg.Error, autocommit: bool) -> RepositoryError | None:
+    message = (exc.diag.message_primary or str(exc)).strip().splitlines()[0]
+    if isinstance(exc, pg.QueryCanceled):
+        return QueryCanceledError(f"statement cancelled: {message}")
+    if isinstance(exc, pg.LockNotAvailable):
+        return LockTimeoutError(f"lock not available: {message}")
+    if isinstance(exc, pg.DeadlockDetected):
+        return DeadlockError(f"deadlock: {message}")
+    if isinstance(exc, pg.SerializationFailure):
+        return SerializationError(f"serialization failure: {message}")
+    sqlstate = exc.sqlstate or ""
+    if isinstance(exc, psycopg.OperationalError) and (
+        not sqlstate or sqlstate.startswith(("08", "57P")) or sqlstate == "25P03"
+    ):
+        return ConnectionLostError(f"connection lost: {message}", retry_safe=not autocommit)
+    return None
+
+
+def translate(exc: psycopg.Error, *, autocommit: bool = False) -> RepositoryError | None:
     """The domain error for a psycopg error, or None if it is not ours to map."""
+    transient = _transient(exc, autocommit)
+    if transient is not None:
+        return transient
     diag = exc.diag
     constraint = diag.constraint_name
     if isinstance(exc, pg.UniqueViolation):
@@ -160,20 +243,28 @@ class _WrapErrors:
     the psycopg error); any other exception passes unchanged. Stateless, so one
     instance serves every call (a class, not a generator: it sits on every query)."""
 
+    def __init__(self, autocommit: bool) -> None:
+        self.autocommit = autocommit
+
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         # Returns None: never swallows an exception.
         if isinstance(exc, psycopg.Error):
-            mapped = translate(exc)
+            mapped = translate(exc, autocommit=self.autocommit)
             if mapped is not None:
                 raise mapped from exc
 
 
-_WRAP = _WrapErrors()
+_WRAP = _WrapErrors(autocommit=False)
+_WRAP_AUTOCOMMIT = _WrapErrors(autocommit=True)
 
 
-def wrap_errors() -> _WrapErrors:
-    """The one place psycopg errors become domain errors: ``with wrap_errors(): ...``."""
-    return _WRAP
+def wrap_errors(autocommit: bool = False) -> _WrapErrors:
+    """The one place psycopg errors become domain errors: ``with wrap_errors(): ...``.
+
+    ``autocommit``: whether the statement ran outside a transaction (a lost
+    connection then leaves its outcome unknown).
+    """
+    return _WRAP_AUTOCOMMIT if autocommit else _WRAP

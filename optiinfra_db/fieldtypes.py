@@ -8,16 +8,29 @@ columns, JSON is JSON.
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    TypeAdapter,
+)
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "INT32_MAX",
+    "MAX_JSON_DEPTH",
     "MAX_LIMIT",
+    "MAX_TIMESTAMP",
+    "MIN_TIMESTAMP",
     "ApiKey",
     "Improvement",
     "Int32",
@@ -31,8 +44,11 @@ __all__ = [
     "Str100",
     "Str255",
     "Text",
+    "Timestamp",
+    "check_api_key",
     "check_id",
     "check_json_object",
+    "check_json_object_required",
     "check_limit",
     "check_time",
 ]
@@ -41,33 +57,109 @@ INT32_MAX = 2**31 - 1
 MAX_LIMIT = 10_000
 
 
+#: Characters PostgreSQL text can't hold (NUL) or UTF-8 can't encode (lone surrogates).
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+#: How deep a JSON value may nest. PostgreSQL stores deeper documents, but
+#: decoders refuse them on the way back (pydantic-core near 200 levels, Python's
+#: json near 1,000), so a deeper value could be written and never read again.
+MAX_JSON_DEPTH = 64
+#: JSON integers are kept within a signed 64-bit range: jsonb keeps any
+#: numeric, but every consumer (and Python's int <-> str limit) does not.
+JSON_INT_MIN, JSON_INT_MAX = -(2**63), 2**63 - 1
+#: jsonb stores numbers as numeric and prints them without an exponent, so a
+#: float of magnitude 1e16 or more (always integral) comes back as an int.
+JSON_FLOAT_LIMIT = 1e16
+
+
 def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("text may not contain a NUL (\\x00) character")
+    if _BAD_TEXT.search(value) is not None:
+        if "\x00" in value:
+            raise ValueError("text may not contain a NUL (\\x00) character")
+        raise ValueError("text may not contain a lone surrogate (not encodable as UTF-8)")
     return value
 
 
-def _json_no_nul(value: Any) -> Any:
-    """Walk a JSON value: reject NUL in any string, and non-JSON leaves."""
-    stack = [value]
+def _json_value(value: Any) -> Any:
+    """Walk a JSON value (iteratively, so no RecursionError): reject what
+    PostgreSQL or the way back could not keep exactly.
+
+    Refused: NUL or lone surrogates in any string or key; non-string keys;
+    nesting deeper than MAX_JSON_DEPTH; NaN and infinities; -0.0 (jsonb keeps
+    no negative zero); floats of magnitude >= 1e16 (they come back as ints);
+    integers outside the signed 64-bit range; anything that is not JSON.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         if isinstance(item, str):
             _no_nul(item)
-        elif isinstance(item, dict):
-            for key, val in item.items():
-                if not isinstance(key, str):
-                    raise ValueError(f"JSON object keys must be strings, not {type(key).__name__}")
-                _no_nul(key)
-                stack.append(val)
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
+        elif isinstance(item, dict | list | tuple):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"JSON may nest at most {MAX_JSON_DEPTH} levels deep")
+            if isinstance(item, dict):
+                for key, val in item.items():
+                    if not isinstance(key, str):
+                        raise ValueError(
+                            f"JSON object keys must be strings, not {type(key).__name__}"
+                        )
+                    _no_nul(key)
+                    stack.append((val, depth + 1))
+            else:
+                stack.extend((val, depth + 1) for val in item)
+        elif isinstance(item, bool) or item is None:
+            pass
+        elif isinstance(item, int):
+            if not JSON_INT_MIN <= item <= JSON_INT_MAX:
+                raise ValueError("JSON integers must fit in 64 bits (-2**63 .. 2**63-1)")
         elif isinstance(item, float):
             if item != item or item in (float("inf"), float("-inf")):
                 raise ValueError("JSON numbers must be finite")
-        elif item is not None and not isinstance(item, bool | int):
+            if abs(item) >= JSON_FLOAT_LIMIT:
+                raise ValueError(
+                    "JSON floats must be below 1e16 in magnitude (jsonb would return them as ints)"
+                )
+            if item == 0.0 and str(item).startswith("-"):
+                raise ValueError("JSON -0.0 is not kept by jsonb (it comes back as 0); send 0")
+        else:
             raise ValueError(f"{type(item).__name__} is not a JSON value")
     return value
+
+
+#: The earliest and latest instants accepted: a day inside years 1..9999 in
+#: UTC, so that every session time zone still renders them inside years
+#: 1..9999 (outside, PostgreSQL prints a BC date or year 10000, which no
+#: decoder reads back).
+MIN_TIMESTAMP = datetime(1, 1, 2, tzinfo=UTC)
+MAX_TIMESTAMP = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def _in_range(value: datetime) -> datetime:
+    if not MIN_TIMESTAMP <= value <= MAX_TIMESTAMP:
+        raise ValueError("timestamps must lie between 0001-01-02 and 9999-12-30 UTC")
+    return value
+
+
+#: Smallest and largest API key, in characters.
+API_KEY_MIN, API_KEY_MAX = 16, 1024
+
+
+def _api_key(value: SecretStr | str) -> SecretStr:
+    """The one API-key validator (create, rotate and lookup). Never echoes the key."""
+    raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if not isinstance(raw, str):
+        raise PydanticCustomError("api_key_type", "an API key must be a string")
+    if not API_KEY_MIN <= len(raw) <= API_KEY_MAX:
+        raise PydanticCustomError(
+            "api_key_length",
+            "an API key must be {min} to {max} characters long",
+            {"min": API_KEY_MIN, "max": API_KEY_MAX},
+        )
+    if _BAD_TEXT.search(raw) is not None:
+        raise PydanticCustomError(
+            "api_key_chars", "an API key may not contain NUL or lone surrogate characters"
+        )
+    return SecretStr(raw)
 
 
 Text = Annotated[str, AfterValidator(_no_nul)]
@@ -76,10 +168,13 @@ Str100 = Annotated[str, StringConstraints(max_length=100), AfterValidator(_no_nu
 Str255 = Annotated[str, StringConstraints(max_length=255), AfterValidator(_no_nul)]
 #: A non-empty name of at most 255 characters.
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(_no_nul)]
-#: A customer's API key as the caller holds it (only its SHA-256 is stored).
-ApiKey = Annotated[str, StringConstraints(min_length=16, max_length=1024), AfterValidator(_no_nul)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_json_no_nul)]
-JsonArray = Annotated[list[Any], AfterValidator(_json_no_nul)]
+#: A customer's API key as the caller holds it (only its HMAC is stored).
+#: Validated by one function for create, rotate and lookup; errors never show it.
+ApiKey = Annotated[SecretStr | str, AfterValidator(_api_key)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json_value)]
+JsonArray = Annotated[list[Any], AfterValidator(_json_value)]
+#: A timezone-aware instant that reads back on any session time zone.
+Timestamp = Annotated[AwareDatetime, AfterValidator(_in_range)]
 Int32 = Annotated[int, Field(ge=-(2**31), le=INT32_MAX, strict=True)]
 NonNegInt32 = Annotated[int, Field(ge=0, le=INT32_MAX, strict=True)]
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, strict=True)]
@@ -90,8 +185,10 @@ Improvement = Annotated[Decimal, Field(max_digits=10, decimal_places=2, allow_in
 
 _ID = TypeAdapter(UUID)
 _LIMIT = TypeAdapter(Limit)
-_TIME = TypeAdapter(AwareDatetime | None)
+_TIME = TypeAdapter(Timestamp | None)
+_API_KEY = TypeAdapter(ApiKey, config=ConfigDict(hide_input_in_errors=True))
 _JSON_OBJECT = TypeAdapter(JsonObject | None)
+_JSON_OBJECT_REQUIRED = TypeAdapter(JsonObject)
 
 
 def check_id(value: UUID | str) -> UUID:
@@ -111,6 +208,17 @@ def check_time(value: datetime | None) -> datetime | None:
     return _TIME.validate_python(value)
 
 
+def check_api_key(value: Any) -> str:
+    """The key as text, validated like ``CustomerCreate.api_key`` (errors never show it)."""
+    secret = _API_KEY.validate_python(value)
+    return secret.get_secret_value() if isinstance(secret, SecretStr) else str(secret)
+
+
 def check_json_object(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """A JSON object (or None)."""
     return _JSON_OBJECT.validate_python(value)
+
+
+def check_json_object_required(value: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object (None refused)."""
+    return _JSON_OBJECT_REQUIRED.validate_python(value)

@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 import secrets
 from decimal import Decimal
 from typing import Any, ClassVar, Self
@@ -24,7 +26,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     model_validator,
 )
 
@@ -49,6 +50,7 @@ from optiinfra_db.enums import (
     WorkflowType,
 )
 from optiinfra_db.fieldtypes import (
+    ApiKey,
     Improvement,
     JsonArray,
     JsonObject,
@@ -59,6 +61,7 @@ from optiinfra_db.fieldtypes import (
     Str100,
     Str255,
     Text,
+    Timestamp,
 )
 
 __all__ = [
@@ -111,9 +114,27 @@ def new_api_key() -> str:
     return "oik_" + secrets.token_urlsafe(32)
 
 
+#: The documented default of OPTIINFRA_API_KEY_SECRET: for the demo and tests
+#: only. A deployment sets its own secret (and keeps it out of the database).
+DEMO_API_KEY_SECRET = "optiinfra-demo-secret-not-for-production"
+
+
+def api_key_secret() -> bytes:
+    """The server-side secret the API-key HMAC is keyed with ($OPTIINFRA_API_KEY_SECRET)."""
+    return os.environ.get("OPTIINFRA_API_KEY_SECRET", DEMO_API_KEY_SECRET).encode("utf-8")
+
+
 def hash_api_key(api_key: str) -> str:
-    """The SHA-256 (lower-case hex) the database stores instead of the key."""
-    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+    """What the database stores instead of the key: HMAC-SHA256 keyed by a
+    server-side secret, lower-case hex.
+
+    An HMAC, not a slow password hash: a key is looked up by its hash on every
+    request (a slow hash would cost ~100 ms a request, or need a key id
+    beside it), and the keys ``new_api_key`` makes carry 256 random bits. The
+    secret is what keeps a short, human-chosen key from being brute-forced out
+    of a copy of the database: without the secret, the stored values say nothing.
+    """
+    return hmac.new(api_key_secret(), api_key.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 class Record(BaseModel):
@@ -169,10 +190,13 @@ class Customer(Record):
 
 
 class CustomerCreate(Input):
+    # Validation errors never print the input: it may hold the API key.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
     name: Name
     email: Str255 = Field(pattern=_EMAIL)
-    #: The customer's secret API key; only its SHA-256 is stored.
-    api_key: SecretStr = Field(min_length=16, max_length=1024)
+    #: The customer's secret API key (16 to 1,024 characters); only its HMAC is stored.
+    api_key: ApiKey
     plan: CustomerPlan = CustomerPlan.FREE
     status: CustomerStatus = CustomerStatus.ACTIVE
     metadata: JsonObject = Field(default_factory=dict)
@@ -212,7 +236,7 @@ class AgentCreate(Input):
     endpoint: Str255 | None = None
     capabilities: JsonArray = Field(default_factory=list)
     metadata: JsonObject = Field(default_factory=dict)
-    last_heartbeat: AwareDatetime | None = None
+    last_heartbeat: Timestamp | None = None
 
 
 class AgentUpdate(UpdateInput):
@@ -223,7 +247,7 @@ class AgentUpdate(UpdateInput):
     endpoint: Str255 | None = None
     capabilities: JsonArray | None = None
     metadata: JsonObject | None = None
-    last_heartbeat: AwareDatetime | None = None
+    last_heartbeat: Timestamp | None = None
 
 
 # --------------------------------------------------------------------------- events
@@ -281,8 +305,8 @@ class RecommendationCreate(Input):
     priority: RecommendationPriority = RecommendationPriority.MEDIUM
     status: RecommendationStatus = RecommendationStatus.PENDING
     data: JsonObject = Field(default_factory=dict)
-    approved_at: AwareDatetime | None = None
-    executed_at: AwareDatetime | None = None
+    approved_at: Timestamp | None = None
+    executed_at: Timestamp | None = None
 
 
 class RecommendationUpdate(UpdateInput):
@@ -295,8 +319,8 @@ class RecommendationUpdate(UpdateInput):
     priority: RecommendationPriority | None = None
     status: RecommendationStatus | None = None
     data: JsonObject | None = None
-    approved_at: AwareDatetime | None = None
-    executed_at: AwareDatetime | None = None
+    approved_at: Timestamp | None = None
+    executed_at: Timestamp | None = None
 
 
 # --------------------------------------------------------------------------- approvals
@@ -357,9 +381,9 @@ class OptimizationCreate(Input):
     error: Text | None = None
     actual_savings: Money | None = None
     actual_improvement: Improvement | None = None
-    started_at: AwareDatetime | None = None
-    completed_at: AwareDatetime | None = None
-    rolled_back_at: AwareDatetime | None = None
+    started_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
+    rolled_back_at: Timestamp | None = None
 
     @model_validator(mode="after")
     def _times(self) -> Self:
@@ -375,9 +399,9 @@ class OptimizationUpdate(UpdateInput):
     error: Text | None = None
     actual_savings: Money | None = None
     actual_improvement: Improvement | None = None
-    started_at: AwareDatetime | None = None
-    completed_at: AwareDatetime | None = None
-    rolled_back_at: AwareDatetime | None = None
+    started_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
+    rolled_back_at: Timestamp | None = None
 
 
 # --------------------------------------------------------------------------- agent_configs
@@ -432,7 +456,7 @@ class AgentStateCreate(Input):
     active_workflows: JsonArray = Field(default_factory=list)
     locks: JsonObject = Field(default_factory=dict)
     #: None: the database's now().
-    last_activity: AwareDatetime | None = None
+    last_activity: Timestamp | None = None
     resource_usage: JsonObject = Field(default_factory=dict)
     metadata: JsonObject = Field(default_factory=dict)
     current_workflow_id: UUID | None = None
@@ -452,7 +476,7 @@ class AgentStateUpdate(UpdateInput):
     current_status: AgentStatusDetail | None = None
     active_workflows: JsonArray | None = None
     locks: JsonObject | None = None
-    last_activity: AwareDatetime | None = None
+    last_activity: Timestamp | None = None
     resource_usage: JsonObject | None = None
     metadata: JsonObject | None = None
     current_workflow_id: UUID | None = None
@@ -510,7 +534,7 @@ class AgentMetricCreate(Input):
     metric_type: MetricType = MetricType.GAUGE
     tags: JsonObject = Field(default_factory=dict)
     #: When the sample was taken; None: the database's now().
-    recorded_at: AwareDatetime | None = None
+    recorded_at: Timestamp | None = None
 
 
 # --------------------------------------------------------------------------- workflow_executions
@@ -538,8 +562,8 @@ class WorkflowExecutionCreate(Input):
     workflow_type: WorkflowType
     #: Normally PENDING; another status imports a row as it stands (no lifecycle check).
     status: WorkflowStatus = WorkflowStatus.PENDING
-    started_at: AwareDatetime | None = None
-    completed_at: AwareDatetime | None = None
+    started_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
     input_data: JsonObject = Field(default_factory=dict)
     output_data: JsonObject = Field(default_factory=dict)
     error_details: JsonObject | None = None
@@ -587,8 +611,8 @@ class WorkflowStepCreate(Input):
     step_name: Name
     step_order: int = Field(ge=1, le=2**31 - 1, strict=True)
     status: StepStatus = StepStatus.PENDING
-    started_at: AwareDatetime | None = None
-    completed_at: AwareDatetime | None = None
+    started_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
     input_data: JsonObject = Field(default_factory=dict)
     output_data: JsonObject = Field(default_factory=dict)
     error_details: JsonObject | None = None

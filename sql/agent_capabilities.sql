@@ -29,7 +29,8 @@ FROM (
 -- name: update :one
 -- Partial update of one agent capability: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
--- combination. No row back means the id does not exist. updated_at is kept
+-- combination. No row back means the id does not exist or (with
+-- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
 WITH updated AS (
     UPDATE agent_capabilities SET
@@ -38,6 +39,8 @@ WITH updated AS (
         config = CASE WHEN %(set_config)s THEN %(config)s ELSE config END,
         description = CASE WHEN %(set_description)s THEN %(description)s ELSE description END
     WHERE id = %(id)s
+      AND (%(expected_updated_at)s::timestamptz IS NULL
+           OR updated_at = %(expected_updated_at)s::timestamptz)
     RETURNING id, agent_id, capability_name, capability_version, enabled,
               config, description, created_at, updated_at
 )

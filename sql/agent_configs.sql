@@ -28,7 +28,8 @@ FROM (
 -- name: update :one
 -- Partial update of one agent config: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
--- combination. No row back means the id does not exist. updated_at is kept
+-- combination. No row back means the id does not exist or (with
+-- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
 WITH updated AS (
     UPDATE agent_configs SET
@@ -36,6 +37,8 @@ WITH updated AS (
         config_type = CASE WHEN %(set_config_type)s THEN %(config_type)s::config_type ELSE config_type END,
         description = CASE WHEN %(set_description)s THEN %(description)s ELSE description END
     WHERE id = %(id)s
+      AND (%(expected_updated_at)s::timestamptz IS NULL
+           OR updated_at = %(expected_updated_at)s::timestamptz)
     RETURNING id, agent_id, config_key, config_value, config_type,
               description, created_at, updated_at
 )

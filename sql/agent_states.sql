@@ -33,7 +33,8 @@ FROM (
 -- name: update :one
 -- Partial update of one agent state: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
--- combination. No row back means the id does not exist. updated_at is kept
+-- combination. No row back means the id does not exist or (with
+-- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
 WITH updated AS (
     UPDATE agent_states SET
@@ -44,6 +45,23 @@ WITH updated AS (
         resource_usage = CASE WHEN %(set_resource_usage)s THEN %(resource_usage)s ELSE resource_usage END,
         metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END,
         current_workflow_id = CASE WHEN %(set_current_workflow_id)s THEN %(current_workflow_id)s ELSE current_workflow_id END
+    WHERE id = %(id)s
+      AND (%(expected_updated_at)s::timestamptz IS NULL
+           OR updated_at = %(expected_updated_at)s::timestamptz)
+    RETURNING id, agent_id, current_status, active_workflows, locks,
+              last_activity, resource_usage, metadata, current_workflow_id,
+              created_at, updated_at
+)
+SELECT to_json(updated)::text FROM updated;
+
+-- name: merge_metadata :one
+-- Merge a JSON object into one row's metadata in one statement (jsonb ||:
+-- the patch's top-level keys replace the row's, others stay), so callers
+-- that each merge their own keys never lose each other's writes. No row
+-- back means the id does not exist.
+WITH updated AS (
+    UPDATE agent_states SET
+        metadata = metadata || %(patch)s::jsonb
     WHERE id = %(id)s
     RETURNING id, agent_id, current_status, active_workflows, locks,
               last_activity, resource_usage, metadata, current_workflow_id,

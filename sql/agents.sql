@@ -29,7 +29,9 @@ FROM (
 -- name: update :one
 -- Partial update of one agent: a column changes only when its set_<column>
 -- flag is true, so one static statement serves every combination. No row
--- back means the id does not exist. updated_at is kept by the trigger.
+-- back means the id does not exist or (with expected_updated_at, an
+-- optimistic check) the row changed since it was read. updated_at is kept
+-- by the trigger.
 WITH updated AS (
     UPDATE agents SET
         name = CASE WHEN %(set_name)s THEN %(name)s ELSE name END,
@@ -39,6 +41,22 @@ WITH updated AS (
         capabilities = CASE WHEN %(set_capabilities)s THEN %(capabilities)s ELSE capabilities END,
         metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END,
         last_heartbeat = CASE WHEN %(set_last_heartbeat)s THEN %(last_heartbeat)s ELSE last_heartbeat END
+    WHERE id = %(id)s
+      AND (%(expected_updated_at)s::timestamptz IS NULL
+           OR updated_at = %(expected_updated_at)s::timestamptz)
+    RETURNING id, type, name, version, status, endpoint, capabilities,
+              metadata, last_heartbeat, created_at, updated_at
+)
+SELECT to_json(updated)::text FROM updated;
+
+-- name: merge_metadata :one
+-- Merge a JSON object into one row's metadata in one statement (jsonb ||:
+-- the patch's top-level keys replace the row's, others stay), so callers
+-- that each merge their own keys never lose each other's writes. No row
+-- back means the id does not exist.
+WITH updated AS (
+    UPDATE agents SET
+        metadata = metadata || %(patch)s::jsonb
     WHERE id = %(id)s
     RETURNING id, type, name, version, status, endpoint, capabilities,
               metadata, last_heartbeat, created_at, updated_at

@@ -28,7 +28,8 @@ FROM (
 -- name: update :one
 -- Partial update of one approval: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
--- combination. No row back means the id does not exist. updated_at is kept
+-- combination. No row back means the id does not exist or (with
+-- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
 WITH updated AS (
     UPDATE approvals SET
@@ -36,6 +37,8 @@ WITH updated AS (
         status = CASE WHEN %(set_status)s THEN %(status)s::approval_status ELSE status END,
         comment = CASE WHEN %(set_comment)s THEN %(comment)s ELSE comment END
     WHERE id = %(id)s
+      AND (%(expected_updated_at)s::timestamptz IS NULL
+           OR updated_at = %(expected_updated_at)s::timestamptz)
     RETURNING id, recommendation_id, approved_by, status, comment, created_at,
               updated_at
 )

@@ -1,5 +1,5 @@
 -- Customers. The API key itself is never stored: the repository hashes it
--- (SHA-256, hex) and only api_key_hash reaches the database. No query
+-- (HMAC-SHA256 keyed by a server-side secret, hex) and only api_key_hash reaches the database. No query
 -- returns api_key_hash.
 
 -- name: create :one
@@ -28,7 +28,8 @@ FROM (
 -- name: update :one
 -- Partial update of one customer: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
--- combination. No row back means the id does not exist. updated_at is kept
+-- combination. No row back means the id does not exist or (with
+-- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
 WITH updated AS (
     UPDATE customers SET
@@ -37,6 +38,21 @@ WITH updated AS (
         plan = CASE WHEN %(set_plan)s THEN %(plan)s::customer_plan ELSE plan END,
         status = CASE WHEN %(set_status)s THEN %(status)s::customer_status ELSE status END,
         metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END
+    WHERE id = %(id)s
+      AND (%(expected_updated_at)s::timestamptz IS NULL
+           OR updated_at = %(expected_updated_at)s::timestamptz)
+    RETURNING id, name, email, plan, status, metadata, created_at, updated_at
+)
+SELECT to_json(updated)::text FROM updated;
+
+-- name: merge_metadata :one
+-- Merge a JSON object into one row's metadata in one statement (jsonb ||:
+-- the patch's top-level keys replace the row's, others stay), so callers
+-- that each merge their own keys never lose each other's writes. No row
+-- back means the id does not exist.
+WITH updated AS (
+    UPDATE customers SET
+        metadata = metadata || %(patch)s::jsonb
     WHERE id = %(id)s
     RETURNING id, name, email, plan, status, metadata, created_at, updated_at
 )
@@ -77,7 +93,7 @@ FROM (
 ) AS r;
 
 -- name: get_by_api_key_hash :one
--- One customer by the SHA-256 of its API key (served by uq_customers_api_key_hash).
+-- One customer by the HMAC of its API key (served by uq_customers_api_key_hash).
 SELECT to_json(r)::text
 FROM (
     SELECT id, name, email, plan, status, metadata, created_at, updated_at
@@ -86,7 +102,7 @@ FROM (
 ) AS r;
 
 -- name: set_api_key_hash :one
--- Rotate a customer's API key: store the SHA-256 of the new key.
+-- Rotate a customer's API key: store the HMAC of the new key.
 WITH updated AS (
     UPDATE customers SET api_key_hash = %(api_key_hash)s
     WHERE id = %(id)s

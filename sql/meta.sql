@@ -60,3 +60,17 @@ JOIN pg_catalog.pg_class AS i ON i.oid = x.indexrelid
 JOIN pg_catalog.pg_class AS t ON t.oid = x.indrelid
 WHERE t.relnamespace = to_regnamespace(current_schema())
 ORDER BY 1;
+
+-- name: set_time_zone_utc :exec
+-- Render timestamps in UTC on this session. to_json() writes timestamptz in
+-- the session's TimeZone, and some zones give offsets with seconds (early
+-- dates in Europe/Amsterdam: +00:19:32) or push extreme dates into BC or year
+-- 10000, which no decoder reads back. PgBouncer tracks TimeZone per client,
+-- so this stays correct behind it in transaction mode.
+SELECT set_config('TimeZone', 'UTC', false);
+
+-- name: session_setup :one
+-- Run once per new connection of the library: UTC as above, and the pid of
+-- the backend that answers. A pid that differs from the one the server gave
+-- at connect time means a pooler (PgBouncer) sits in between.
+SELECT set_config('TimeZone', 'UTC', false), pg_backend_pid();

@@ -37,7 +37,8 @@ FROM (
 -- name: update :one
 -- Partial update of one optimization: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
--- combination. No row back means the id does not exist. updated_at is kept
+-- combination. No row back means the id does not exist or (with
+-- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
 WITH updated AS (
     UPDATE optimizations SET
@@ -51,6 +52,8 @@ WITH updated AS (
         completed_at = CASE WHEN %(set_completed_at)s THEN %(completed_at)s ELSE completed_at END,
         rolled_back_at = CASE WHEN %(set_rolled_back_at)s THEN %(rolled_back_at)s ELSE rolled_back_at END
     WHERE id = %(id)s
+      AND (%(expected_updated_at)s::timestamptz IS NULL
+           OR updated_at = %(expected_updated_at)s::timestamptz)
     RETURNING id, recommendation_id, customer_id, agent_id, status, progress,
               result, error, actual_savings::text AS actual_savings,
               actual_improvement::text AS actual_improvement, started_at,

@@ -41,7 +41,8 @@ FROM (
 -- name: update :one
 -- Partial update of one recommendation: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
--- combination. No row back means the id does not exist. updated_at is kept
+-- combination. No row back means the id does not exist or (with
+-- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
 WITH updated AS (
     UPDATE recommendations SET
@@ -56,6 +57,8 @@ WITH updated AS (
         approved_at = CASE WHEN %(set_approved_at)s THEN %(approved_at)s ELSE approved_at END,
         executed_at = CASE WHEN %(set_executed_at)s THEN %(executed_at)s ELSE executed_at END
     WHERE id = %(id)s
+      AND (%(expected_updated_at)s::timestamptz IS NULL
+           OR updated_at = %(expected_updated_at)s::timestamptz)
     RETURNING id, customer_id, agent_id, type, title, description,
               estimated_savings::text AS estimated_savings,
               estimated_improvement::text AS estimated_improvement,

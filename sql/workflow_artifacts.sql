@@ -33,7 +33,8 @@ FROM (
 -- name: update :one
 -- Partial update of one workflow artifact: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
--- combination. No row back means the id does not exist. updated_at is kept
+-- combination. No row back means the id does not exist or (with
+-- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
 WITH updated AS (
     UPDATE workflow_artifacts SET
@@ -42,6 +43,23 @@ WITH updated AS (
         artifact_size_bytes = CASE WHEN %(set_artifact_size_bytes)s THEN %(artifact_size_bytes)s ELSE artifact_size_bytes END,
         content_type = CASE WHEN %(set_content_type)s THEN %(content_type)s ELSE content_type END,
         metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END
+    WHERE id = %(id)s
+      AND (%(expected_updated_at)s::timestamptz IS NULL
+           OR updated_at = %(expected_updated_at)s::timestamptz)
+    RETURNING id, workflow_execution_id, workflow_step_id, artifact_type,
+              artifact_name, artifact_path, artifact_size_bytes, content_type,
+              metadata, created_at, updated_at
+)
+SELECT to_json(updated)::text FROM updated;
+
+-- name: merge_metadata :one
+-- Merge a JSON object into one row's metadata in one statement (jsonb ||:
+-- the patch's top-level keys replace the row's, others stay), so callers
+-- that each merge their own keys never lose each other's writes. No row
+-- back means the id does not exist.
+WITH updated AS (
+    UPDATE workflow_artifacts SET
+        metadata = metadata || %(patch)s::jsonb
     WHERE id = %(id)s
     RETURNING id, workflow_execution_id, workflow_step_id, artifact_type,
               artifact_name, artifact_path, artifact_size_bytes, content_type,

@@ -77,14 +77,36 @@ FROM (
 -- name: update :one
 -- Partial update of one workflow execution: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
--- combination. No row back means the id does not exist. updated_at is kept
--- by the trigger.
+-- combination. No row back means the id does not exist, or (with
+-- expected_updated_at, an optimistic check) the row changed since it was
+-- read, or the execution is finished and the call would rewrite its
+-- output_data or error_details (a finished run's result is history).
+-- updated_at is kept by the trigger.
 WITH updated AS (
     UPDATE workflow_executions SET
         input_data = CASE WHEN %(set_input_data)s THEN %(input_data)s ELSE input_data END,
         output_data = CASE WHEN %(set_output_data)s THEN %(output_data)s ELSE output_data END,
         error_details = CASE WHEN %(set_error_details)s THEN %(error_details)s ELSE error_details END,
         metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END
+    WHERE id = %(id)s
+      AND (%(expected_updated_at)s::timestamptz IS NULL
+           OR updated_at = %(expected_updated_at)s::timestamptz)
+      AND NOT ((%(set_output_data)s OR %(set_error_details)s)
+               AND status IN ('completed', 'failed', 'cancelled', 'timeout'))
+    RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
+              completed_at, input_data, output_data, error_details, metadata,
+              created_at, updated_at
+)
+SELECT to_json(updated)::text FROM updated;
+
+-- name: merge_metadata :one
+-- Merge a JSON object into one row's metadata in one statement (jsonb ||:
+-- the patch's top-level keys replace the row's, others stay), so callers
+-- that each merge their own keys never lose each other's writes. No row
+-- back means the id does not exist.
+WITH updated AS (
+    UPDATE workflow_executions SET
+        metadata = metadata || %(patch)s::jsonb
     WHERE id = %(id)s
     RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
               completed_at, input_data, output_data, error_details, metadata,

@@ -35,7 +35,8 @@ FROM (
 -- name: update :one
 -- Partial update of one workflow step: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
--- combination. No row back means the id does not exist. updated_at is kept
+-- combination. No row back means the id does not exist or (with
+-- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
 WITH updated AS (
     UPDATE workflow_steps SET
@@ -45,6 +46,24 @@ WITH updated AS (
         error_details = CASE WHEN %(set_error_details)s THEN %(error_details)s ELSE error_details END,
         metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END,
         max_retries = CASE WHEN %(set_max_retries)s THEN %(max_retries)s ELSE max_retries END
+    WHERE id = %(id)s
+      AND (%(expected_updated_at)s::timestamptz IS NULL
+           OR updated_at = %(expected_updated_at)s::timestamptz)
+    RETURNING id, workflow_execution_id, step_name, step_order, status,
+              started_at, completed_at, input_data, output_data,
+              error_details, retry_count, max_retries, metadata, created_at,
+              updated_at
+)
+SELECT to_json(updated)::text FROM updated;
+
+-- name: merge_metadata :one
+-- Merge a JSON object into one row's metadata in one statement (jsonb ||:
+-- the patch's top-level keys replace the row's, others stay), so callers
+-- that each merge their own keys never lose each other's writes. No row
+-- back means the id does not exist.
+WITH updated AS (
+    UPDATE workflow_steps SET
+        metadata = metadata || %(patch)s::jsonb
     WHERE id = %(id)s
     RETURNING id, workflow_execution_id, step_name, step_order, status,
               started_at, completed_at, input_data, output_data,

@@ -14,16 +14,27 @@ import functools
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Generic, LiteralString, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, LiteralString, TypeVar
 from uuid import UUID
 
 import psycopg
 from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from optiinfra_db.errors import NotFoundError, wrap_errors
-from optiinfra_db.fieldtypes import check_id, check_limit, check_time
+from optiinfra_db.errors import (
+    ConflictError,
+    NotFoundError,
+    RepositoryError,
+    RowDecodeError,
+    wrap_errors,
+)
+from optiinfra_db.fieldtypes import (
+    check_id,
+    check_json_object_required,
+    check_limit,
+    check_time,
+)
 from optiinfra_db.queries import CATALOG
 from optiinfra_db.records import UpdateInput
 
@@ -43,6 +54,7 @@ __all__ = [
 ]
 
 R = TypeVar("R", bound=BaseModel)
+M = TypeVar("M", bound=BaseModel)
 U = TypeVar("U", bound=UpdateInput)
 Params = Mapping[str, Any]
 
@@ -57,32 +69,64 @@ Cursor = BaseModel | str
 
 
 def page_token(record: BaseModel, field: str = "created_at") -> str:
-    """An opaque, URL-safe token for "the page after this record"."""
+    """An opaque, URL-safe token for "the page after this record".
+
+    It names the record's type, so a token of one table is refused by another.
+    """
     moment: datetime = getattr(record, field)
-    raw = f"{moment.isoformat()}|{record.id}"  # type: ignore[attr-defined]
+    raw = f"{type(record).__name__}|{moment.isoformat()}|{record.id}"  # type: ignore[attr-defined]
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_token(token: str) -> tuple[datetime, UUID]:
+def _decode_token(token: str, record: type[BaseModel]) -> tuple[datetime, UUID]:
     try:
         padded = token + "=" * (-len(token) % 4)
-        moment, _, ident = base64.urlsafe_b64decode(padded).decode().partition("|")
+        kind, moment, ident = base64.urlsafe_b64decode(padded).decode().split("|")
         parsed = datetime.fromisoformat(moment)
-        return parsed, UUID(ident)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValueError(f"not a page token: {token!r}") from exc
+        parsed_id = UUID(ident)
+    except (ValueError, binascii.Error, UnicodeError) as exc:
+        raise ValueError("not a page token (pass page_token(record) of the last record)") from exc
+    if kind != record.__name__:
+        raise ValueError(f"a page token of {kind} records, not of {record.__name__} records")
+    return parsed, parsed_id
 
 
-def keyset(after: Cursor | None, field: str = "created_at") -> tuple[Any, UUID]:
-    """(after_<field>, after_id) parameters for a newest-first keyset page."""
+def _cursor(after: Any, record: type[BaseModel], field: str) -> tuple[Any, Any]:
+    """(moment, id) of an ``after=`` value; ValueError (so ValidationError) otherwise."""
+    if isinstance(after, str):
+        return _decode_token(after, record)
+    if isinstance(after, record):
+        return getattr(after, field), after.id  # type: ignore[attr-defined]
+    raise ValueError(
+        f"after= takes the last {record.__name__} of the previous page or its page_token(), "
+        f"not {type(after).__name__}"
+    )
+
+
+@functools.cache
+def _cursor_adapter(record: type[BaseModel], field: str) -> TypeAdapter[Any]:
+    def validate(after: Any) -> tuple[Any, Any]:
+        moment, ident = _cursor(after, record, field)
+        return check_time(moment), check_id(ident)
+
+    return TypeAdapter(
+        Annotated[Any, AfterValidator(validate)],
+        config=ConfigDict(hide_input_in_errors=True),
+    )
+
+
+def keyset(
+    after: Cursor | None, record: type[BaseModel], field: str = "created_at"
+) -> tuple[Any, UUID]:
+    """(after_<field>, after_id) parameters for a newest-first keyset page.
+
+    A record of another type, a malformed or foreign token, or any other value
+    raises ``pydantic.ValidationError`` before any SQL is sent.
+    """
     if after is None:
         return _INFINITY, _MAX_UUID
-    if isinstance(after, str):
-        moment, ident = _decode_token(after)
-    else:
-        moment, ident = getattr(after, field), after.id  # type: ignore[attr-defined]
-    checked = check_time(moment)
-    return checked, check_id(ident)
+    moment, ident = _cursor_adapter(record, field).validate_python(after)
+    return moment, ident
 
 
 def bounds(since: datetime | None, until: datetime | None) -> tuple[Any, Any]:
@@ -93,9 +137,11 @@ def bounds(since: datetime | None, until: datetime | None) -> tuple[Any, Any]:
     )
 
 
-def page(limit: int, after: Cursor | None, field: str = "created_at") -> dict[str, Any]:
+def page(
+    limit: int, after: Cursor | None, record: type[BaseModel], field: str = "created_at"
+) -> dict[str, Any]:
     """The keyset-page parameters every list query takes: limit, after_<field>, after_id."""
-    after_at, after_id = keyset(after, field)
+    after_at, after_id = keyset(after, record, field)
     return {"limit": limit_of(limit), f"after_{field}": after_at, "after_id": after_id}
 
 
@@ -157,36 +203,62 @@ class Repository(Generic[R]):
 
     # -- running statements ---------------------------------------------------------
 
+    def _ready(self) -> Any:
+        """The error-mapping context for one statement, after making sure the
+        session renders timestamps in UTC (``to_json`` writes them in the
+        session's TimeZone; some zones give offsets with seconds or dates
+        outside years 1..9999 that no decoder reads). Reading the reported
+        TimeZone costs no round trip; only a session set elsewhere pays one SET."""
+        conn = self.conn
+        if conn.pgconn.parameter_status(b"TimeZone") not in _UTC_NAMES:
+            pin_utc(conn)
+        return wrap_errors(conn.autocommit)
+
     def _fetchone(self, sql: LiteralString, params: Params) -> tuple[Any, ...] | None:
-        with wrap_errors(), self.conn.cursor(row_factory=tuple_row) as cur:
+        with self._ready(), self.conn.cursor(row_factory=tuple_row) as cur:
             cur.execute(sql, params)
             return cur.fetchone()
 
     def _fetchall(self, sql: LiteralString, params: Params) -> list[tuple[Any, ...]]:
-        with wrap_errors(), self.conn.cursor(row_factory=tuple_row) as cur:
+        with self._ready(), self.conn.cursor(row_factory=tuple_row) as cur:
             cur.execute(sql, params)
             return cur.fetchall()
 
     def _rowcount(self, sql: LiteralString, params: Params) -> int:
-        with wrap_errors(), self.conn.cursor(row_factory=tuple_row) as cur:
+        with self._ready(), self.conn.cursor(row_factory=tuple_row) as cur:
             cur.execute(sql, params)
             return cur.rowcount
 
     def _copy(self, sql: LiteralString, rows: Sequence[Sequence[Any]]) -> int:
-        with wrap_errors(), self.conn.cursor(row_factory=tuple_row) as cur, cur.copy(sql) as copy:
+        with self._ready(), self.conn.cursor(row_factory=tuple_row) as cur, cur.copy(sql) as copy:
             for row in rows:
                 copy.write_row(row)
         return len(rows)
 
     # -- decoding -------------------------------------------------------------------
 
+    def _decode(self, model: type[M], text: str) -> M:
+        """One JSON row into its record; a row that can't be decoded raises
+        RowDecodeError naming the table and id (never a bare ValidationError)."""
+        try:
+            return model.model_validate_json(text)
+        except ValidationError as exc:
+            raise decode_error(self.table, text, exc) from exc
+
     def _one(self, name: str, params: Params) -> R | None:
         row = self._fetchone(self.q[name], params)
-        return None if row is None else self.record.model_validate_json(row[0])
+        return None if row is None else self._decode(self.record, row[0])
 
     def _many(self, name: str, params: Params) -> list[R]:
+        rows = self._fetchall(self.q[name], params)
         validate = self.record.model_validate_json
-        return [validate(row[0]) for row in self._fetchall(self.q[name], params)]
+        try:
+            return [validate(row[0]) for row in rows]
+        except ValidationError:
+            # Name the first row that fails (only on this, the failing path).
+            for row in rows:
+                self._decode(self.record, row[0])
+            raise
 
     def _one_or_missing(self, name: str, id: UUID, params: Params) -> R:
         found = self._one(name, params)
@@ -217,18 +289,78 @@ class UpdatableRepository(Repository[R], Generic[R, U]):
 
     update_model: type[U]
 
-    def update(self, id: UUID | str, data: U) -> R:
+    def update(self, id: UUID | str, data: U, *, expected_updated_at: datetime | None = None) -> R:
         """Write exactly the fields set in ``data`` (an explicit None writes NULL).
 
-        Raises NotFoundError for a missing id.
+        ``expected_updated_at``: the ``updated_at`` of the record the change was
+        based on (optimistic concurrency): if the row changed since,
+        ConflictError and nothing is written. Raises NotFoundError for a
+        missing id.
         """
         ident = check_id(id)
         if not isinstance(data, self.update_model):
             raise TypeError(
                 f"update() takes a {self.update_model.__name__}, not {type(data).__name__}"
             )
-        params = to_params(data, id=ident, **data.set_flags())
-        return self._one_or_missing("update", ident, params)
+        params = to_params(
+            data,
+            id=ident,
+            expected_updated_at=check_time(expected_updated_at),
+            **data.set_flags(),
+        )
+        updated = self._one("update", params)
+        if updated is not None:
+            return updated
+        current = self.get(ident)
+        if current is None:
+            raise NotFoundError(self.entity, ident)
+        raise self._update_refused(current, data, expected_updated_at)
+
+    def _update_refused(
+        self, current: R, data: U, expected_updated_at: datetime | None
+    ) -> RepositoryError:
+        """Why ``update`` matched an existing row but changed nothing."""
+        return ConflictError(
+            f"{self.entity} {current.id} changed since it was read "  # type: ignore[attr-defined]
+            f"(updated_at {current.updated_at.isoformat()}, "  # type: ignore[attr-defined]
+            f"expected {expected_updated_at.isoformat() if expected_updated_at else None}); "
+            "read it again and retry"
+        )
+
+    def merge_metadata(self, id: UUID | str, patch: dict[str, Any]) -> R:
+        """Merge ``patch`` into the row's ``metadata`` in one statement (top-level
+        keys replace, the rest stay), so concurrent merges lose nothing.
+        Raises NotFoundError for a missing id."""
+        if "merge_metadata" not in self.q:
+            raise TypeError(f"{self.table} has no metadata column")
+        ident = check_id(id)
+        params = {"id": ident, "patch": Jsonb(check_json_object_required(patch))}
+        return self._one_or_missing("merge_metadata", ident, params)
+
+
+_UTC_NAMES = frozenset({b"UTC", b"Etc/UTC", b"Etc/UCT", b"UCT", b"Etc/Universal", b"Zulu"})
+_SET_UTC = CATALOG["meta.set_time_zone_utc"].sql
+
+
+def pin_utc(conn: psycopg.Connection[Any]) -> None:
+    """Set the session's TimeZone to UTC (for as long as the session, or until
+    the transaction it runs in rolls back: then the next call sets it again)."""
+    with wrap_errors(conn.autocommit), conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(_SET_UTC)
+
+
+def decode_error(table: str, text: str, exc: ValidationError) -> RowDecodeError:
+    """A RowDecodeError for a row of ``table`` (JSON ``text``) that failed validation."""
+    try:
+        doc = json.loads(text)
+        ident = doc.get("id", doc.get("execution", {}).get("id", "?"))
+    except (ValueError, AttributeError, RecursionError):
+        ident = "?"
+    first = exc.errors(include_input=False, include_url=False)[:1]
+    detail = (
+        f"{'.'.join(str(p) for p in first[0]['loc'])}: {first[0]['msg']}" if first else str(exc)
+    )
+    return RowDecodeError(table, ident, detail)
 
 
 @functools.cache

@@ -131,7 +131,7 @@ class AgentStateRepository(UpdatableRepository[AgentState, AgentStateUpdate]):
             "list",
             {
                 "current_status": check(AgentStatusDetail | None, current_status),
-                **page(limit, after),
+                **page(limit, after, self.record),
             },
         )
 
@@ -252,6 +252,6 @@ class AgentMetricRepository(Repository[AgentMetric]):
                 "agent_id": check_id(agent_id),
                 "metric_name": check(Text | None, metric_name),
                 **window(since, until),
-                **page(limit, after, "recorded_at"),
+                **page(limit, after, self.record, "recorded_at"),
             },
         )

@@ -19,7 +19,7 @@ from optiinfra_db.enums import (
     RecommendationStatus,
     RecommendationType,
 )
-from optiinfra_db.fieldtypes import ApiKey, Name, Str255, Text, check_id
+from optiinfra_db.fieldtypes import Name, Str255, check_api_key, check_id
 from optiinfra_db.records import (
     Agent,
     AgentCreate,
@@ -61,7 +61,8 @@ __all__ = [
 
 
 class CustomerRepository(UpdatableRepository[Customer, CustomerUpdate]):
-    """``customers``. The API key is hashed here; only its SHA-256 is stored."""
+    """``customers``. The API key is hashed here; only its HMAC is stored
+    (see :func:`optiinfra_db.records.hash_api_key`)."""
 
     table = "customers"
     entity = "customer"
@@ -72,7 +73,7 @@ class CustomerRepository(UpdatableRepository[Customer, CustomerUpdate]):
         if not isinstance(data, CustomerCreate):
             raise TypeError(f"create() takes a CustomerCreate, not {type(data).__name__}")
         params = to_params(data)
-        # The key never reaches the database: only its SHA-256 is bound.
+        # The key never reaches the database: only its HMAC is bound.
         params["api_key_hash"] = hash_api_key(params.pop("api_key").get_secret_value())
         row = self._one("create", params)
         assert row is not None
@@ -82,14 +83,18 @@ class CustomerRepository(UpdatableRepository[Customer, CustomerUpdate]):
         return self._one("get_by_email", {"email": check(Str255, email)})
 
     def get_by_api_key(self, api_key: str) -> Customer | None:
-        """The customer whose API key this is (hashes, then looks up), or None."""
-        key = check(Text, api_key)
+        """The customer whose API key this is (hashes, then looks up), or None.
+
+        The key is validated like ``CustomerCreate.api_key`` (a key that could
+        never have been stored raises ``ValidationError``, which never shows it).
+        """
+        key = check_api_key(api_key)
         return self._one("get_by_api_key_hash", {"api_key_hash": hash_api_key(key)})
 
     def rotate_api_key(self, id: UUID | str, new_api_key: str) -> Customer:
         """Replace the customer's API key (the old one stops working)."""
         ident = check_id(id)
-        params = {"id": ident, "api_key_hash": hash_api_key(check(ApiKey, new_api_key))}
+        params = {"id": ident, "api_key_hash": hash_api_key(check_api_key(new_api_key))}
         return self._one_or_missing("set_api_key_hash", ident, params)
 
     def list(
@@ -106,7 +111,7 @@ class CustomerRepository(UpdatableRepository[Customer, CustomerUpdate]):
             {
                 "status": check(CustomerStatus | None, status),
                 "plan": check(CustomerPlan | None, plan),
-                **page(limit, after),
+                **page(limit, after, self.record),
             },
         )
 
@@ -148,7 +153,7 @@ class AgentRepository(UpdatableRepository[Agent, AgentUpdate]):
             {
                 "type": check(AgentType | None, type),
                 "status": check(AgentStatus | None, status),
-                **page(limit, after),
+                **page(limit, after, self.record),
             },
         )
 
@@ -215,7 +220,7 @@ class EventRepository(Repository[Event]):
             "event_type": check(EventType | None, event_type),
             "severity": check(EventSeverity | None, severity),
             **window(since, until),
-            **page(limit, after),
+            **page(limit, after, Event),
         }
 
 
@@ -251,7 +256,7 @@ class RecommendationRepository(UpdatableRepository[Recommendation, Recommendatio
                 "type": check(RecommendationType | None, type),
                 "priority": check(RecommendationPriority | None, priority),
                 **window(since, until),
-                **page(limit, after),
+                **page(limit, after, self.record),
             },
         )
 
@@ -272,7 +277,7 @@ class RecommendationRepository(UpdatableRepository[Recommendation, Recommendatio
                 "agent_id": check_id(agent_id),
                 "status": check(RecommendationStatus | None, status),
                 **window(since, until),
-                **page(limit, after),
+                **page(limit, after, self.record),
             },
         )
 
@@ -302,7 +307,7 @@ class ApprovalRepository(UpdatableRepository[Approval, ApprovalUpdate]):
             {
                 "recommendation_id": check_id(recommendation_id),
                 "status": check(ApprovalStatus | None, status),
-                **page(limit, after),
+                **page(limit, after, self.record),
             },
         )
 
@@ -335,7 +340,7 @@ class OptimizationRepository(UpdatableRepository[Optimization, OptimizationUpdat
                 "customer_id": check_id(customer_id),
                 "status": check(OptimizationStatus | None, status),
                 **window(since, until),
-                **page(limit, after),
+                **page(limit, after, self.record),
             },
         )
 
@@ -351,6 +356,6 @@ class OptimizationRepository(UpdatableRepository[Optimization, OptimizationUpdat
             "list_for_recommendation",
             {
                 "recommendation_id": check_id(recommendation_id),
-                **page(limit, after),
+                **page(limit, after, self.record),
             },
         )

@@ -13,7 +13,12 @@ from psycopg.types.json import Jsonb
 from pydantic import TypeAdapter
 
 from optiinfra_db.enums import ArtifactType, StepStatus, WorkflowStatus, WorkflowType
-from optiinfra_db.errors import InvalidTransitionError, NotFoundError
+from optiinfra_db.errors import (
+    ConflictError,
+    InvalidTransitionError,
+    NotFoundError,
+    RepositoryError,
+)
 from optiinfra_db.fieldtypes import JsonObject, Name, check_id
 from optiinfra_db.records import (
     NewWorkflowStep,
@@ -45,6 +50,15 @@ __all__ = [
     "WorkflowStepRepository",
 ]
 
+_FINISHED = frozenset(
+    {
+        WorkflowStatus.COMPLETED,
+        WorkflowStatus.FAILED,
+        WorkflowStatus.CANCELLED,
+        WorkflowStatus.TIMEOUT,
+    }
+)
+_RESULT_FIELDS = frozenset({"output_data", "error_details"})
 _JSON_OR_NONE = TypeAdapter(JsonObject | None)
 _JSON = TypeAdapter(JsonObject)
 _NEW_STEPS = TypeAdapter(list[NewWorkflowStep])
@@ -75,6 +89,19 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
     def create(self, data: WorkflowExecutionCreate) -> WorkflowExecution:
         return self._create(data, WorkflowExecutionCreate)
 
+    def _update_refused(
+        self,
+        current: WorkflowExecution,
+        data: WorkflowExecutionUpdate,
+        expected_updated_at: datetime | None,
+    ) -> RepositoryError:
+        if current.status in _FINISHED and data.model_fields_set & _RESULT_FIELDS:
+            return ConflictError(
+                f"workflow execution {current.id} is {current.status.value}: its output_data "
+                "and error_details are history and can't be rewritten"
+            )
+        return super()._update_refused(current, data, expected_updated_at)
+
     def create_with_steps(
         self, data: WorkflowExecutionCreate, steps: Iterable[NewWorkflowStep]
     ) -> WorkflowExecutionDetail:
@@ -91,12 +118,12 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         params = to_params(data, steps=Jsonb([s.model_dump(mode="json") for s in specs]))
         row = self._fetchone(self.q["create_with_steps"], params)
         assert row is not None
-        return WorkflowExecutionDetail.model_validate_json(row[0])
+        return self._decode(WorkflowExecutionDetail, row[0])
 
     def get_detail(self, id: UUID | str) -> WorkflowExecutionDetail | None:
         """The execution with its steps (in step order) and artifacts, in one round trip."""
         row = self._fetchone(self.q["get_detail"], {"id": check_id(id)})
-        return None if row is None else WorkflowExecutionDetail.model_validate_json(row[0])
+        return None if row is None else self._decode(WorkflowExecutionDetail, row[0])
 
     # -- lists ------------------------------------------------------------------------
 
@@ -118,7 +145,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
                 "workflow_type": check(WorkflowType | None, workflow_type),
                 "status": check(WorkflowStatus | None, status),
                 **window(since, until),
-                **page(limit, after),
+                **page(limit, after, self.record),
             },
         )
 
@@ -332,7 +359,7 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
             {
                 "step_name": check(Name, step_name),
                 "status": check(StepStatus, status),
-                **page(limit, after),
+                **page(limit, after, self.record),
             },
         )
 
