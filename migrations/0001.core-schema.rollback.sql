@@ -1,6 +1,11 @@
 -- Rollback of 0001.core-schema: removes exactly what it added, children first.
 -- Dropping a table drops its indexes, constraints and triggers with it.
 
+-- Fail fast instead of queueing every session behind a lock this migration
+-- waits for (it runs in one transaction, so SET LOCAL lasts exactly as long).
+SET LOCAL lock_timeout = '2s';
+SET LOCAL statement_timeout = '5min';
+
 DROP TABLE optimizations;
 DROP TABLE approvals;
 DROP TABLE recommendations;

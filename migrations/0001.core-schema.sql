@@ -14,6 +14,11 @@
 -- The shared trigger function
 -- ---------------------------------------------------------------------------
 
+-- Fail fast instead of queueing every session behind a lock this migration
+-- waits for (it runs in one transaction, so SET LOCAL lasts exactly as long).
+SET LOCAL lock_timeout = '2s';
+SET LOCAL statement_timeout = '5min';
+
 CREATE FUNCTION optiinfra_set_updated_at() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

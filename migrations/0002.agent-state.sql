@@ -3,6 +3,11 @@
 -- agents with ON DELETE CASCADE.
 -- depends: 0001.core-schema
 
+-- Fail fast instead of queueing every session behind a lock this migration
+-- waits for (it runs in one transaction, so SET LOCAL lasts exactly as long).
+SET LOCAL lock_timeout = '2s';
+SET LOCAL statement_timeout = '5min';
+
 CREATE TYPE config_type AS ENUM ('string', 'integer', 'float', 'boolean', 'json');
 COMMENT ON TYPE config_type IS 'How an agent_configs.config_value string is to be interpreted.';
 

@@ -18,8 +18,15 @@
 --     UNIQUE (id, workflow_execution_id) of workflow_steps.
 --   * timestamptz instead of naive DateTime; database defaults for id,
 --     created_at, updated_at and the JSONB columns so a hand-written INSERT works.
+--   * agent_states (an existing table) gains current_workflow_id with its
+--     foreign key NOT VALID; 0005 validates it and indexes it concurrently.
 --   * No status/timestamp CHECKs: a row may be imported as running without
 --     started_at; the library's lifecycle statements set the timestamps.
+
+-- Fail fast instead of queueing every session behind a lock this migration
+-- waits for (it runs in one transaction, so SET LOCAL lasts exactly as long).
+SET LOCAL lock_timeout = '2s';
+SET LOCAL statement_timeout = '5min';
 
 CREATE TYPE workflow_type AS ENUM (
     'cost_analysis', 'performance_tuning', 'resource_optimization', 'quality_check',
@@ -232,9 +239,12 @@ COMMENT ON COLUMN workflow_artifacts.updated_at IS 'When the row last changed (k
 -- agent_states.current_workflow_id
 -- ---------------------------------------------------------------------------
 
+-- agent_states may be large and busy: the new column is nullable with no
+-- default (no table rewrite), and its foreign key is added NOT VALID (no
+-- scan under the lock); 0005.live-safe-followups validates it and builds its
+-- index CONCURRENTLY, outside this transaction.
 ALTER TABLE agent_states ADD COLUMN current_workflow_id uuid;
 ALTER TABLE agent_states ADD CONSTRAINT fk_agent_states_current_workflow
-    FOREIGN KEY (current_workflow_id) REFERENCES workflow_executions (id) ON DELETE SET NULL;
--- Serves ON DELETE SET NULL from workflow_executions and "which agent runs this".
-CREATE INDEX ix_agent_states_current_workflow ON agent_states (current_workflow_id);
+    FOREIGN KEY (current_workflow_id) REFERENCES workflow_executions (id) ON DELETE SET NULL
+    NOT VALID;
 COMMENT ON COLUMN agent_states.current_workflow_id IS 'Workflow execution the agent is running now; NULL if none (SET NULL when the execution is deleted).';

@@ -1,6 +1,7 @@
 -- Index review at scale (one million executions, 3.6 million steps, 2.1
 -- million artifacts; tests/slow/test_plans.py EXPLAINs every named query).
 -- depends: 0003.workflow-history
+-- transactional: false
 --
 -- These single-column indexes from the original design are used by no query's
 -- plan, so they only cost writes (every COPY of steps paid for them) and
@@ -16,8 +17,20 @@
 --     where the planner walked it over the whole table: 1.4 s against 0.9 s
 --     for a sequential scan with a sort.
 -- The design's composite indexes all stay; each is used by a named query.
+--
+-- Live-safe: outside a transaction (DROP INDEX CONCURRENTLY can't run in
+-- one), each drop waits for the transactions using the index without
+-- blocking reads or writes, and gives up after lock_timeout instead of
+-- queueing everyone behind it. IF EXISTS makes a re-run after a failure
+-- finish the job (an interrupted concurrent drop leaves an invalid index,
+-- which the re-run drops). yoyo pairs each statement with the rollback
+-- file's statement in the mirrored position, to undo a partial run.
 
-DROP INDEX ix_workflow_executions_status;
-DROP INDEX ix_workflow_executions_workflow_type;
-DROP INDEX ix_workflow_steps_status;
-DROP INDEX ix_workflow_artifacts_artifact_type;
+SET lock_timeout = '2s';
+SET statement_timeout = '30min';
+DROP INDEX CONCURRENTLY IF EXISTS ix_workflow_executions_status;
+DROP INDEX CONCURRENTLY IF EXISTS ix_workflow_executions_workflow_type;
+DROP INDEX CONCURRENTLY IF EXISTS ix_workflow_steps_status;
+DROP INDEX CONCURRENTLY IF EXISTS ix_workflow_artifacts_artifact_type;
+RESET statement_timeout;
+RESET lock_timeout;

@@ -43,7 +43,7 @@ from optiinfra_db.errors import (
     SerializationError,
     TransientError,
 )
-from optiinfra_db.migrate import migrate, pending_migrations, rollback
+from optiinfra_db.migrate import RollbackRefusedError, migrate, pending_migrations, rollback
 from optiinfra_db.records import (
     Agent,
     AgentCapability,
@@ -172,6 +172,7 @@ __all__ = [
     "RecommendationUpdate",
     "Repositories",
     "RepositoryError",
+    "RollbackRefusedError",
     "RowDecodeError",
     "SerializationError",
     "StepStatus",

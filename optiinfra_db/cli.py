@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
+from urllib.parse import unquote
 from uuid import UUID
 
 import psycopg
@@ -35,8 +36,16 @@ from yoyo.exceptions import LockTimeout
 from optiinfra_db import embedded, health
 from optiinfra_db.db import connect, fetch_all
 from optiinfra_db.enums import StepStatus, WorkflowStatus, WorkflowType
-from optiinfra_db.errors import RepositoryError
-from optiinfra_db.migrate import migrate, rollback
+from optiinfra_db.errors import (
+    ConnectionLostError,
+    DeadlockError,
+    LockTimeoutError,
+    QueryCanceledError,
+    RepositoryError,
+    SerializationError,
+    translate,
+)
+from optiinfra_db.migrate import RollbackRefusedError, migrate, rollback
 from optiinfra_db.records import WorkflowExecutionDetail
 from optiinfra_db.repositories import Repositories
 from optiinfra_db.seed import AlreadySeededError, seed
@@ -78,7 +87,43 @@ class Style:
 
 
 def note(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(scrub(message), file=sys.stderr, flush=True)
+
+
+#: Characters that would act on a terminal instead of showing: C0/C1 controls,
+#: DEL, and the invisible or direction-changing format characters.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def safe(text: Any) -> str:
+    """Text from the database made safe for a terminal: controls shown escaped."""
+    return _UNSAFE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), str(text))
+
+
+#: Passwords seen in database URLs this run: never printed (see scrub).
+_SECRETS: set[str] = set()
+_PASSWORD_PATTERNS = (
+    re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^@/?#]*?:([^@/?#]*)@"),  # scheme://user:PASS@
+    re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*:(.*)@"),  # a password holding / or ?
+    re.compile(r"[?&]password=([^&#]*)", re.I),
+    re.compile(r"\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", re.I),
+)
+
+
+def remember_secrets(dsn: str) -> None:
+    """Note the passwords a database URL may carry, parsable or not."""
+    for pattern in _PASSWORD_PATTERNS:
+        for found in pattern.findall(dsn):
+            for candidate in (found, found.strip("'"), unquote(found)):
+                if candidate:
+                    _SECRETS.add(candidate)
+
+
+def scrub(text: str) -> str:
+    """``text`` with every remembered password replaced by ***."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def table(
@@ -153,6 +198,7 @@ def emit_json(document: Any) -> None:
 class Target:
     dsn: str
     label: str
+    no_prepare: bool = False
 
 
 def mask(dsn: str) -> str:
@@ -178,6 +224,7 @@ def resolve(args: argparse.Namespace) -> Target:
         (os.environ.get("DATABASE_URL"), "DATABASE_URL"),
     ):
         if value:
+            remember_secrets(value)
             try:
                 conninfo_to_dict(value)
             except psycopg.ProgrammingError as exc:
@@ -193,13 +240,21 @@ def resolve(args: argparse.Namespace) -> Target:
         except embedded.EmbeddedUnavailableError as exc:
             raise CliError(str(exc)) from exc
         target = Target(dsn, f"embedded PostgreSQL in {data_dir} ({mask(dsn)})")
+    target.no_prepare = bool(getattr(args, "no_prepare", False))
     note(f"database: {target.label}")
     return target
 
 
-def open_conn(target: Target, *, read_only: bool = False) -> psycopg.Connection[Any]:
+def open_conn(
+    target: Target, *, read_only: bool = False, long_running: bool = False
+) -> psycopg.Connection[Any]:
+    """A library connection (prepared statements per --no-prepare / $OPTIINFRA_PREPARE;
+    ``long_running`` lifts the statement timeout, for seeding)."""
+    timeouts: dict[str, Any] = {"statement_timeout": None} if long_running else {}
     try:
-        conn = connect(target.dsn, connect_timeout=10)
+        conn = connect(
+            target.dsn, connect_timeout=10, prepare=False if target.no_prepare else None, **timeouts
+        )
     except psycopg.OperationalError as exc:
         raise CliError(f"cannot connect to {mask(target.dsn)}: {one_line(exc)}") from exc
     if read_only:
@@ -240,7 +295,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     target = resolve(args)
     steps = None if args.all else args.steps
-    undone = _guard_lock(lambda: rollback(target.dsn, steps), target)
+    try:
+        undone = _guard_lock(lambda: rollback(target.dsn, steps, drop_data=args.yes), target)
+    except RollbackRefusedError as exc:
+        raise CliError(
+            f"refusing to roll back: it would drop tables holding rows ({', '.join(exc.tables)}); "
+            "add --yes to drop them"
+        ) from exc
     note(f"rolled back: {', '.join(undone)}" if undone else "nothing to roll back")
     return EXIT_OK
 
@@ -256,7 +317,29 @@ def _guard_lock(action: Any, target: Target) -> list[str]:
             f"'yoyo break-lock --database {_yoyo_masked(target.dsn)}'"
         ) from exc
     except psycopg.OperationalError as exc:
-        raise CliError(f"cannot connect to {mask(target.dsn)}: {one_line(exc)}") from exc
+        raise CliError(describe_db_error(exc, target)) from exc
+
+
+def describe_db_error(exc: psycopg.Error, target: Target | None = None) -> str:
+    """Say what happened: a lock timeout is not a connection failure."""
+    mapped = translate(exc)
+    if isinstance(mapped, LockTimeoutError):
+        return (
+            f"gave up waiting for a lock another session holds ({one_line(exc)}); "
+            "try again when it is released"
+        )
+    if isinstance(mapped, QueryCanceledError):
+        return f"statement timed out or was cancelled: {one_line(exc)}"
+    if isinstance(mapped, DeadlockError):
+        return f"deadlock with another session, nothing was changed: {one_line(exc)}"
+    if isinstance(mapped, SerializationError):
+        return f"conflict with a concurrent transaction, nothing was changed: {one_line(exc)}"
+    if isinstance(mapped, ConnectionLostError) and exc.sqlstate:
+        return f"the connection was lost: {one_line(exc)}"
+    where = f" to {mask(target.dsn)}" if target else ""
+    if isinstance(exc, psycopg.OperationalError) and not exc.sqlstate:
+        return f"cannot connect{where}: {one_line(exc)}"
+    return f"database error: {one_line(exc)}"
 
 
 def _yoyo_masked(dsn: str) -> str:
@@ -312,7 +395,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     target = resolve(args)
-    with open_conn(target) as conn:
+    with open_conn(target, long_running=True) as conn:
         pending = health.migration_status(conn).pending
         conn.rollback()
         if pending:
@@ -350,6 +433,11 @@ def _seed(conn: psycopg.Connection[Any], scale: int, seed_value: int, force: boo
         result = seed(conn, scale=scale, seed=seed_value, force=force, progress=progress)
     except AlreadySeededError as exc:
         raise CliError(str(exc)) from exc
+    if result.api_keys:
+        # Printed once, here; only their HMACs are in the database.
+        note("demo API keys (shown once; store them now if you need them):")
+        for name, key in result.api_keys.items():
+            note(f"  {name}: {key}")
     what = "demo story and " if result.story else ""
     note(
         f"seeded {what}{result.executions:,} executions, {result.steps:,} steps, "
@@ -408,8 +496,8 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
                 stamp(r[1]),
                 r[2],
                 style.status(r[3]),
-                r[4],
-                r[5],
+                safe(r[4]),
+                safe(r[5]),
                 duration(r[8]),
                 f"{r[9]}" + (style(f" ({r[10]} failed)", "31") if r[10] else ""),
             ]
@@ -458,18 +546,19 @@ def show_run(detail: WorkflowExecutionDetail, names: tuple[Any, ...], out: TextI
     print(f"{style('workflow execution', '1')} {ex.id}", file=out)
     print(f"  type      {ex.workflow_type.value}", file=out)
     print(f"  status    {style.status(ex.status.value)}", file=out)
-    print(f"  customer  {names[0]} <{names[1]}>", file=out)
-    print(f"  agent     {names[2]} ({names[3]})", file=out)
+    print(f"  customer  {safe(names[0])} <{safe(names[1])}>", file=out)
+    print(f"  agent     {safe(names[2])} ({safe(names[3])})", file=out)
     print(
         f"  created   {stamp(ex.created_at)}   started {stamp(ex.started_at)}   "
         f"ended {stamp(ex.completed_at)}   duration {duration(span)}",
         file=out,
     )
     if ex.input_data:
-        print(f"  input     {json.dumps(ex.input_data, ensure_ascii=False)}", file=out)
+        print(f"  input     {safe(json.dumps(ex.input_data, ensure_ascii=False))}", file=out)
     if ex.error_details:
         print(
-            f"  error     {style(json.dumps(ex.error_details, ensure_ascii=False), '31')}", file=out
+            f"  error     {style(safe(json.dumps(ex.error_details, ensure_ascii=False)), '31')}",
+            file=out,
         )
     print(file=out)
     print(style(f"steps ({len(detail.steps)})", "1"), file=out)
@@ -485,7 +574,7 @@ def show_run(detail: WorkflowExecutionDetail, names: tuple[Any, ...], out: TextI
         step_rows.append(
             [
                 str(step.step_order),
-                step.step_name,
+                safe(step.step_name),
                 style.status(step.status.value),
                 stamp(step.started_at),
                 duration(took),
@@ -493,7 +582,7 @@ def show_run(detail: WorkflowExecutionDetail, names: tuple[Any, ...], out: TextI
             ]
         )
         if step.error_details:
-            failed_notes[step.step_order] = json.dumps(step.error_details, ensure_ascii=False)
+            failed_notes[step.step_order] = safe(json.dumps(step.error_details, ensure_ascii=False))
     table(step_rows, ["#", "step", "status", "started", "duration", "retries"], out, right=(0, 4))
     for order, error in failed_notes.items():
         print(style(f"  step {order} error: {error}", "31"), file=out)
@@ -505,11 +594,11 @@ def show_run(detail: WorkflowExecutionDetail, names: tuple[Any, ...], out: TextI
             [
                 [
                     a.artifact_type.value,
-                    a.artifact_name,
+                    safe(a.artifact_name),
                     size(a.artifact_size_bytes),
-                    a.content_type or "-",
+                    safe(a.content_type or "-"),
                     _step_label(by_id.get(a.workflow_step_id) if a.workflow_step_id else None),
-                    a.artifact_path,
+                    safe(a.artifact_path),
                 ]
                 for a in detail.artifacts
             ],
@@ -520,7 +609,7 @@ def show_run(detail: WorkflowExecutionDetail, names: tuple[Any, ...], out: TextI
 
 
 def _step_label(step: Any) -> str:
-    return "(execution)" if step is None else f"{step.step_order} {step.step_name}"
+    return "(execution)" if step is None else f"{step.step_order} {safe(step.step_name)}"
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -595,7 +684,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     target = resolve(args)
     applied = _guard_lock(lambda: migrate(target.dsn), target)
     note(f"migrate: applied {', '.join(applied)}" if applied else "migrate: up to date")
-    with open_conn(target) as conn:
+    with open_conn(target, long_running=True) as conn:
         rows = fetch_all(conn, "seed.is_seeded")
         conn.rollback()
         if rows[0][0]:
@@ -638,6 +727,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
     )
+    common.add_argument(
+        "--no-prepare",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="never use prepared statements (behind PgBouncer < 1.21 in transaction mode; "
+        "also OPTIINFRA_PREPARE=off). By default they are off when a pooler is detected",
+    )
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
@@ -655,6 +751,9 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--steps", type=int, default=1, help="how many (default 1)")
     group.add_argument("--all", action="store_true", help="all of them")
+    p.add_argument(
+        "--yes", action="store_true", help="drop tables even if they hold rows (refused otherwise)"
+    )
     p.set_defaults(func=cmd_rollback)
     sub.add_parser(
         "status", parents=[common, as_json], help="applied and pending migrations (read-only)"
@@ -705,7 +804,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def fail(message: str, code: int = EXIT_FAIL) -> NoReturn:
-    note(f"optiinfra-db: error: {message}")
+    note(f"optiinfra-db: error: {safe(message)}")
     raise SystemExit(code)
 
 
@@ -716,6 +815,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("database_url", None),
         ("data_dir", None),
         ("debug", False),
+        ("no_prepare", False),
         ("json", False),
     ):
         if not hasattr(args, name):
@@ -724,6 +824,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--limit must be from 1 to 10000")
     if getattr(args, "scale", 0) < 0:
         parser.error("--scale must be >= 0")
+    if args.database_url:
+        remember_secrets(args.database_url)
+    for name in ("OPTIINFRA_DATABASE_URL", "DATABASE_URL"):
+        remember_secrets(os.environ.get(name, ""))
     if args.debug:
         return int(args.func(args))
     try:
@@ -733,7 +837,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RepositoryError, ValidationError, ValueError) as exc:
         fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     except psycopg.Error as exc:
-        fail(f"database error: {one_line(exc)}")
+        fail(describe_db_error(exc))
     except KeyboardInterrupt:
         fail("interrupted", 130)
     except BrokenPipeError:

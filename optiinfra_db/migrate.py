@@ -10,17 +10,28 @@ works, so two deploys cannot migrate one database at the same time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from yoyo import get_backend, read_migrations
 
 from optiinfra_db._resources import migrations_dir
+from optiinfra_db.db import fetch_all
 
-__all__ = ["migrate", "pending_migrations", "rollback", "yoyo_url"]
+__all__ = [
+    "RollbackRefusedError",
+    "dropped_tables",
+    "migrate",
+    "pending_migrations",
+    "rollback",
+    "tables_with_rows",
+    "yoyo_url",
+]
 
 
 def yoyo_url(dsn: str) -> str:
@@ -59,10 +70,46 @@ def migrate(dsn: str) -> list[str]:
         return [m.id for m in todo]
 
 
-def rollback(dsn: str, steps: int | None = None) -> list[str]:
-    """Roll back the newest ``steps`` applied migrations (``None``: all of them).
+class RollbackRefusedError(Exception):
+    """A rollback would drop tables that hold rows (pass ``drop_data=True``)."""
 
-    Returns the ids rolled back, newest first.
+    def __init__(self, tables: list[str]) -> None:
+        super().__init__(
+            "refusing to roll back: it would drop tables holding rows: "
+            + ", ".join(tables)
+            + " (pass drop_data=True, or --yes on the command line, to drop them)"
+        )
+        self.tables = tables
+
+
+_DROP_TABLE = re.compile(r"^\s*DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?([a-z_][a-z0-9_]*)", re.I | re.M)
+
+
+def dropped_tables(migration_ids: list[str]) -> list[str]:
+    """The tables the rollbacks of these migrations drop (read from their files)."""
+    tables: list[str] = []
+    for ident in migration_ids:
+        path = migrations_dir() / f"{ident}.rollback.sql"
+        if path.exists():
+            tables.extend(_DROP_TABLE.findall(path.read_text(encoding="utf-8")))
+    return tables
+
+
+def tables_with_rows(dsn: str, tables: list[str]) -> list[str]:
+    """Which of ``tables`` exist and hold at least one row."""
+    if not tables:
+        return []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return [row[0] for row in fetch_all(conn, "meta.tables_with_rows", {"tables": tables})]
+
+
+def rollback(dsn: str, steps: int | None = 1, *, drop_data: bool = False) -> list[str]:
+    """Roll back the newest ``steps`` applied migrations (default one, like the
+    CLI; ``None``: all of them).
+
+    Refuses (RollbackRefusedError, nothing rolled back) when a table the
+    rollback would drop holds rows, unless ``drop_data=True``. Returns the ids
+    rolled back, newest first.
     """
     if steps is not None and steps < 0:
         raise ValueError(f"steps must be >= 0 or None, not {steps}")
@@ -70,6 +117,10 @@ def rollback(dsn: str, steps: int | None = None) -> list[str]:
         todo = backend.to_rollback(_migrations())
         if steps is not None:
             todo = todo[:steps]
+        if not drop_data:
+            full = tables_with_rows(dsn, dropped_tables([m.id for m in todo]))
+            if full:
+                raise RollbackRefusedError(full)
         backend.rollback_migrations(todo)
         return [m.id for m in todo]
 

@@ -13,6 +13,7 @@ MIGRATION_IDS = (
     "0002.agent-state",
     "0003.workflow-history",
     "0004.index-review",
+    "0005.live-safe-followups",
 )
 
 EXPECTED_TABLES = frozenset({

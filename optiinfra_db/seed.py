@@ -58,6 +58,7 @@ from optiinfra_db.records import (
     EventCreate,
     OptimizationCreate,
     RecommendationCreate,
+    new_api_key,
 )
 from optiinfra_db.repositories import Repositories
 from optiinfra_db.repositories._base import json_text
@@ -176,6 +177,9 @@ class SeedResult:
     seconds: float = 0.0
     story: bool = False
     ids: dict[str, list[UUID]] = field(default_factory=dict)
+    #: The demo customers' API keys (random; only their HMACs are stored):
+    #: shown once by the CLI, never again.
+    api_keys: dict[str, str] = field(default_factory=dict)
 
 
 def _copy_text(value: Any) -> str:
@@ -447,13 +451,16 @@ class _Writer:
 
 
 def _story(
-    repos: Repositories, rng: random.Random, now: datetime
+    repos: Repositories, rng: random.Random, now: datetime, keys: dict[str, str]
 ) -> tuple[dict[str, UUID], dict[AgentType, UUID]]:
     customers: dict[str, UUID] = {}
     for name, email, plan, meta in DEMO_CUSTOMERS:
-        key = "oik_demo_" + "".join(
-            rng.choice("abcdefghijkmnpqrstuvwxyz23456789") for _ in range(32)
-        )
+        # Random, not from the seeded rng: a demo database must not accept a
+        # key anyone can recompute. (The rng still advances as it did when it
+        # made the keys, so the rest of the story stays the same for a seed.)
+        for _ in range(32):
+            rng.choice("abcdefghijkmnpqrstuvwxyz23456789")
+        key = keys[name] = new_api_key()
         customers[name] = repos.customers.create(
             CustomerCreate(name=name, email=email, api_key=key, plan=plan, metadata=meta)
         ).id
@@ -678,6 +685,10 @@ def _scale_plans(
         )
 
 
+#: Executions the demo story writes: one of every type in every status.
+STORY_EXECUTIONS = len(WorkflowType) * len(WorkflowStatus)
+
+
 def seed(
     conn: psycopg.Connection[Any],
     *,
@@ -690,7 +701,10 @@ def seed(
     """Write the demo story (unless present), then ``scale`` more executions.
 
     Commits as it goes (the story in one transaction, scale data per batch).
-    Raises AlreadySeededError when the story is there and ``force`` is false.
+    On a seeded database it tops up: it adds what is missing of ``scale``
+    (so an interrupted run resumes where it stopped) and raises
+    AlreadySeededError when nothing is; ``force`` adds ``scale`` more anyway.
+    The story's own runs are written once, never again.
     """
     if scale < 0:
         raise ValueError("scale must be >= 0")
@@ -702,21 +716,24 @@ def seed(
         cur.execute(CATALOG["seed.is_seeded"].sql)
         row = cur.fetchone()
         seeded = bool(row and row[0])
-        if seeded and not force:
-            raise AlreadySeededError(
-                "this database is already seeded (Acme Corp exists); "
-                "pass --force to add more executions anyway"
-            )
         cur.execute(CATALOG["seed.counts"].sql)
         counts = cur.fetchone()
         assert counts is not None
         conn.commit()
+        if seeded and not force:
+            present = max(0, counts[0] - STORY_EXECUTIONS)
+            if present >= scale:
+                raise AlreadySeededError(
+                    f"this database is already seeded (Acme Corp exists, {present:,} scale "
+                    "executions); pass --force to add more executions anyway"
+                )
+            scale -= present  # resume an interrupted run: add only what is missing
         ids = _Ids(rng, start=sum(counts) + 1)
         with conn.transaction():
             if seeded:
                 customers, agents = _existing(conn)
             else:
-                customers, agents = _story(Repositories(conn), rng, now)
+                customers, agents = _story(Repositories(conn), rng, now, result.api_keys)
                 result.story = True
                 result.customers, result.agents = len(customers), len(agents)
             writer = _Writer(rng, ids, agents)
@@ -731,7 +748,7 @@ def seed(
                 )
             )
             names = list(customers)
-            for i, (wtype, wstatus) in enumerate(combos):
+            for i, (wtype, wstatus) in enumerate(combos if not seeded else []):
                 created = now - timedelta(days=7) + timedelta(minutes=200 * i)
                 if i == len(combos) - 1:  # the headline failure: the newest run of all
                     created = now - timedelta(minutes=10)

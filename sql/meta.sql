@@ -74,3 +74,15 @@ SELECT set_config('TimeZone', 'UTC', false);
 -- the backend that answers. A pid that differs from the one the server gave
 -- at connect time means a pooler (PgBouncer) sits in between.
 SELECT set_config('TimeZone', 'UTC', false), pg_backend_pid();
+
+-- name: tables_with_rows :many
+-- Which of the named tables exist and hold at least one row (asked before a
+-- rollback drops them). The table names are bound as an array and quoted by
+-- format('%%I') on the server; each probe reads at most one row.
+SELECT t.name
+FROM unnest(%(tables)s::text[]) AS t (name)
+WHERE to_regclass(quote_ident(t.name)) IS NOT NULL
+  AND strpos(
+        query_to_xml(format('SELECT 1 AS n FROM %%I LIMIT 1', t.name), false, true, '')::text,
+        '<row>') > 0
+ORDER BY t.name;

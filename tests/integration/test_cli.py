@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
+import optiinfra_db as odb
 from optiinfra_db.cli import main
 
 EXE = str(Path(sys.executable).parent / "optiinfra-db")
@@ -166,14 +168,15 @@ def test_migrate_rollback_status_round_trip(
     code, _, err = run(capsys, "migrate", "--database-url", empty_db_dsn)
     assert code == 0
     assert "applied: 0001.core-schema, 0002.agent-state, 0003.workflow-history, 0004" in err
+    assert "0005.live-safe-followups" in err
     code, _, err = run(capsys, "migrate", "--database-url", empty_db_dsn)
     assert "nothing to apply" in err
     code, _, err = run(capsys, "rollback", "--database-url", empty_db_dsn)
-    assert code == 0 and "rolled back: 0004.index-review" in err
+    assert code == 0 and "rolled back: 0005.live-safe-followups" in err
     code, out, _ = run(capsys, "status", "--json", "--database-url", empty_db_dsn)
-    assert json.loads(out)["pending"] == ["0004.index-review"]
+    assert json.loads(out)["pending"] == ["0005.live-safe-followups"]
     code, _, err = run(capsys, "rollback", "--all", "--database-url", empty_db_dsn)
-    assert "0003.workflow-history, 0002.agent-state, 0001.core-schema" in err
+    assert "0004.index-review, 0003.workflow-history, 0002.agent-state, 0001.core-schema" in err
 
 
 def test_stale_yoyo_lock_is_reported_with_the_fix(
@@ -215,7 +218,29 @@ def test_seed_scale_gives_exact_counts_and_refuses_twice(
     assert code == 1 and "already seeded" in err and "--force" in err
     err = _seeded(capsys, db_dsn, "--scale", "10", "--force")
     with psycopg.connect(db_dsn) as conn:
-        assert conn.execute("SELECT count(*) FROM workflow_executions").fetchone() == (185 + 58,)
+        # --force adds the scale runs only: the story's 48 runs are written once.
+        assert conn.execute("SELECT count(*) FROM workflow_executions").fetchone() == (185 + 10,)
+
+
+def test_interrupted_seed_resumes_and_keys_are_random(
+    capsys: pytest.CaptureFixture[str], db_dsn: str
+) -> None:
+    err = _seeded(capsys, db_dsn, "--scale", "30")
+    keys = re.findall(r"(?:Acme Corp|StartupCo|Demo Customer): (oik_\S+)", err)
+    assert len(keys) == 3
+    with psycopg.connect(db_dsn) as conn:
+        # Simulate an interruption: the last 12 scale runs never made it.
+        conn.execute(
+            "DELETE FROM workflow_executions WHERE id IN (SELECT id FROM workflow_executions"
+            " ORDER BY created_at DESC, id DESC LIMIT 12 OFFSET 1)"
+        )
+        conn.commit()
+    err = _seeded(capsys, db_dsn, "--scale", "30")  # resumes: adds only what is missing
+    assert "oik_" not in err  # keys are shown once, when they are made
+    with psycopg.connect(db_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM workflow_executions").fetchone() == (48 + 30,)
+        repos = odb.Repositories(conn)
+        assert repos.customers.get_by_api_key(keys[0]) is not None
 
 
 def test_seed_is_deterministic(

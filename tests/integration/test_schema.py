@@ -425,12 +425,13 @@ def test_up_down_up_round_trip_leaves_nothing_and_same_catalog(empty_db_dsn: str
         first = snapshot(conn)
     assert {r[0] for r in first["tables"]} == TABLES
 
+    assert rollback(empty_db_dsn) == ["0005.live-safe-followups"]  # one step by default
     assert rollback(empty_db_dsn, steps=1) == ["0004.index-review"]
-    assert pending_migrations(empty_db_dsn) == ["0004.index-review"]
+    assert pending_migrations(empty_db_dsn) == ["0004.index-review", "0005.live-safe-followups"]
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         restored = {r[1] for r in snapshot(conn)["indexes"]}
     assert {"ix_workflow_executions_status", "ix_workflow_steps_status"} <= restored
-    assert rollback(empty_db_dsn) == [
+    assert rollback(empty_db_dsn, steps=None) == [
         "0003.workflow-history",
         "0002.agent-state",
         "0001.core-schema",
