@@ -84,5 +84,5 @@ FROM unnest(%(tables)s::text[]) AS t (name)
 WHERE to_regclass(quote_ident(t.name)) IS NOT NULL
   AND strpos(
         query_to_xml(format('SELECT 1 AS n FROM %%I LIMIT 1', t.name), false, true, '')::text,
-        '<row>') > 0
+        '<n>1</n>') > 0
 ORDER BY t.name;

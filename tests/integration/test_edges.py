@@ -1,0 +1,501 @@
+"""Trust at the edges (issue #6): what validates reads back, bad input is a
+ValidationError before SQL, faults become named errors, nothing is lost."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import psycopg
+import pytest
+from psycopg import sql as pgsql
+from pydantic import ValidationError
+
+import optiinfra_db as odb
+from optiinfra_db.migrate import migrate, pending_migrations, rollback
+from optiinfra_db.schema import MIGRATION_IDS
+from tests.conftest import World
+
+Conn = psycopg.Connection[Any]
+
+
+@pytest.fixture
+def closed_repos(db_dsn: str) -> odb.Repositories:
+    """Any SQL sent on a closed connection raises OperationalError: a
+    ValidationError here proves nothing was sent."""
+    conn = odb.connect(db_dsn)
+    conn.close()
+    return odb.Repositories(conn)
+
+
+def _deep(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        value = {"k": value}
+    return value
+
+
+def _agent(**kw: Any) -> odb.AgentCreate:
+    return odb.AgentCreate(type=odb.AgentType.COST, name=kw.pop("name", "a"), **kw)
+
+
+# --------------------------------------------------------------------- read back
+
+
+@pytest.mark.parametrize("zone", ["Europe/Amsterdam", "Pacific/Kiritimati", "America/Adak", "UTC"])
+def test_extreme_timestamps_read_back_on_any_session_time_zone(db_dsn: str, zone: str) -> None:
+    with psycopg.connect(db_dsn) as conn:  # a plain connection, not the library's
+        conn.execute(pgsql.SQL("SET TimeZone TO {}").format(pgsql.Literal(zone)))
+        repos = odb.Repositories(conn)
+        for moment in (
+            odb.fieldtypes.MIN_TIMESTAMP,
+            odb.fieldtypes.MAX_TIMESTAMP,
+            datetime(1900, 1, 1, tzinfo=UTC),  # +00:19:32 in Amsterdam's local mean time
+        ):
+            agent = repos.agents.create(_agent(name=f"a{moment.year}", last_heartbeat=moment))
+            assert repos.agents.get(agent.id) == agent
+            assert agent.last_heartbeat == moment
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "0001-01-01T00:00:00+05:00",  # 1 BC in UTC
+        "9999-12-31T23:00:00-05:00",  # year 10000 in UTC
+        "0001-01-01T12:00:00+00:00",  # 1 BC in any zone west of UTC
+        "9999-12-31T12:00:00+00:00",
+    ],
+)
+def test_timestamps_outside_the_readable_range_are_refused(moment: str) -> None:
+    with pytest.raises(ValidationError, match="0001-01-02 and 9999-12-30"):
+        _agent(last_heartbeat=datetime.fromisoformat(moment))
+
+
+def test_json_depth_is_bounded_and_the_bound_reads_back(repos: odb.Repositories) -> None:
+    agent = repos.agents.create(_agent(metadata=_deep(odb.fieldtypes.MAX_JSON_DEPTH)))
+    assert repos.agents.get(agent.id) == agent
+    with pytest.raises(ValidationError, match="at most 64 levels"):
+        _agent(metadata=_deep(odb.fieldtypes.MAX_JSON_DEPTH + 1))
+
+
+def test_a_row_that_cannot_be_decoded_names_table_and_id(
+    repos: odb.Repositories, conn: Conn, world: World
+) -> None:
+    # Written behind the library's back, as a DBA's psql session could.
+    conn.execute(
+        "UPDATE workflow_executions SET metadata = %s::jsonb WHERE id = %s",
+        ["[" * 300 + "]" * 300, world.execution.id],
+    )
+    conn.execute("UPDATE workflow_executions SET metadata = '[]' WHERE false")
+    for call in (
+        lambda: repos.workflow_executions.get(world.execution.id),
+        lambda: repos.workflow_executions.list_for_customer(world.customer.id),
+        lambda: repos.workflow_executions.get_detail(world.execution.id),
+    ):
+        with pytest.raises(odb.RowDecodeError) as caught:
+            call()
+        assert caught.value.table == "workflow_executions"
+        assert str(world.execution.id) in str(caught.value)
+
+
+# --------------------------------------------------------------- bad input types
+
+
+SURROGATE = "bad\ud800text"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda r: r.agents.create(_agent(name=SURROGATE)),
+        lambda r: r.agents.create(_agent(metadata={"k": SURROGATE})),
+        lambda r: r.agents.create(_agent(metadata={SURROGATE: 1})),
+        lambda r: r.customers.get_by_api_key("k" * 10 + SURROGATE),
+        lambda r: r.customers.get_by_api_key("k" * 16 + "\x00"),
+        lambda r: r.agents.create(_agent(metadata=_deep(1000))),
+        lambda r: r.agents.create(_agent(metadata={"n": 10**5000})),
+        lambda r: r.agents.create(_agent(metadata={"n": 2**63})),
+        lambda r: r.agents.create(_agent(metadata={"f": 1e16})),
+        lambda r: r.agents.create(_agent(metadata={"f": 1e308})),
+        lambda r: r.agents.create(_agent(metadata={"f": -0.0})),
+        lambda r: r.workflow_steps.bulk_create(
+            [
+                odb.WorkflowStepCreate(
+                    workflow_execution_id=uuid4(), step_name="s", step_order=1, metadata={"x": s}
+                )
+                for s in ("ok", SURROGATE)
+            ]
+        ),
+        lambda r: r.agents.list(after="not-a-token"),
+        lambda r: r.agents.list(after="@@@"),
+        lambda r: r.agents.list(after=42),
+        lambda r: r.workflow_executions.list(after=object()),
+        lambda r: r.agents.merge_metadata(uuid4(), {"k": SURROGATE}),
+        lambda r: r.agents.update(uuid4(), odb.AgentUpdate(name="x"), expected_updated_at="x"),
+    ],
+)
+def test_bad_input_is_a_validation_error_before_any_sql(
+    closed_repos: odb.Repositories, call: Any
+) -> None:
+    with pytest.raises(ValidationError):
+        call(closed_repos)
+
+
+def test_a_record_or_token_of_another_table_is_not_a_cursor(
+    repos: odb.Repositories, world: World, closed_repos: odb.Repositories
+) -> None:
+    with pytest.raises(ValidationError, match="WorkflowExecution"):
+        closed_repos.workflow_executions.list(after=world.agent)
+    with pytest.raises(ValidationError, match="Agent records"):
+        closed_repos.workflow_executions.list(after=odb.page_token(world.agent))
+    # The right ones still page.
+    assert repos.workflow_executions.list(after=world.execution) == []
+    assert repos.workflow_executions.list(after=odb.page_token(world.execution)) == []
+
+
+def test_json_numbers_that_jsonb_keeps_read_back_exactly(repos: odb.Repositories) -> None:
+    values = {
+        "big": 2**63 - 1,
+        "small": -(2**63),
+        "f": 9.999999999999998e15,
+        "tiny": 5e-324,
+        "half": 0.5,
+        "one": 1.0,
+        "e": 1.2345678901234567e-300,
+    }
+    agent = repos.agents.create(_agent(metadata=values))
+    read = repos.agents.get(agent.id)
+    assert read is not None and read.metadata == values
+    assert all(type(read.metadata[k]) is type(v) for k, v in values.items())
+
+
+# ------------------------------------------------------------------- lost updates
+
+
+def test_optimistic_update_refuses_a_moved_row(repos: odb.Repositories, world: World) -> None:
+    first = repos.workflow_executions.get(world.execution.id)
+    assert first is not None
+    repos.workflow_executions.update(
+        first.id,
+        odb.WorkflowExecutionUpdate(metadata={"a": 1}),
+        expected_updated_at=first.updated_at,
+    )
+    with pytest.raises(odb.ConflictError, match="changed since it was read"):
+        repos.workflow_executions.update(
+            first.id,
+            odb.WorkflowExecutionUpdate(metadata={"b": 2}),
+            expected_updated_at=first.updated_at,
+        )
+    now = repos.workflow_executions.get(first.id)
+    assert now is not None and now.metadata == {"a": 1}  # nothing written, tx usable
+    with pytest.raises(odb.NotFoundError):
+        repos.workflow_executions.update(
+            uuid4(), odb.WorkflowExecutionUpdate(metadata={}), expected_updated_at=first.updated_at
+        )
+
+
+def test_concurrent_metadata_merges_lose_nothing(db_dsn: str, world: World) -> None:
+    def worker(n: int) -> None:
+        with odb.connect(db_dsn, autocommit=True) as c:
+            repos = odb.Repositories(c)
+            for i in range(25):
+                repos.workflow_executions.merge_metadata(world.execution.id, {f"w{n}_{i}": i})
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with odb.connect(db_dsn) as c:
+        run = odb.Repositories(c).workflow_executions.get(world.execution.id)
+    assert run is not None and len(run.metadata) == 100
+
+
+def test_a_finished_executions_result_is_not_rewritten(
+    repos: odb.Repositories, world: World
+) -> None:
+    ex = repos.workflow_executions
+    ex.start(world.execution.id)
+    done = ex.complete(world.execution.id, {"answer": 42})
+    for change in (
+        odb.WorkflowExecutionUpdate(output_data={"answer": 0}),
+        odb.WorkflowExecutionUpdate(error_details={"oops": True}),
+    ):
+        with pytest.raises(odb.ConflictError, match="completed"):
+            ex.update(done.id, change)
+    assert ex.update(done.id, odb.WorkflowExecutionUpdate(metadata={"note": 1})).metadata == {
+        "note": 1
+    }
+    read = ex.get(done.id)
+    assert read is not None and read.output_data == {"answer": 42} and read.error_details is None
+
+
+# ------------------------------------------------------------------------ secrets
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: odb.CustomerCreate(name="x", email="a@b.c", api_key="fifteen-chars!!"),
+        lambda: odb.CustomerCreate(name="x", email="a@b.c", api_key="fifteen-chars!!\x00x"),
+        lambda: odb.CustomerCreate(name="x", email="bad", api_key="fifteen-chars!!"),
+        lambda: odb.Repositories.__new__(odb.Repositories),  # placeholder, replaced below
+    ][:3],
+)
+def test_api_key_never_in_error_messages(call: Any) -> None:
+    with pytest.raises(ValidationError) as caught:
+        call()
+    assert "fifteen-chars" not in str(caught.value)
+    assert "fifteen-chars" not in caught.value.json(include_input=False)
+
+
+def test_api_key_one_validator_for_create_rotate_and_lookup(
+    closed_repos: odb.Repositories, world: World
+) -> None:
+    for call in (
+        lambda: closed_repos.customers.rotate_api_key(world.customer.id, "fifteen-chars!!"),
+        lambda: closed_repos.customers.get_by_api_key("fifteen-chars!!"),
+        lambda: closed_repos.customers.get_by_api_key("fifteen-chars!!" + "\x00x"),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            call()
+        assert "fifteen-chars" not in str(caught.value)
+        assert "16 to 1024 characters" in str(caught.value) or "NUL" in str(caught.value)
+
+
+def test_stored_api_key_hash_is_keyed(repos: odb.Repositories, conn: Conn) -> None:
+    import hashlib
+
+    key = odb.new_api_key()
+    customer = repos.customers.create(odb.CustomerCreate(name="k", email="k@k.k", api_key=key))
+    stored = conn.execute("SELECT api_key_hash FROM customers WHERE id = %s", [customer.id])
+    value = stored.fetchone()
+    assert value is not None and value[0] != hashlib.sha256(key.encode()).hexdigest()
+    assert repos.customers.get_by_api_key(key) == customer
+
+
+# ----------------------------------------------------------- connections and faults
+
+
+def test_library_connections_pin_utc_and_set_timeouts(db_dsn: str) -> None:
+    with odb.connect(db_dsn) as conn:
+        assert conn.info.parameter_status("TimeZone") == "UTC"
+        got = (
+            conn.execute("SHOW statement_timeout").fetchone(),
+            conn.execute("SHOW lock_timeout").fetchone(),
+        )
+        assert got == (("30s",), ("5s",))
+        assert conn.prepare_threshold == 5  # direct connection: statements are prepared
+    with odb.connect(db_dsn, prepare=False, statement_timeout=None, lock_timeout=1.5) as conn:
+        assert conn.prepare_threshold is None
+        assert conn.execute("SHOW lock_timeout").fetchone() == ("1500ms",)
+
+
+def test_lock_wait_gives_up_with_a_named_retry_safe_error(
+    db_dsn: str, world: World, conn: Conn
+) -> None:
+    repos = odb.Repositories(conn)
+    repos.workflow_executions.start(world.execution.id)
+    conn.commit()
+    with odb.connect(db_dsn) as holder:
+        holder.execute(
+            "SELECT 1 FROM workflow_executions WHERE id = %s FOR UPDATE", [world.execution.id]
+        )
+        with odb.connect(db_dsn, lock_timeout=0.2) as waiter:
+            began = time.monotonic()
+            with pytest.raises(odb.LockTimeoutError) as caught:
+                odb.Repositories(waiter).workflow_executions.complete(world.execution.id)
+            assert time.monotonic() - began < 3
+            assert caught.value.retry_safe
+            waiter.rollback()
+        with odb.connect(db_dsn, statement_timeout=0.2, lock_timeout=None) as waiter:
+            with pytest.raises(odb.QueryCanceledError):
+                odb.Repositories(waiter).workflow_executions.complete(world.execution.id)
+        holder.rollback()
+    # Nothing was lost: the row is still running and can be completed now.
+    assert (
+        repos.workflow_executions.complete(world.execution.id).status
+        == odb.WorkflowStatus.COMPLETED
+    )
+
+
+def test_deadlock_and_serialization_failures_are_named(db_dsn: str, world: World) -> None:
+    with odb.connect(db_dsn) as setup:
+        other = odb.Repositories(setup).workflow_executions.create(
+            odb.WorkflowExecutionCreate(
+                agent_id=world.agent.id,
+                customer_id=world.customer.id,
+                workflow_type=odb.WorkflowType.HEALTH_CHECK,
+            )
+        )
+        setup.commit()
+    ids = [world.execution.id, other.id]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def cross(first: int) -> None:
+        with odb.connect(db_dsn, lock_timeout=None) as c:
+            repos = odb.Repositories(c)
+            try:
+                repos.workflow_executions.merge_metadata(ids[first], {"a": 1})
+                barrier.wait()
+                repos.workflow_executions.merge_metadata(ids[1 - first], {"b": 1})
+                c.commit()
+            except odb.RepositoryError as exc:
+                errors.append(exc)
+                c.rollback()
+
+    threads = [threading.Thread(target=cross, args=(n,)) for n in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) == 1 and isinstance(errors[0], odb.DeadlockError)
+    assert errors[0].retry_safe
+
+    with odb.connect(db_dsn) as a, odb.connect(db_dsn) as b:
+        a.isolation_level = b.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        ra, rb = odb.Repositories(a), odb.Repositories(b)
+        ra.workflow_executions.get(ids[0])
+        rb.workflow_executions.get(ids[0])
+        ra.workflow_executions.merge_metadata(ids[0], {"a": 2})
+        a.commit()
+        with pytest.raises(odb.SerializationError):
+            rb.workflow_executions.merge_metadata(ids[0], {"b": 2})
+
+
+def test_terminated_backend_is_connection_lost_and_leaves_no_partial_rows(
+    db_dsn: str, world: World
+) -> None:
+    with odb.connect(db_dsn) as victim, odb.connect(db_dsn, autocommit=True) as killer:
+        repos = odb.Repositories(victim)
+        repos.workflow_steps.create(
+            odb.WorkflowStepCreate(
+                workflow_execution_id=world.execution.id, step_name="a", step_order=1
+            )
+        )
+        killer.execute("SELECT pg_terminate_backend(%s)", [victim.info.backend_pid])
+        with pytest.raises(odb.ConnectionLostError) as caught:
+            repos.workflow_steps.list_for_execution(world.execution.id)
+        assert caught.value.retry_safe  # it was inside a transaction: nothing committed
+    with odb.connect(db_dsn) as check:
+        assert odb.Repositories(check).workflow_steps.list_for_execution(world.execution.id) == []
+
+
+def test_backend_terminated_mid_copy_leaves_nothing(db_dsn: str, world: World) -> None:
+    steps = [
+        odb.WorkflowStepCreate(
+            workflow_execution_id=world.execution.id, step_name="s", step_order=i
+        )
+        for i in range(1, 200_001)
+    ]
+    with odb.connect(db_dsn) as victim, odb.connect(db_dsn, autocommit=True) as killer:
+        pid = victim.info.backend_pid
+        timer = threading.Timer(
+            0.3, lambda: killer.execute("SELECT pg_terminate_backend(%s)", [pid])
+        )
+        timer.start()
+        with pytest.raises((odb.ConnectionLostError, psycopg.OperationalError)):
+            odb.Repositories(victim).workflow_steps.bulk_create(steps)
+            victim.commit()
+        timer.join()
+    with odb.connect(db_dsn) as check:
+        assert odb.Repositories(check).workflow_steps.list_for_execution(world.execution.id) == []
+
+
+def test_pool_heals_after_its_connections_die(db_dsn: str, world: World) -> None:
+    """What a server restart does to an idle pool: every connection is dead."""
+    with odb.create_pool(db_dsn, min_size=3, max_size=3) as pool:
+        pool.wait()
+        pids = []
+        for _ in range(3):
+            with pool.connection() as c:
+                pids.append(c.info.backend_pid)
+        with psycopg.connect(db_dsn, autocommit=True) as killer:
+            killer.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [pids])
+        time.sleep(0.2)
+        failures = 0
+        for _ in range(10):
+            try:
+                with pool.connection() as c:
+                    assert odb.Repositories(c).workflow_executions.get(world.execution.id)
+            except (psycopg.Error, odb.RepositoryError):
+                failures += 1
+        assert failures == 0
+
+
+def test_a_recreated_schema_does_not_break_pooled_connections(db_dsn: str, world: World) -> None:
+    with odb.create_pool(db_dsn, min_size=1, max_size=1) as pool:
+        with pool.connection() as c:
+            assert odb.Repositories(c).workflow_executions.get(world.execution.id)
+        rollback(db_dsn, steps=None, drop_data=True)
+        migrate(db_dsn)  # every enum type now has a new id
+        with pool.connection() as c:
+            repos = odb.Repositories(c)
+            agent = repos.agents.create(_agent(status=odb.AgentStatus.HEALTHY))
+            assert repos.agents.list(status=odb.AgentStatus.HEALTHY) == [agent]
+            assert c.execute("SELECT %s::text", [odb.AgentStatus.HEALTHY]).fetchone() == (
+                "healthy",
+            )
+
+
+# ------------------------------------------------------------------- migrations
+
+
+def test_rollback_refuses_to_drop_tables_holding_rows(db_dsn: str, world: World) -> None:
+    with pytest.raises(odb.RollbackRefusedError) as caught:
+        rollback(db_dsn, steps=None)
+    assert "workflow_executions" in caught.value.tables and "customers" in caught.value.tables
+    assert pending_migrations(db_dsn) == []  # nothing was rolled back
+    # 0005 drops no table: one step is allowed.
+    assert rollback(db_dsn) == ["0005.live-safe-followups"]
+
+
+@pytest.mark.parametrize(
+    ("migration", "table"),
+    [
+        ("0003.workflow-history", "agent_states"),
+        ("0004.index-review", "workflow_executions"),
+        ("0005.live-safe-followups", "agent_states"),
+    ],
+)
+def test_migration_under_a_held_lock_fails_fast_without_stalling_others(
+    db_dsn: str, migration: str, table: str
+) -> None:
+    ids = list(MIGRATION_IDS)
+    later = ids[ids.index(migration) :]
+    assert rollback(db_dsn, steps=len(later)) == list(reversed(later))
+    statement = pgsql.SQL("SELECT count(*) FROM {}").format(pgsql.Identifier(table))
+    write = pgsql.SQL("UPDATE {} SET updated_at = updated_at WHERE false").format(
+        pgsql.Identifier(table)
+    )
+    with psycopg.connect(db_dsn) as holder:
+        holder.execute(write)  # an open transaction holding ROW EXCLUSIVE on the table
+        outcome: dict[str, Any] = {}
+
+        def apply() -> None:
+            began = time.monotonic()
+            try:
+                migrate(db_dsn)
+            except Exception as exc:  # yoyo re-raises the driver's error
+                outcome["error"] = exc
+            outcome["seconds"] = time.monotonic() - began
+
+        thread = threading.Thread(target=apply)
+        thread.start()
+        time.sleep(0.5)  # the migration is now waiting for its lock
+        began = time.monotonic()
+        with psycopg.connect(db_dsn, autocommit=True) as other:
+            other.execute(statement)
+        reader_waited = time.monotonic() - began
+        thread.join(timeout=30)
+        holder.rollback()
+    assert isinstance(outcome.get("error"), psycopg.errors.LockNotAvailable), outcome
+    assert outcome["seconds"] < 5  # lock_timeout is 2 s
+    assert reader_waited < 3  # others were never queued longer than the lock_timeout
+    assert pending_migrations(db_dsn)[0] == migration  # not recorded as applied
+    assert migrate(db_dsn) == pending_migrations(db_dsn) or pending_migrations(db_dsn) == []
+    assert pending_migrations(db_dsn) == []
