@@ -87,8 +87,10 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Server:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return "database: " + (
-        "OPTIINFRA_TEST_DSN" if os.environ.get("OPTIINFRA_TEST_DSN") else "embedded pgserver"
+    return (
+        "database: "
+        + ("OPTIINFRA_TEST_DSN" if os.environ.get("OPTIINFRA_TEST_DSN") else "embedded pgserver")
+        + (f" through PgBouncer at {PGBOUNCER}" if PGBOUNCER else "")
     )
 
 
@@ -111,12 +113,24 @@ def template_db(pg_server: Server) -> Iterator[str]:
         yield name
 
 
+#: ``host:port`` of a PgBouncer in transaction mode in front of the test
+#: server (``.ci/run`` starts one): tests then reach their database through it.
+PGBOUNCER = os.environ.get("OPTIINFRA_TEST_PGBOUNCER", "")
+
+
 @pytest.fixture
 def db_dsn(pg_server: Server, template_db: str) -> Iterator[str]:
-    """DSN of a fresh, migrated database for this test alone (dropped afterwards)."""
+    """DSN of a fresh, migrated database for this test alone (dropped afterwards).
+
+    With OPTIINFRA_TEST_PGBOUNCER set, the DSN goes through that PgBouncer.
+    """
     name = _unique_name("optiinfra_test")
     with pg_server.janitor(name, template_dbname=template_db):
-        yield pg_server.dsn(name)
+        if PGBOUNCER:
+            host, _, port = PGBOUNCER.rpartition(":")
+            yield make_conninfo(host=host, port=int(port), user=pg_server.user, dbname=name)
+        else:
+            yield pg_server.dsn(name)
 
 
 @pytest.fixture

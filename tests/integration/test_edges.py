@@ -60,6 +60,16 @@ def test_extreme_timestamps_read_back_on_any_session_time_zone(db_dsn: str, zone
             assert agent.last_heartbeat == moment
 
 
+def test_an_offset_with_seconds_keeps_its_instant(repos: odb.Repositories) -> None:
+    from zoneinfo import ZoneInfo
+
+    moment = datetime(1919, 11, 24, tzinfo=ZoneInfo("Africa/Accra"))  # LMT -00:00:52
+    agent = repos.agents.create(_agent(last_heartbeat=moment))
+    assert agent.last_heartbeat == moment
+    read = repos.agents.get(agent.id)
+    assert read is not None and read.last_heartbeat == moment
+
+
 @pytest.mark.parametrize(
     "moment",
     [
@@ -311,9 +321,11 @@ def test_lock_wait_gives_up_with_a_named_retry_safe_error(
             assert time.monotonic() - began < 3
             assert caught.value.retry_safe
             waiter.rollback()
-        with odb.connect(db_dsn, statement_timeout=0.2, lock_timeout=None) as waiter:
-            with pytest.raises(odb.QueryCanceledError):
-                odb.Repositories(waiter).workflow_executions.complete(world.execution.id)
+        with (
+            odb.connect(db_dsn, statement_timeout=0.2, lock_timeout=None) as waiter,
+            pytest.raises(odb.QueryCanceledError),
+        ):
+            odb.Repositories(waiter).workflow_executions.complete(world.execution.id)
         holder.rollback()
     # Nothing was lost: the row is still running and can be completed now.
     assert (

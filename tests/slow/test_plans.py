@@ -71,7 +71,7 @@ def scale_db(pg_server: Any, template_db: str) -> Iterator[dict[str, Any]]:
     name = f"optiinfra_plans_{os.getpid()}"
     with pg_server.janitor(name, template_dbname=template_db):
         dsn = pg_server.dsn(name)
-        with odb.connect(dsn) as conn:
+        with odb.connect(dsn, statement_timeout=None) as conn:
             began = time.perf_counter()
             result = seed(conn, scale=SCALE, seed=1)
             seeded_s = time.perf_counter() - began
@@ -367,7 +367,7 @@ def test_plans_at_scale(scale_db: dict[str, Any]) -> None:
     problems: list[str] = []
     used_indexes: set[str] = set()
     table: list[tuple[str, str, str, float, str]] = []
-    with odb.connect(scale_db["dsn"]) as conn:
+    with odb.connect(scale_db["dsn"], statement_timeout=None) as conn:
         for key in sorted(CATALOG):
             if key in SKIP:
                 continue
@@ -437,7 +437,7 @@ def test_plans_at_scale(scale_db: dict[str, Any]) -> None:
 
 
 def test_cascade_delete_of_a_customer_with_10000_executions(scale_db: dict[str, Any]) -> None:
-    with odb.connect(scale_db["dsn"]) as conn:
+    with odb.connect(scale_db["dsn"], statement_timeout=None) as conn:
         repos = odb.Repositories(conn)
         customer = repos.customers.create(
             odb.CustomerCreate(
