@@ -3,7 +3,7 @@ keyset cursors, turning input models into bound parameters.
 
 Every query of the library returns its rows as JSON text (``to_json(r)::text``)
 that pydantic-core parses in Rust, which costs less than psycopg decoding each
-jsonb cell with ``json.loads`` (see ARCHITECTURE.md and ``make bench``).
+jsonb cell with ``json.loads`` (see the README and ``make bench``).
 """
 
 from __future__ import annotations
