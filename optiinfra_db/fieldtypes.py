@@ -17,6 +17,7 @@ from uuid import UUID
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -134,6 +135,18 @@ MIN_TIMESTAMP = datetime(1, 1, 2, tzinfo=UTC)
 MAX_TIMESTAMP = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
 
 
+def _to_utc(value: Any) -> Any:
+    """An aware datetime converted to UTC *before* pydantic parses it: pydantic
+    keeps offsets to the minute, and local mean time before ~1900 has offsets
+    with seconds (Europe/Amsterdam +00:19:32), which would move the instant."""
+    if isinstance(value, datetime) and value.utcoffset() is not None:
+        try:
+            return value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("timestamps must lie between 0001-01-02 and 9999-12-30 UTC") from exc
+    return value
+
+
 def _in_range(value: datetime) -> datetime:
     """In range, and converted to UTC: the same instant, but an offset with
     seconds (local mean time before 1900-ish in many zones, e.g. Africa/Accra
@@ -177,7 +190,7 @@ ApiKey = Annotated[SecretStr | str, AfterValidator(_api_key)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_json_value)]
 JsonArray = Annotated[list[Any], AfterValidator(_json_value)]
 #: A timezone-aware instant that reads back on any session time zone.
-Timestamp = Annotated[AwareDatetime, AfterValidator(_in_range)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_to_utc), AfterValidator(_in_range)]
 Int32 = Annotated[int, Field(ge=-(2**31), le=INT32_MAX, strict=True)]
 NonNegInt32 = Annotated[int, Field(ge=0, le=INT32_MAX, strict=True)]
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, strict=True)]

@@ -17,11 +17,13 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from yoyo import get_backend, read_migrations
 
 from optiinfra_db._resources import migrations_dir
 from optiinfra_db.db import fetch_all
+from optiinfra_db.queries import CATALOG
 
 __all__ = [
     "RollbackRefusedError",
@@ -97,10 +99,15 @@ def dropped_tables(migration_ids: list[str]) -> list[str]:
 
 def tables_with_rows(dsn: str, tables: list[str]) -> list[str]:
     """Which of ``tables`` exist and hold at least one row."""
-    if not tables:
-        return []
+    found = []
     with psycopg.connect(dsn, autocommit=True) as conn:
-        return [row[0] for row in fetch_all(conn, "meta.tables_with_rows", {"tables": tables})]
+        existing = {row[0] for row in fetch_all(conn, "meta.tables")}
+        for table in sorted(set(tables) & existing):
+            probe = sql.SQL(CATALOG["meta.table_has_rows"].sql).format(table=sql.Identifier(table))
+            row = conn.execute(probe).fetchone()
+            if row and row[0]:
+                found.append(table)
+    return found
 
 
 def rollback(dsn: str, steps: int | None = 1, *, drop_data: bool = False) -> list[str]:

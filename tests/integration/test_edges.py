@@ -63,7 +63,7 @@ def test_extreme_timestamps_read_back_on_any_session_time_zone(db_dsn: str, zone
 def test_an_offset_with_seconds_keeps_its_instant(repos: odb.Repositories) -> None:
     from zoneinfo import ZoneInfo
 
-    moment = datetime(1919, 11, 24, tzinfo=ZoneInfo("Africa/Accra"))  # LMT -00:00:52
+    moment = datetime(1900, 6, 1, 12, tzinfo=ZoneInfo("Europe/Amsterdam"))  # LMT +00:19:32
     agent = repos.agents.create(_agent(last_heartbeat=moment))
     assert agent.last_heartbeat == moment
     read = repos.agents.get(agent.id)
