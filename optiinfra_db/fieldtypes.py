@@ -149,8 +149,8 @@ def _to_utc(value: Any) -> Any:
 
 def _in_range(value: datetime) -> datetime:
     """In range, and converted to UTC: the same instant, but an offset with
-    seconds (local mean time before 1900-ish in many zones, e.g. Africa/Accra
-    -00:00:52) would otherwise lose its seconds on the way to the server."""
+    seconds (local mean time before 1900-ish in many zones, e.g. Europe/Amsterdam
+    +00:19:32) would otherwise lose its seconds on the way to the server."""
     if not MIN_TIMESTAMP <= value <= MAX_TIMESTAMP:
         raise ValueError("timestamps must lie between 0001-01-02 and 9999-12-30 UTC")
     return value.astimezone(UTC)
