@@ -28,7 +28,10 @@ def _to_dollar(query: Query) -> str:
     return _PLACEHOLDER.sub(number, query.sql).replace("%%", "%")
 
 
-@pytest.mark.parametrize("key", sorted(k for k, q in CATALOG.items() if q.kind != "copy"))
+# meta.table_has_rows is an identifier template ({table}), composed before it runs.
+@pytest.mark.parametrize(
+    "key", sorted(k for k, q in CATALOG.items() if q.kind != "copy" and "{" not in q.sql)
+)
 def test_every_named_query_prepares(
     raw_conn: psycopg.Connection[Any], db_dsn: str, key: str
 ) -> None:
