@@ -122,6 +122,12 @@ def _case(
     return build()
 
 
+_SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
 NOW = datetime.fromisoformat("2026-05-01T12:00:00+00:00")
 
 
@@ -355,11 +361,7 @@ def test_create_refuses_or_reads_back(
 ) -> None:
     baseline = parents[table]
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
+    @_SETTINGS
     @given(_case(baseline, _IDS))
     def check(data: dict[str, Any]) -> None:
         _run_example(conn, repos, table, lambda: _CREATE[table](**data), None)
@@ -375,11 +377,7 @@ def test_update_refuses_or_reads_back(
     model = _UPDATE[table]
     updatable = {k: v for k, v in baseline.items() if k in model.model_fields}
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
+    @_SETTINGS
     @given(_case(updatable, _IDS))
     def check(data: dict[str, Any]) -> None:
         _run_example(conn, repos, table, lambda: model(**data), baseline)
