@@ -60,6 +60,7 @@ BUDGET_MS = {
 #: Statements EXPLAIN can't run (COPY) or that are not worth running at scale.
 SKIP = {k for k, q in CATALOG.items() if q.kind == "copy"} | {
     "seed.vacuum_analyze",  # a utility statement: EXPLAIN does not apply
+    "meta.table_has_rows",  # an identifier template ({table}), one row at most
     # A whole customer's or agent's history: see the cascade test below.
     "customers.delete",
     "agents.delete",
@@ -264,6 +265,7 @@ def params_for(key: str, ids: dict[str, Any]) -> dict[str, Any]:
             "input_data",
             "locks",
             "resource_usage",
+            "patch",
         }:
             params[p] = Jsonb({})
         else:
