@@ -47,6 +47,7 @@ __all__ = [
     "Text",
     "Timestamp",
     "check_api_key",
+    "check_batch_size",
     "check_id",
     "check_json_object",
     "check_json_object_required",
@@ -216,6 +217,11 @@ def check_id(value: UUID | str) -> UUID:
 
 def check_limit(value: int) -> int:
     """A page size from 1 to 10,000."""
+    return _LIMIT.validate_python(value)
+
+
+def check_batch_size(value: int) -> int:
+    """Rows per round trip of a stream: from 1 to 10,000."""
     return _LIMIT.validate_python(value)
 
 

@@ -13,6 +13,14 @@ until the next header or the end of the file. Kinds (as in sqlc):
 ``:exec``     no rows wanted           ``:execrows`` the number of rows affected
 ``:copy``     a ``COPY ... FROM STDIN`` statement
 
+A description line ``plan: custom`` marks a statement whose best plan depends
+on its parameter values (optional filters written ``%(x)s IS NULL OR ...``):
+the library never prepares it, so PostgreSQL plans each execution with the
+values given (a generic plan of such a query can't know which filters are in
+use and reads the owner's whole history). Every other statement is prepared
+on a long-lived connection and must have a good generic plan; the slow plan
+test checks both kinds.
+
 Loading fails, naming ``file:line``, on a malformed header, a duplicate name,
 an empty body, text before the first header, or a ``%`` that is neither a
 ``%(name)s`` placeholder nor an escaped ``%%`` (psycopg would misread it, even
@@ -57,6 +65,7 @@ class Query:
     sql: LiteralString  # the statement, origin comment first
     line: int  # line of the header in the file
     params: frozenset[str]  # the %(name)s placeholders it uses
+    custom_plan: bool = False  # "plan: custom" in its description: never prepared
 
     @property
     def key(self) -> str:
@@ -99,6 +108,7 @@ def parse_file(path: Path) -> list[Query]:
                 sql=cast(LiteralString, statement),  # type: ignore[redundant-cast]
                 line=lineno,
                 params=frozenset(_PLACEHOLDER.findall(text)),
+                custom_plan=any(line.startswith("plan: custom") for line in doc),
             )
         )
 

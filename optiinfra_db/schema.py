@@ -14,6 +14,7 @@ MIGRATION_IDS = (
     "0003.workflow-history",
     "0004.index-review",
     "0005.live-safe-followups",
+    "0006.plan-stability",
 )
 
 EXPECTED_TABLES = frozenset({
@@ -71,6 +72,7 @@ EXPECTED_INDEXES: dict[str, str] = {
     "ix_workflow_executions_customer_created": "workflow_executions",
     "ix_workflow_executions_agent_created": "workflow_executions",
     "ix_workflow_executions_created": "workflow_executions",
+    "ix_workflow_executions_agent_open": "workflow_executions",
     "uq_workflow_steps_id_execution": "workflow_steps",
     "ix_workflow_steps_execution_order": "workflow_steps",
     "ix_workflow_steps_execution_status": "workflow_steps",

@@ -55,6 +55,7 @@ DELETE FROM agent_capabilities WHERE id = %(id)s;
 -- One agent's capabilities by name and version, optionally only the enabled
 -- (true) or disabled (false) ones; NULL: all. Served by
 -- uq_agent_capabilities_agent_name_version.
+-- plan: custom (optional filters: each call is planned with its values)
 SELECT to_json(r)::text
 FROM (
     SELECT id, agent_id, capability_name, capability_version, enabled, config,

@@ -52,6 +52,7 @@ ORDER BY r.recorded_at, r.id;
 -- pagination on (recorded_at, id) as in the other lists (first page:
 -- after_recorded_at = 'infinity', after_id = the greatest uuid). Served by
 -- ix_agent_metrics_agent_name_recorded (by agent_id alone when no metric).
+-- plan: custom (optional filters: each call is planned with its values)
 SELECT to_json(r)::text
 FROM (
     SELECT id, agent_id, metric_name, metric_value, metric_type, tags, recorded_at

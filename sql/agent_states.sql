@@ -81,6 +81,7 @@ DELETE FROM agent_states WHERE id = %(id)s;
 -- created_at and id. Optional filters are NULL when unused; since/until
 -- bound created_at as [since, until) and default to -infinity/infinity.
 -- Served by a scan of this small table (one row per agent).
+-- plan: custom (optional filters: each call is planned with its values)
 SELECT to_json(r)::text
 FROM (
     SELECT id, agent_id, current_status, active_workflows, locks,

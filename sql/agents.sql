@@ -75,6 +75,7 @@ DELETE FROM agents WHERE id = %(id)s;
 -- created_at and id. Optional filters are NULL when unused; since/until
 -- bound created_at as [since, until) and default to -infinity/infinity.
 -- Served by ix_agents_created.
+-- plan: custom (optional filters: each call is planned with its values)
 SELECT to_json(r)::text
 FROM (
     SELECT id, type, name, version, status, endpoint, capabilities, metadata,

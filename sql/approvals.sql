@@ -56,6 +56,7 @@ DELETE FROM approvals WHERE id = %(id)s;
 -- filters are NULL when unused; since/until bound created_at as [since,
 -- until) and default to -infinity/infinity. Served by
 -- ix_approvals_recommendation_created.
+-- plan: custom (optional filters: each call is planned with its values)
 SELECT to_json(r)::text
 FROM (
     SELECT id, recommendation_id, approved_by, status, comment, created_at,

@@ -70,6 +70,7 @@ DELETE FROM customers WHERE id = %(id)s;
 -- created_at and id. Optional filters are NULL when unused; since/until
 -- bound created_at as [since, until) and default to -infinity/infinity.
 -- Served by ix_customers_created.
+-- plan: custom (optional filters: each call is planned with its values)
 SELECT to_json(r)::text
 FROM (
     SELECT id, name, email, plan, status, metadata, created_at, updated_at

@@ -35,6 +35,7 @@ DELETE FROM events WHERE id = %(id)s;
 -- the next page passes the last row's created_at and id. Optional filters
 -- are NULL when unused; since/until bound created_at as [since, until) and
 -- default to -infinity/infinity. Served by ix_events_customer_created.
+-- plan: custom (optional filters: each call is planned with its values)
 SELECT to_json(r)::text
 FROM (
     SELECT id, customer_id, agent_id, event_type, severity, data, created_at
@@ -58,6 +59,7 @@ ORDER BY r.created_at DESC, r.id DESC;
 -- page passes the last row's created_at and id. Optional filters are NULL
 -- when unused; since/until bound created_at as [since, until) and default
 -- to -infinity/infinity. Served by ix_events_agent_created.
+-- plan: custom (optional filters: each call is planned with its values)
 SELECT to_json(r)::text
 FROM (
     SELECT id, customer_id, agent_id, event_type, severity, data, created_at

@@ -73,6 +73,7 @@ DELETE FROM optimizations WHERE id = %(id)s;
 -- filters are NULL when unused; since/until bound created_at as [since,
 -- until) and default to -infinity/infinity. Served by
 -- ix_optimizations_customer_created.
+-- plan: custom (optional filters: each call is planned with its values)
 SELECT to_json(r)::text
 FROM (
     SELECT id, recommendation_id, customer_id, agent_id, status, progress,

@@ -79,6 +79,7 @@ DELETE FROM recommendations WHERE id = %(id)s;
 -- filters are NULL when unused; since/until bound created_at as [since,
 -- until) and default to -infinity/infinity. Served by
 -- ix_recommendations_customer_created.
+-- plan: custom (optional filters: each call is planned with its values)
 SELECT to_json(r)::text
 FROM (
     SELECT id, customer_id, agent_id, type, title, description,
@@ -109,6 +110,7 @@ ORDER BY r.created_at DESC, r.id DESC;
 -- filters are NULL when unused; since/until bound created_at as [since,
 -- until) and default to -infinity/infinity. Served by
 -- ix_recommendations_agent_created.
+-- plan: custom (optional filters: each call is planned with its values)
 SELECT to_json(r)::text
 FROM (
     SELECT id, customer_id, agent_id, type, title, description,

@@ -6,6 +6,7 @@
 -- created_at >= since. Served by ix_workflow_executions_created (or the
 -- customer/agent indexes when those filters are given); the step counts by
 -- ix_workflow_steps_execution_status.
+-- plan: custom (optional filters: each call is planned with its values)
 SELECT e.id, e.created_at, e.workflow_type::text, e.status::text,
        c.name AS customer, a.name AS agent,
        e.started_at, e.completed_at,

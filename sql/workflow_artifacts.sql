@@ -75,6 +75,7 @@ DELETE FROM workflow_artifacts WHERE id = %(id)s;
 -- name: list_for_execution :many
 -- One execution's artifacts, optionally of one type, oldest first (creation
 -- order). Served by ix_workflow_artifacts_execution_type.
+-- plan: custom (optional filters: each call is planned with its values)
 SELECT to_json(r)::text
 FROM (
     SELECT id, workflow_execution_id, workflow_step_id, artifact_type, artifact_name,

@@ -126,6 +126,10 @@ DELETE FROM workflow_executions WHERE id = %(id)s;
 -- created_at and id. Optional filters are NULL when unused; since/until
 -- bound created_at as [since, until) and default to -infinity/infinity.
 -- Served by ix_workflow_executions_customer_created.
+-- A NULL limit means every row (the iterators stream them through a
+-- server-side cursor).
+-- plan: custom (never prepared: a generic plan can't tell which filters are
+-- in use nor how much history the owner has, and would read all of it)
 SELECT to_json(r)::text
 FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at,
@@ -152,6 +156,10 @@ ORDER BY r.created_at DESC, r.id DESC;
 -- created_at and id. Optional filters are NULL when unused; since/until
 -- bound created_at as [since, until) and default to -infinity/infinity.
 -- Served by ix_workflow_executions_agent_created.
+-- A NULL limit means every row (the iterators stream them through a
+-- server-side cursor).
+-- plan: custom (never prepared: a generic plan can't tell which filters are
+-- in use nor how much history the owner has, and would read all of it)
 SELECT to_json(r)::text
 FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at,
@@ -178,6 +186,10 @@ ORDER BY r.created_at DESC, r.id DESC;
 -- created_at and id. Optional filters are NULL when unused; since/until
 -- bound created_at as [since, until) and default to -infinity/infinity.
 -- Served by ix_workflow_executions_created.
+-- A NULL limit means every row (the iterators stream them through a
+-- server-side cursor).
+-- plan: custom (never prepared: a generic plan can't tell which filters are
+-- in use nor how much history the owner has, and would read all of it)
 SELECT to_json(r)::text
 FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at,
@@ -199,7 +211,7 @@ ORDER BY r.created_at DESC, r.id DESC;
 -- name: list_active_for_agent :many
 -- What one agent has on its plate: its pending and running executions, oldest
 -- first (a scheduler's concurrency check). Served by
--- ix_workflow_executions_agent_status.
+-- ix_workflow_executions_agent_open (partial: open executions only).
 SELECT to_json(r)::text
 FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at,

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
+import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Generic, LiteralString, TypeVar
 from uuid import UUID
@@ -30,6 +32,7 @@ from optiinfra_db.errors import (
     wrap_errors,
 )
 from optiinfra_db.fieldtypes import (
+    check_batch_size,
     check_id,
     check_json_object_required,
     check_limit,
@@ -57,6 +60,11 @@ R = TypeVar("R", bound=BaseModel)
 M = TypeVar("M", bound=BaseModel)
 U = TypeVar("U", bound=UpdateInput)
 Params = Mapping[str, Any]
+
+#: Rows decoded per fetch when a page is read (their text is dropped after).
+_CHUNK = 256
+#: Names of server-side cursors: unique within the process.
+_CURSOR_IDS = itertools.count(1)
 
 #: Keyset sentinels for "from the very top" and "no bound".
 _MAX_UUID = UUID(int=(1 << 128) - 1)
@@ -187,6 +195,8 @@ class Repository(Generic[R]):
     record: type[R]
     #: This table's statements, by query name (filled at class creation).
     q: ClassVar[dict[str, LiteralString]]
+    #: The names of those marked ``plan: custom``: never prepared.
+    custom: ClassVar[frozenset[str]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -197,6 +207,11 @@ class Repository(Generic[R]):
                 for key, query in CATALOG.items()
                 if key.startswith(prefix)
             }
+            cls.custom = frozenset(
+                key.removeprefix(prefix)
+                for key, query in CATALOG.items()
+                if key.startswith(prefix) and query.custom_plan
+            )
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
@@ -214,15 +229,22 @@ class Repository(Generic[R]):
             pin_utc(conn)
         return wrap_errors(conn.autocommit)
 
-    def _fetchone(self, sql: LiteralString, params: Params) -> tuple[Any, ...] | None:
+    def _fetchone(
+        self, sql: LiteralString, params: Params, prepare: bool | None = None
+    ) -> tuple[Any, ...] | None:
         with self._ready(), self.conn.cursor(row_factory=tuple_row) as cur:
-            cur.execute(sql, params)
+            cur.execute(sql, params, prepare=prepare)
             return cur.fetchone()
 
     def _fetchall(self, sql: LiteralString, params: Params) -> list[tuple[Any, ...]]:
         with self._ready(), self.conn.cursor(row_factory=tuple_row) as cur:
             cur.execute(sql, params)
             return cur.fetchall()
+
+    def _prepare(self, name: str) -> bool | None:
+        """psycopg's ``prepare=`` for a named query: False for ``plan: custom``
+        (planned with its values at every call), else psycopg's default."""
+        return False if name in self.custom else None
 
     def _rowcount(self, sql: LiteralString, params: Params) -> int:
         with self._ready(), self.conn.cursor(row_factory=tuple_row) as cur:
@@ -246,11 +268,40 @@ class Repository(Generic[R]):
             raise decode_error(self.table, text, exc) from exc
 
     def _one(self, name: str, params: Params) -> R | None:
-        row = self._fetchone(self.q[name], params)
+        row = self._fetchone(self.q[name], params, self._prepare(name))
         return None if row is None else self._decode(self.record, row[0])
 
     def _many(self, name: str, params: Params) -> list[R]:
-        rows = self._fetchall(self.q[name], params)
+        """All rows of a named query as records, decoded as they are fetched:
+        each row's text is dropped once its record is built, so a page holds
+        the server's result and the records, never a third copy."""
+        with self._ready(), self.conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(self.q[name], params, prepare=self._prepare(name))
+            records: list[R] = []
+            while chunk := cur.fetchmany(_CHUNK):
+                records += self._decode_rows(chunk)
+            return records
+
+    def _stream(self, name: str, params: Params, batch_size: int) -> Iterator[R]:
+        """The rows of a named query as records through a server-side cursor
+        (``DECLARE ... CURSOR``), ``batch_size`` rows per round trip: memory
+        stays bounded by one batch however many rows match. Runs inside the
+        caller's transaction, or in one of its own on an autocommit
+        connection; the cursor is closed when the iterator ends or is closed.
+        Arguments are checked now, before any SQL; rows come as it is read."""
+        return self._rows(name, params, check_batch_size(batch_size))
+
+    def _rows(self, name: str, params: Params, size: int) -> Iterator[R]:
+        conn = self.conn
+        own = conn.transaction() if conn.autocommit else contextlib.nullcontext()
+        cursor_name = f"optiinfra_{self.table}_{next(_CURSOR_IDS)}"
+        with own, self._ready(), conn.cursor(cursor_name, row_factory=tuple_row) as cur:
+            cur.itersize = size
+            cur.execute(self.q[name], params)
+            while chunk := cur.fetchmany(size):
+                yield from self._decode_rows(chunk)
+
+    def _decode_rows(self, rows: Sequence[tuple[Any, ...]]) -> list[R]:
         validate = self.record.model_validate_json
         try:
             return [validate(row[0]) for row in rows]

@@ -4,7 +4,7 @@ their ordered steps and their artifacts, with guarded lifecycle moves."""
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -127,7 +127,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
 
     # -- lists ------------------------------------------------------------------------
 
-    def _list(
+    def _query(
         self,
         name: str,
         owner: dict[str, Any],
@@ -135,19 +135,22 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         status: WorkflowStatus | None,
         since: datetime | None,
         until: datetime | None,
-        limit: int,
+        limit: int | None,
         after: Cursor | None,
-    ) -> builtins.list[WorkflowExecution]:
-        return self._many(
-            name,
-            {
-                **owner,
-                "workflow_type": check(WorkflowType | None, workflow_type),
-                "status": check(WorkflowStatus | None, status),
-                **window(since, until),
-                **page(limit, after, self.record),
-            },
-        )
+    ) -> tuple[str, dict[str, Any]]:
+        """The named query and its parameters for a list page or, with ``limit``
+        None, a stream of every row (these queries are ``plan: custom``: each
+        call is planned with its own filters)."""
+        params = {
+            **owner,
+            "workflow_type": check(WorkflowType | None, workflow_type),
+            "status": check(WorkflowStatus | None, status),
+            **window(since, until),
+            **page(1 if limit is None else limit, after, self.record),
+        }
+        if limit is None:
+            params["limit"] = None
+        return name, params
 
     def list_for_customer(
         self,
@@ -161,15 +164,45 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         after: Cursor | None = None,
     ) -> builtins.list[WorkflowExecution]:
         """A customer's executions newest first; created_at in [since, until)."""
-        return self._list(
-            "list_for_customer",
-            {"customer_id": check_id(customer_id)},
-            workflow_type,
-            status,
-            since,
-            until,
-            limit,
-            after,
+        return self._many(
+            *self._query(
+                "list_for_customer",
+                {"customer_id": check_id(customer_id)},
+                workflow_type,
+                status,
+                since,
+                until,
+                limit,
+                after,
+            )
+        )
+
+    def iter_for_customer(
+        self,
+        customer_id: UUID | str,
+        *,
+        workflow_type: WorkflowType | None = None,
+        status: WorkflowStatus | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: Cursor | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[WorkflowExecution]:
+        """Every execution :meth:`list_for_customer` would page through, streamed
+        newest first through a server-side cursor, ``batch_size`` rows per round
+        trip (bounded memory for an export of any size)."""
+        return self._stream(
+            *self._query(
+                "list_for_customer",
+                {"customer_id": check_id(customer_id)},
+                workflow_type,
+                status,
+                since,
+                until,
+                None,
+                after,
+            ),
+            batch_size,
         )
 
     def list_for_agent(
@@ -184,15 +217,43 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         after: Cursor | None = None,
     ) -> builtins.list[WorkflowExecution]:
         """An agent's executions newest first."""
-        return self._list(
-            "list_for_agent",
-            {"agent_id": check_id(agent_id)},
-            workflow_type,
-            status,
-            since,
-            until,
-            limit,
-            after,
+        return self._many(
+            *self._query(
+                "list_for_agent",
+                {"agent_id": check_id(agent_id)},
+                workflow_type,
+                status,
+                since,
+                until,
+                limit,
+                after,
+            )
+        )
+
+    def iter_for_agent(
+        self,
+        agent_id: UUID | str,
+        *,
+        status: WorkflowStatus | None = None,
+        workflow_type: WorkflowType | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: Cursor | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[WorkflowExecution]:
+        """Every execution of the agent, streamed newest first (see iter_for_customer)."""
+        return self._stream(
+            *self._query(
+                "list_for_agent",
+                {"agent_id": check_id(agent_id)},
+                workflow_type,
+                status,
+                since,
+                until,
+                None,
+                after,
+            ),
+            batch_size,
         )
 
     def list(
@@ -206,7 +267,25 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         after: Cursor | None = None,
     ) -> builtins.list[WorkflowExecution]:
         """All executions newest first (an operator's view)."""
-        return self._list("list", {}, workflow_type, status, since, until, limit, after)
+        return self._many(
+            *self._query("list", {}, workflow_type, status, since, until, limit, after)
+        )
+
+    def iter(
+        self,
+        *,
+        workflow_type: WorkflowType | None = None,
+        status: WorkflowStatus | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: Cursor | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[WorkflowExecution]:
+        """Every execution, streamed newest first (see iter_for_customer)."""
+        return self._stream(
+            *self._query("list", {}, workflow_type, status, since, until, None, after),
+            batch_size,
+        )
 
     def list_active_for_agent(
         self, agent_id: UUID | str, *, limit: int = 100

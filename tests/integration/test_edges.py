@@ -462,8 +462,8 @@ def test_rollback_refuses_to_drop_tables_holding_rows(db_dsn: str, world: World)
         rollback(db_dsn, steps=None)
     assert "workflow_executions" in caught.value.tables and "customers" in caught.value.tables
     assert pending_migrations(db_dsn) == []  # nothing was rolled back
-    # 0005 drops no table: one step is allowed.
-    assert rollback(db_dsn) == ["0005.live-safe-followups"]
+    # 0006 and 0005 drop no table: those steps are allowed.
+    assert rollback(db_dsn, steps=2) == ["0006.plan-stability", "0005.live-safe-followups"]
 
 
 @pytest.mark.parametrize(
@@ -472,6 +472,7 @@ def test_rollback_refuses_to_drop_tables_holding_rows(db_dsn: str, world: World)
         ("0003.workflow-history", "agent_states"),
         ("0004.index-review", "workflow_executions"),
         ("0005.live-safe-followups", "agent_states"),
+        ("0006.plan-stability", "workflow_executions"),
     ],
 )
 def test_migration_under_a_held_lock_fails_fast_without_stalling_others(

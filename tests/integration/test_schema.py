@@ -232,17 +232,19 @@ DESIGN_INDEXES = {
 
 
 def _index_columns(conn: Conn) -> list[tuple[str, str, bool, list[str]]]:
-    """(table, index, is_unique, key columns in order) for every index in public."""
+    """(table, index, is_unique, key columns in order) for every index in public;
+    a partial index's predicate is its last "column" (it differs from a full one)."""
     return [
-        (t, i, u, list(cols))
-        for t, i, u, cols in rows(
+        (t, i, u, list(cols) + ([f"WHERE {pred}"] if pred else []))
+        for t, i, u, cols, pred in rows(
             conn,
             """
             SELECT t.relname, i.relname, x.indisunique,
                    array(SELECT a.attname FROM unnest(x.indkey[0:x.indnkeyatts - 1])
                                  WITH ORDINALITY AS k(attnum, n)
                          JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
-                         ORDER BY k.n)
+                         ORDER BY k.n),
+                   pg_get_expr(x.indpred, x.indrelid)
             FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
             JOIN pg_class t ON t.oid = x.indrelid
             WHERE t.relnamespace = 'public'::regnamespace AND t.relname NOT LIKE '%yoyo%'""",
@@ -326,6 +328,10 @@ def test_every_foreign_key_column_leads_an_index(raw_conn: Conn) -> None:
     assert missing == []
 
 
+def _predicate(cols: list[str]) -> str | None:
+    return cols[-1] if cols and cols[-1].startswith("WHERE ") else None
+
+
 def test_no_duplicate_or_prefix_redundant_index(raw_conn: Conn) -> None:
     indexes = _index_columns(raw_conn)
     redundant = [
@@ -334,6 +340,7 @@ def test_no_duplicate_or_prefix_redundant_index(raw_conn: Conn) -> None:
         for b_table, b_name, _, b_cols in indexes
         if a_table == b_table
         and a_name != b_name
+        and _predicate(a_cols) == _predicate(b_cols)
         and (a_cols == b_cols or (not a_unique and b_cols[: len(a_cols)] == a_cols))
     ]
     assert redundant == []
@@ -425,9 +432,13 @@ def test_up_down_up_round_trip_leaves_nothing_and_same_catalog(empty_db_dsn: str
         first = snapshot(conn)
     assert {r[0] for r in first["tables"]} == TABLES
 
-    assert rollback(empty_db_dsn) == ["0005.live-safe-followups"]  # one step by default
-    assert rollback(empty_db_dsn, steps=1) == ["0004.index-review"]
-    assert pending_migrations(empty_db_dsn) == ["0004.index-review", "0005.live-safe-followups"]
+    assert rollback(empty_db_dsn) == ["0006.plan-stability"]  # one step by default
+    assert rollback(empty_db_dsn, steps=2) == ["0005.live-safe-followups", "0004.index-review"]
+    assert pending_migrations(empty_db_dsn) == [
+        "0004.index-review",
+        "0005.live-safe-followups",
+        "0006.plan-stability",
+    ]
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         restored = {r[1] for r in snapshot(conn)["indexes"]}
     assert {"ix_workflow_executions_status", "ix_workflow_steps_status"} <= restored
