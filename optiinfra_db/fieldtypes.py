@@ -75,6 +75,10 @@ JSON_FLOAT_LIMIT = 1e16
 
 
 def _no_nul(value: str) -> str:
+    if value.isascii():  # the common case: no surrogate possible, one memchr for NUL
+        if "\x00" in value:
+            raise ValueError("text may not contain a NUL (\\x00) character")
+        return value
     if _BAD_TEXT.search(value) is not None:
         if "\x00" in value:
             raise ValueError("text may not contain a NUL (\\x00) character")
@@ -91,22 +95,39 @@ def _json_value(value: Any) -> Any:
     no negative zero); floats of magnitude >= 1e16 (they come back as ints);
     integers outside the signed 64-bit range; anything that is not JSON.
     """
+    if not value and type(value) is dict:
+        return value  # {}: the default of most JSON fields
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, str):
+        if type(item) is str:
+            if not item.isascii() or "\x00" in item:
+                _no_nul(item)
+        elif isinstance(item, str):
             _no_nul(item)
         elif isinstance(item, dict | list | tuple):
             if depth > MAX_JSON_DEPTH:
                 raise ValueError(f"JSON may nest at most {MAX_JSON_DEPTH} levels deep")
             if isinstance(item, dict):
                 for key, val in item.items():
-                    if not isinstance(key, str):
+                    if type(key) is not str and not isinstance(key, str):
                         raise ValueError(
                             f"JSON object keys must be strings, not {type(key).__name__}"
                         )
-                    _no_nul(key)
-                    stack.append((val, depth + 1))
+                    if not key.isascii() or "\x00" in key:
+                        _no_nul(key)
+                    # Scalars that need no check skip the stack.
+                    kind = type(val)
+                    if kind is str:
+                        if not val.isascii() or "\x00" in val:
+                            _no_nul(val)
+                    elif kind is int:
+                        if not JSON_INT_MIN <= val <= JSON_INT_MAX:
+                            raise ValueError(
+                                "JSON integers must fit in 64 bits (-2**63 .. 2**63-1)"
+                            )
+                    elif kind is not bool and val is not None:
+                        stack.append((val, depth + 1))
             else:
                 stack.extend((val, depth + 1) for val in item)
         elif isinstance(item, bool) or item is None:

@@ -4,7 +4,7 @@ their ordered steps and their artifacts, with guarded lifecycle moves."""
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -390,10 +390,19 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
     def create(self, data: WorkflowStepCreate) -> WorkflowStep:
         return self._create(data, WorkflowStepCreate)
 
-    def bulk_create(self, steps: Iterable[WorkflowStepCreate]) -> int:
-        """Insert many steps through COPY; returns how many. All are validated
-        first; on a violation nothing is written (and the transaction is aborted)."""
-        items = _STEPS.validate_python(list(steps))
+    def bulk_create(self, steps: Iterable[WorkflowStepCreate | Mapping[str, Any]]) -> int:
+        """Insert many steps through COPY; returns how many.
+
+        Takes WorkflowStepCreate records or plain rows (mappings with the same
+        fields, validated exactly as WorkflowStepCreate is: a bad row raises
+        ValidationError naming its index, before any SQL). On a violation
+        the database refuses, nothing is written (and the transaction is
+        aborted)."""
+        given = list(steps)
+        if all(type(s) is WorkflowStepCreate for s in given):
+            items: builtins.list[WorkflowStepCreate] = given  # type: ignore[assignment]
+        else:
+            items = _STEPS.validate_python(given)
         return self._copy(
             self.q["copy"],
             [
