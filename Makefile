@@ -61,11 +61,15 @@ migrate: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/optiinfra-db demo
 
+# make bench runs on the embedded PostgreSQL 16 and on the server of
+# OPTIINFRA_BENCH_DSN, by default the machine's PostgreSQL 15 (skipped, saying
+# so, when it can't be reached; set it empty for the embedded server alone).
+BENCH_DSN = postgresql://postgres@127.0.0.1:5432/postgres
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+	OPTIINFRA_BENCH_DSN="$${OPTIINFRA_BENCH_DSN-$(BENCH_DSN)}" $(BIN)/python -m benchmarks.run
 
 bench-quick: $(STAMP)
-	$(BIN)/python -m benchmarks.run --quick
+	OPTIINFRA_BENCH_DSN="$${OPTIINFRA_BENCH_DSN-$(BENCH_DSN)}" $(BIN)/python -m benchmarks.run --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build .optiinfra

@@ -68,3 +68,11 @@ RETURNING id, agent_id, customer_id, workflow_type, status, started_at, complete
 -- Benchmark bookkeeping, not timed: put completed executions back to running.
 UPDATE workflow_executions SET status = 'running', completed_at = NULL
 WHERE id = ANY(%(ids)s);
+
+-- name: export_for_customer :many
+-- A customer's whole history newest first, for a server-side cursor.
+SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
+       input_data, output_data, error_details, metadata, created_at, updated_at
+FROM workflow_executions
+WHERE customer_id = %(customer_id)s
+ORDER BY created_at DESC, id DESC;

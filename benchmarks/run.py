@@ -3,24 +3,36 @@
     python -m benchmarks.run            # full mode (the README table)
     python -m benchmarks.run --quick    # CI smoke, under a minute
 
-The database is $OPTIINFRA_BENCH_DSN (a server where a scratch database may be
-created), else an embedded PostgreSQL (pgserver) in .optiinfra/bench-pgdata.
+Servers: the embedded PostgreSQL (pgserver, .optiinfra/bench-pgdata) and, when
+$OPTIINFRA_BENCH_DSN is set, that server too (``make bench`` points it at the
+machine's PostgreSQL 15); ``--servers`` picks. On each, a scratch database is
+created and dropped; where that is not allowed (a managed server), or with
+``--in-place``, the benchmark runs in the given database itself and deletes its
+own rows afterwards.
+
 Each operation runs the three contenders on the same data, interleaved (the
-order rotates every repeat) so drift hits all alike; after warm-up it reports
-the median, the spread (interquartile range) and the ratio to raw psycopg,
-plus the statements (round trips) one call sends. Targets from the issue are
-checked and a miss is printed plainly; the exit code stays 0 unless
---strict is given.
+order rotates every repeat) so drift hits all alike; warm-up calls first, so
+psycopg has prepared its statements and PostgreSQL has settled on its plans,
+as in a long-lived service. It reports the median, the spread (interquartile
+range), the ratio to raw psycopg (median of side-by-side ratios), the
+statements (round trips) one call sends, and per call the client's CPU
+(this process) and the server's CPU (the backend process behind each
+contender's connection, from /proc, when the server runs on this machine).
+Streaming and JSON-heavy reads also report peak memory, measured in a fresh
+child process per contender. Targets from the issue are checked and a miss is
+printed plainly; the exit code stays 0 unless --strict is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -113,12 +125,28 @@ class Data:
     detail_id: UUID
     running_ids: list[UUID]
     empty_executions: list[UUID]
+    heavy_customer: UUID
+    customers: list[UUID]
     sizes: dict[str, int] = field(default_factory=dict)
+
+
+def heavy_payload(rng: random.Random) -> dict[str, Any]:
+    """About 7.5 KB of JSON: a metrics snapshot with nested series."""
+    return {
+        f"gpu{i}": {
+            "util": [round(rng.random(), 4) for _ in range(12)],
+            "mem_mb": rng.randint(0, 80_000),
+            "model": "H100-SXM5-80GB",
+            "labels": {"zone": "eu-west-1b", "pool": f"pool-{i % 4}", "tier": "gold"},
+        }
+        for i in range(24)
+    }
 
 
 def build_data(dsn: str, quick: bool) -> Data:
     rng = random.Random(7)
-    n_list = 10_000
+    n_list = 30_000 if quick else 100_000  # a customer with a long history
+    n_heavy = 2_000 if quick else 10_000
     n_running = 1_000
     n_bulk = 20_000 if quick else 100_000
     with odb.connect(dsn) as conn:
@@ -134,7 +162,7 @@ def build_data(dsn: str, quick: bool) -> Data:
         agent = repos.agents.create(odb.AgentCreate(type="cost", name="bench-agent"))
         now = datetime.now(UTC)
 
-        def executions(customer_id: UUID, n: int, status: str) -> list[UUID]:
+        def executions(customer_id: UUID, n: int, status: str, heavy: bool = False) -> list[UUID]:
             ids = [uuid4() for _ in range(n)]
             with (
                 conn.cursor() as cur,
@@ -153,7 +181,7 @@ def build_data(dsn: str, quick: bool) -> Data:
                             rng.choice(list(odb.WorkflowType)).value,
                             status,
                             now - timedelta(seconds=i) if status != "pending" else None,
-                            Jsonb(payload(rng, 8)),
+                            Jsonb(heavy_payload(rng) if heavy else payload(rng, 8)),
                             Jsonb(payload(rng, 12)),
                             Jsonb({"error": "x", "trace": ["a"] * 5}) if i % 10 == 0 else None,
                             Jsonb(payload(rng, 4)),
@@ -163,6 +191,12 @@ def build_data(dsn: str, quick: bool) -> Data:
             return ids
 
         list_ids = executions(other.id, n_list, "completed")
+        heavy = repos.customers.create(
+            odb.CustomerCreate(
+                name="Bench heavy", email="heavy@example.test", api_key=odb.new_api_key()
+            )
+        )
+        executions(heavy.id, n_heavy, "completed", heavy=True)
         running = executions(customer.id, n_running, "running")
         empty = executions(customer.id, n_bulk // 5, "pending")
         detail = repos.workflow_executions.create(
@@ -197,8 +231,9 @@ def build_data(dsn: str, quick: bool) -> Data:
                 )
             )
         conn.commit()
-        conn.execute("ANALYZE")
-        conn.commit()
+        # Statistics of the loaded data (a service runs on analysed tables).
+        conn.autocommit = True
+        conn.execute("VACUUM (ANALYZE) workflow_executions, workflow_steps, workflow_artifacts")
     return Data(
         customer.id,
         agent.id,
@@ -207,7 +242,9 @@ def build_data(dsn: str, quick: bool) -> Data:
         detail.id,
         running,
         empty,
-        {"list": n_list, "bulk": n_bulk},
+        heavy.id,
+        [customer.id, other.id, heavy.id],
+        {"list": n_list, "bulk": n_bulk, "heavy": n_heavy},
     )
 
 
@@ -226,6 +263,12 @@ class Operation:
     repeats: int
     target: tuple[float, str] | None = None  # (max ratio to raw psycopg, wording)
     orm_scale: float = 1.0  # the ORM ran on fewer rows: multiply its time by this
+    read: bool = False  # a read: its wall and server-CPU targets apply
+    warmup_calls: int = 0  # at least this many warm-up runs (psycopg prepares after 5)
+    #: Peak memory measured in a fresh interpreter: (probe op, customer, rows).
+    memory: tuple[str, UUID, int] | None = None
+    memory_target: tuple[float, str] | None = None
+    after: Callable[[], Any] | None = None  # untimed clean-up once measured
 
 
 def _cycler(ids: list[UUID], n: int) -> Callable[[], list[UUID]]:
@@ -248,6 +291,7 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
     )
     session = Session(engine)
     repos = odb.Repositories(lib_conn)
+    admin = psycopg.connect(dsn, autocommit=True)
     few = 8 if quick else 1  # quick mode divides the repeats
 
     # -- get by id: 50 calls per sample, each contender on its own id sequence
@@ -452,8 +496,6 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
     n_complete = 20
     lib_run, raw_run, orm_run = (_cycler(data.running_ids, n_complete) for _ in range(3))
 
-    admin = psycopg.connect(dsn, autocommit=True)
-
     def reset(ids: list[UUID]) -> None:
         """Put the moved executions back to running (not timed)."""
         admin.execute(RAW["reset_running"], {"ids": ids})
@@ -500,6 +542,159 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
         reset(ids)
         return elapsed
 
+    # -- list 1,000 of a customer with a long history (prepared, as a service has it)
+    def lib_list_1000() -> None:
+        rows = repos.workflow_executions.list_for_customer(data.list_customer, limit=1000)
+        assert len(rows) == 1000
+
+    def raw_list_1000() -> None:
+        with raw_conn.cursor() as cur:
+            cur.execute(
+                RAW["list_for_customer"], {"customer_id": data.list_customer, "limit": 1000}
+            )
+            assert len(cur.fetchall()) == 1000
+
+    def orm_list_1000() -> None:
+        rows = session.scalars(
+            select(orm.WorkflowExecution)
+            .where(orm.WorkflowExecution.customer_id == data.list_customer)
+            .order_by(orm.WorkflowExecution.created_at.desc(), orm.WorkflowExecution.id.desc())
+            .limit(1000)
+        ).all()
+        assert len(rows) == 1000
+        session.expunge_all()
+
+    # -- streaming export of a whole history
+    n_export = data.sizes["list"]
+
+    def lib_stream_on(conn: psycopg.Connection[Any]) -> Callable[[], None]:
+        stream_repos = odb.Repositories(conn)
+
+        def run() -> None:
+            n = 0
+            for _ in stream_repos.workflow_executions.iter_for_customer(
+                data.list_customer, batch_size=1000
+            ):
+                n += 1
+            conn.commit()
+            assert n == n_export
+
+        return run
+
+    def raw_stream_on(conn: psycopg.Connection[Any]) -> Callable[[], None]:
+        def run() -> None:
+            n = 0
+            with conn.cursor(name="bench_export") as cur:
+                cur.itersize = 1000
+                cur.execute(RAW["export_for_customer"], {"customer_id": data.list_customer})
+                for _ in cur:
+                    n += 1
+            conn.commit()
+            assert n == n_export
+
+        return run
+
+    def orm_stream_on(sess: Session) -> Callable[[], None]:
+        def run() -> None:
+            n = 0
+            for _ in sess.scalars(
+                select(orm.WorkflowExecution)
+                .where(orm.WorkflowExecution.customer_id == data.list_customer)
+                .order_by(orm.WorkflowExecution.created_at.desc(), orm.WorkflowExecution.id.desc())
+                .execution_options(yield_per=1000)
+            ):
+                n += 1
+            sess.commit()
+            sess.expunge_all()
+            assert n == n_export
+
+        return run
+
+    # -- JSON-heavy list (~7.5 KB of JSON a row)
+    n_heavy = data.sizes["heavy"]
+
+    def lib_heavy_on(conn: psycopg.Connection[Any]) -> Callable[[], None]:
+        heavy_repos = odb.Repositories(conn)
+
+        def run() -> None:
+            rows = heavy_repos.workflow_executions.list_for_customer(
+                data.heavy_customer, limit=n_heavy
+            )
+            assert len(rows) == n_heavy
+
+        return run
+
+    def raw_heavy_on(conn: psycopg.Connection[Any]) -> Callable[[], None]:
+        def run() -> None:
+            with conn.cursor() as cur:
+                cur.execute(
+                    RAW["list_for_customer"], {"customer_id": data.heavy_customer, "limit": n_heavy}
+                )
+                assert len(cur.fetchall()) == n_heavy
+
+        return run
+
+    def orm_heavy_on(sess: Session) -> Callable[[], None]:
+        def run() -> None:
+            rows = sess.scalars(
+                select(orm.WorkflowExecution)
+                .where(orm.WorkflowExecution.customer_id == data.heavy_customer)
+                .order_by(orm.WorkflowExecution.created_at.desc(), orm.WorkflowExecution.id.desc())
+                .limit(n_heavy)
+            ).all()
+            assert len(rows) == n_heavy
+            sess.expunge_all()
+
+        return run
+
+    # -- bulk insert from plain rows: what a caller has before any record is built
+    plain_rows = [
+        {
+            "workflow_execution_id": s.workflow_execution_id,
+            "step_name": s.step_name,
+            "step_order": s.step_order,
+            "input_data": s.input_data,
+        }
+        for s in step_rows
+    ]
+
+    def lib_bulk_plain() -> None:
+        with lib_conn.transaction(force_rollback=True):
+            assert repos.workflow_steps.bulk_create(plain_rows) == n_bulk
+
+    def raw_bulk_plain() -> None:
+        with (
+            raw_conn.transaction(force_rollback=True),
+            raw_conn.cursor() as cur,
+            cur.copy(RAW["copy_steps"]) as copy,
+        ):
+            for r in plain_rows:
+                copy.write_row(
+                    (
+                        r["workflow_execution_id"],
+                        r["step_name"],
+                        r["step_order"],
+                        "pending",
+                        None,
+                        None,
+                        Jsonb(r["input_data"]),
+                        Jsonb({}),
+                        None,
+                        0,
+                        3,
+                        Jsonb({}),
+                    )
+                )
+
+    def orm_bulk_plain() -> None:
+        session.add_all([orm.WorkflowStep(**r) for r in plain_rows[:n_orm_bulk]])
+        session.flush()
+        session.rollback()
+
+    def vacuum_steps() -> None:
+        """Rolled-back loads leave dead rows behind: clear them, as autovacuum would."""
+        admin.execute("VACUUM (ANALYZE) workflow_steps")
+
     def three(
         lib: Callable[[], Any], raw: Callable[[], Any], orm_fn: Callable[[], Any]
     ) -> dict[str, Callable[[], Any]]:
@@ -512,7 +707,18 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
             "call",
             three(lib_get, raw_get, orm_get),
             max(200 // few, 30),
-            (1.10, "get <= 1.10x raw psycopg"),
+            (1.00, "get <= 1.00x raw psycopg"),
+            read=True,
+        ),
+        Operation(
+            f"list 1,000 of a {data.sizes['list']:,}-run customer",
+            1,
+            "call",
+            three(lib_list_1000, raw_list_1000, orm_list_1000),
+            max(100 // few, 15),
+            (1.00, "list 1,000 (prepared, long history) <= 1.00x raw psycopg"),
+            read=True,
+            warmup_calls=20,
         ),
         Operation(
             "list 10,000 executions of a customer",
@@ -520,7 +726,30 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
             "call",
             three(lib_list, raw_list, orm_list),
             max(21 // few, 3),
-            (1.15, "list <= 1.15x raw psycopg"),
+            (1.00, "list 10,000 <= 1.00x raw psycopg"),
+            read=True,
+            warmup_calls=6,
+        ),
+        Operation(
+            f"stream {n_export:,} executions (export)",
+            1,
+            "call",
+            three(lib_stream_on(lib_conn), raw_stream_on(raw_conn), orm_stream_on(session)),
+            max(7 // few, 3),
+            (1.00, "streaming <= 1.00x a raw server-side cursor"),
+            read=True,
+            memory=("stream", data.list_customer, n_export),
+        ),
+        Operation(
+            f"JSON-heavy list: {n_heavy:,} rows of ~7.5 KB",
+            1,
+            "call",
+            three(lib_heavy_on(lib_conn), raw_heavy_on(raw_conn), orm_heavy_on(session)),
+            max(9 // few, 3),
+            (1.00, "JSON-heavy list <= 1.00x raw psycopg"),
+            read=True,
+            memory=("list", data.heavy_customer, n_heavy),
+            memory_target=(1.10, "JSON-heavy list peak memory <= 1.10x raw psycopg"),
         ),
         Operation(
             "create 1 execution + 5 steps (1 tx)",
@@ -537,6 +766,17 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
             max(9 // few, 3),
             (1.20, "bulk_create <= 1.20x raw COPY"),
             orm_scale=n_bulk / n_orm_bulk,
+            after=vacuum_steps,
+        ),
+        Operation(
+            f"bulk insert {n_bulk:,} steps from plain rows",
+            1,
+            "call",
+            three(lib_bulk_plain, raw_bulk_plain, orm_bulk_plain),
+            max(9 // few, 3),
+            (1.20, "bulk_create from plain rows <= 1.20x raw COPY"),
+            orm_scale=n_bulk / n_orm_bulk,
+            after=vacuum_steps,
         ),
         Operation(
             "get_detail: 20 steps + 10 artifacts",
@@ -544,6 +784,8 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
             "call",
             three(lib_detail, raw_detail, orm_detail),
             max(100 // few, 15),
+            (1.00, "get_detail <= 1.00x raw psycopg"),
+            read=True,
         ),
         Operation(
             "complete (guarded transition)",
@@ -578,7 +820,15 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
             ),
         ),
     }
-    resources = (lib_conn, raw_conn, session, engine, n_orm_bulk, admin)
+    orm_conn = session.connection().connection.driver_connection
+    assert orm_conn is not None
+    session.commit()
+    pids = {
+        "optiinfra_db": lib_conn.info.backend_pid,
+        "raw psycopg": raw_conn.info.backend_pid,
+        "SQLAlchemy ORM": orm_conn.info.backend_pid,
+    }
+    resources = (lib_conn, raw_conn, session, engine, n_orm_bulk, admin, pids)
     return ops, (statements, resources)
 
 
@@ -590,6 +840,14 @@ class Result:
     op: Operation
     times: dict[str, list[float]]  # seconds per sample, per contender
     statements: dict[str, int]  # sent by one sample
+    client_cpu: dict[str, float]  # seconds over all samples
+    server_cpu: dict[str, float | None]  # seconds over all samples (None: not measurable)
+    gc_time: dict[str, float]  # seconds in the cyclic garbage collector, all samples
+    peak_mb: dict[str, float] = field(default_factory=dict)  # median peak RSS growth
+
+    def calls(self, name: str) -> float:
+        scale = self.op.orm_scale if name == "SQLAlchemy ORM" else 1.0
+        return len(self.times[name]) * self.op.per_sample / scale
 
     def per_unit(self, name: str) -> float:
         """Median seconds per call (ORM bulk scaled to the same row count)."""
@@ -613,10 +871,67 @@ class Result:
         q = statistics.quantiles(values, n=4)
         return (q[2] - q[0]) * scale / self.op.per_sample
 
+    def client_per_call(self, name: str) -> float:
+        return self.client_cpu[name] / self.calls(name)
 
-def measure(op: Operation, warmup: int) -> Result:
+    def server_per_call(self, name: str) -> float | None:
+        total = self.server_cpu[name]
+        return None if total is None else total / self.calls(name)
+
+    def server_ratio(self, name: str) -> float | None:
+        mine, raw = self.server_per_call(name), self.server_per_call("raw psycopg")
+        return None if mine is None or not raw else mine / raw
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def backend_cpu(pid: int | None) -> float | None:
+    """CPU seconds (user + system) of a server process on this machine, or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+class GcTimer:
+    """Time spent in the cyclic garbage collector (via gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.total += time.perf_counter() - self._began
+
+
+GC_TIMER = GcTimer()
+
+
+def peak_memory(contender: str, probe: tuple[str, UUID, int], dsn: str) -> float:
+    """Peak resident memory growth (MB) of one read in a fresh interpreter
+    (benchmarks/memprobe.py): no heap left over from the other measurements."""
+    op, customer, rows = probe
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memprobe", contender, op, dsn, str(customer), str(rows)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"memory probe of {contender} failed:\n{done.stderr}")
+    return int(done.stdout.strip().splitlines()[-1]) / 1024
+
+
+def measure(op: Operation, warmup: int, pids: dict[str, int], dsn: str) -> Result:
     names = list(op.runs)
-    for _ in range(warmup):
+    for _ in range(max(warmup, op.warmup_calls)):
         for name in names:
             op.runs[name]()
     statements = {}
@@ -625,14 +940,33 @@ def measure(op: Operation, warmup: int) -> Result:
             op.runs[name]()
         statements[name] = COUNTER.count
     times: dict[str, list[float]] = {n: [] for n in names}
+    client = dict.fromkeys(names, 0.0)
+    server: dict[str, float | None] = dict.fromkeys(names, 0.0)
+    gc_time = dict.fromkeys(names, 0.0)
     for r in range(op.repeats):
         order = names[r % len(names) :] + names[: r % len(names)]  # rotate: drift hits all alike
         for name in order:
+            s0 = backend_cpu(pids.get(name))
+            g0 = GC_TIMER.total
+            c0 = time.process_time()
             started = time.perf_counter()
             own = op.runs[name]()  # a run that must do untimed work returns its own time
             elapsed = time.perf_counter() - started
+            client[name] += time.process_time() - c0
+            gc_time[name] += GC_TIMER.total - g0
+            s1 = backend_cpu(pids.get(name))
+            prev = server[name]
+            server[name] = None if s0 is None or s1 is None or prev is None else prev + s1 - s0
             times[name].append(own if isinstance(own, float) else elapsed)
-    return Result(op, times, statements)
+    if op.after:
+        op.after()
+    result = Result(op, times, statements, client, server, gc_time)
+    if op.memory:
+        for name in names:
+            result.peak_mb[name] = statistics.median(
+                peak_memory(name, op.memory, dsn) for _ in range(3)
+            )
+    return result
 
 
 def machine(dsn: str) -> str:
@@ -655,22 +989,50 @@ def machine(dsn: str) -> str:
 
 
 @contextmanager
-def scratch_database(quick: bool) -> Iterator[str]:
-    base = os.environ.get("OPTIINFRA_BENCH_DSN")
-    if not base:
-        base = embedded.start(Path(".optiinfra") / "bench-pgdata")
-    name = f"optiinfra_bench_{os.getpid()}"
-    params = psycopg.conninfo.conninfo_to_dict(base)
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')  # type: ignore[arg-type]
-        admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    params["dbname"] = name
-    dsn = psycopg.conninfo.make_conninfo(**params)
-    try:
-        yield dsn
-    finally:
-        with psycopg.connect(base, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+def bench_database(base: str, in_place: bool) -> Iterator[tuple[str, bool]]:
+    """(dsn, scratch): a scratch database created on the server of ``base`` and
+    dropped afterwards; or, with ``in_place`` or where creating one is not
+    allowed, ``base`` itself (the caller deletes its rows afterwards)."""
+    if not in_place:
+        name = f"optiinfra_bench_{os.getpid()}"
+        params = psycopg.conninfo.conninfo_to_dict(base)
+        try:
+            with psycopg.connect(base, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}"')  # type: ignore[arg-type]
+                admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        except psycopg.errors.InsufficientPrivilege:
+            print("(not allowed to create a database: running in the given one)", flush=True)
+        else:
+            params["dbname"] = name
+            try:
+                yield psycopg.conninfo.make_conninfo(**params), True
+            finally:
+                with psycopg.connect(base, autocommit=True) as admin:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+            return
+    yield base, False
+
+
+def servers(chosen: str) -> list[tuple[str, str]]:
+    """(label, DSN) of each server to run on."""
+    out: list[tuple[str, str]] = []
+    for which in chosen.split(","):
+        if which == "embedded":
+            out.append(("embedded", embedded.start(Path(".optiinfra") / "bench-pgdata")))
+        elif which == "env":
+            dsn = os.environ.get("OPTIINFRA_BENCH_DSN", "")
+            if not dsn:
+                print("OPTIINFRA_BENCH_DSN is not set: no run on a second server", flush=True)
+                continue
+            try:
+                psycopg.connect(dsn, connect_timeout=5).close()
+            except psycopg.OperationalError as exc:
+                print(f"OPTIINFRA_BENCH_DSN unreachable, skipped: {exc}".strip(), flush=True)
+                continue
+            out.append(("OPTIINFRA_BENCH_DSN", dsn))
+        else:
+            raise SystemExit(f"--servers: unknown server {which!r} (embedded, env)")
+    return out
 
 
 def fmt_time(seconds: float) -> str:
@@ -681,24 +1043,33 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds * 1e6:.0f} us"
 
 
+def _cpu(value: float | None) -> str:
+    return "-" if value is None else fmt_time(value)
+
+
 def report(results: list[Result], single: dict[str, dict[str, int]]) -> None:
     header = (
-        f"{'operation':<38} {'contender':<15} {'median/call':>12} {'IQR':>10} "
-        f"{'vs raw':>7} {'statements':>10}"
+        f"{'operation':<40} {'contender':<15} {'median/call':>12} {'IQR':>10} "
+        f"{'vs raw':>7} {'stmts':>6} {'client CPU':>11} {'server CPU':>11} {'srv vs raw':>10}"
     )
     print(header)
     print("-" * len(header))
     for result in results:
         for i, name in enumerate(CONTENDERS):
+            ratio = result.server_ratio(name)
             print(
-                f"{result.op.name if i == 0 else '':<38} {name:<15} "
+                f"{result.op.name if i == 0 else '':<40} {name:<15} "
                 f"{fmt_time(result.per_unit(name)):>12} {fmt_time(result.spread(name)):>10} "
                 f"{result.ratio(name):>7.2f} "
-                f"{result.statements[name] / result.op.per_sample:>10.4g}"
+                f"{result.statements[name] / result.op.per_sample:>6.4g} "
+                f"{_cpu(result.client_per_call(name)):>11} "
+                f"{_cpu(result.server_per_call(name)):>11} "
+                f"{'-' if ratio is None else f'{ratio:.2f}':>10}"
             )
     print(
-        "\nstatements = execute/executemany/copy calls per call of the operation "
-        "(round trips; a COPY is one)."
+        "\nstmts = execute/executemany/copy calls per call (round trips; a COPY is one). "
+        "CPU per call: client = this process; server = the backend serving the contender "
+        "(/proc, same machine), totalled over all samples."
     )
     print(
         "per single call: "
@@ -707,33 +1078,127 @@ def report(results: list[Result], single: dict[str, dict[str, int]]) -> None:
             for label, counts in single.items()
         )
     )
+    memory = [r for r in results if r.peak_mb]
+    if memory:
+        print("\npeak memory of one call (RSS growth in a fresh interpreter, median of 3):")
+        for r in memory:
+            raw = r.peak_mb["raw psycopg"]
+            print(
+                f"  {r.op.name}: "
+                + ", ".join(
+                    f"{n} {mb:.0f} MB ({mb / raw:.2f}x)" if raw else f"{n} {mb:.0f} MB"
+                    for n, mb in r.peak_mb.items()
+                )
+            )
+    print("\ncyclic GC share of the client CPU on reads:")
+    for r in results:
+        if r.op.read:
+            print(
+                f"  {r.op.name}: "
+                + ", ".join(
+                    f"{n} {100 * r.gc_time[n] / r.client_cpu[n]:.0f}%"
+                    for n in CONTENDERS
+                    if r.client_cpu[n]
+                )
+            )
 
 
 def verdicts(results: list[Result], single: dict[str, dict[str, int]]) -> int:
     misses = 0
-    print("\ntargets (ratios are medians of side-by-side samples):")
+
+    def say(ok: bool, text: str) -> None:
+        nonlocal misses
+        misses += not ok
+        print(f"  {'met   ' if ok else 'MISSED'} {text}")
+
+    print("\ntargets (ratios are medians of side-by-side samples; CPU from totals):")
     for result in results:
         if result.op.target:
             limit, text = result.op.target
             ratio = result.ratio("optiinfra_db")
-            ok = ratio <= limit
-            misses += not ok
-            print(f"  {'met   ' if ok else 'MISSED'} {text}: {ratio:.2f}x")
+            say(ratio <= limit, f"{text}: {ratio:.2f}x")
+        if result.op.read:
+            server = result.server_ratio("optiinfra_db")
+            if server is not None:
+                say(server <= 1.2, f"server CPU of {result.op.name} <= 1.2x raw: {server:.2f}x")
+            client = result.client_per_call("optiinfra_db") / result.client_per_call("raw psycopg")
+            say(client <= 1.0, f"client CPU of {result.op.name} <= 1.0x raw: {client:.2f}x")
+        if result.op.memory_target and result.peak_mb:
+            limit, text = result.op.memory_target
+            ratio = result.peak_mb["optiinfra_db"] / result.peak_mb["raw psycopg"]
+            say(ratio <= limit, f"{text}: {ratio:.2f}x")
     for result in results:
         faster = 1 / result.ratio("optiinfra_db", "SQLAlchemy ORM")
-        ok = faster > 1
-        misses += not ok
-        print(
-            f"  {'met   ' if ok else 'MISSED'} ahead of the ORM on {result.op.name}: "
-            f"{faster:.2f}x faster"
-        )
-    one = single["get_detail"]["optiinfra_db"] == 1
-    misses += not one
-    print(
-        f"  {'met   ' if one else 'MISSED'} get_detail in one round trip: "
-        f"{single['get_detail']['optiinfra_db']} statement(s)"
-    )
+        say(faster > 1, f"ahead of the ORM on {result.op.name}: {faster:.2f}x faster")
+    got = single["get_detail"]["optiinfra_db"]
+    say(got == 1, f"get_detail in one round trip: {got} statement(s)")
     return misses
+
+
+def run_on(label: str, base: str, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    """The whole benchmark on one server; (misses, JSON summary)."""
+    warmup = 1 if args.quick else 2
+    with bench_database(base, args.in_place) as (dsn, scratch):
+        odb.migrate(dsn)
+        data = build_data(dsn, args.quick)
+        ops, (per_call, resources) = operations(dsn, data, args.quick)
+        lib_conn, raw_conn, session, engine, n_orm_bulk, admin, pids = resources
+        local = all(backend_cpu(pid) is not None for pid in pids.values())
+        print(f"\n=== {label}: {machine(dsn)}", flush=True)
+        print(
+            f"mode: {'quick' if args.quick else 'full'}; warm-up runs first (at least "
+            "6 calls: statements prepared, plans settled), then samples alternating "
+            "between the contenders (order rotated each round); ORM bulk insert on "
+            f"{n_orm_bulk:,} rows, scaled to the same count; server CPU "
+            f"{'from /proc' if local else 'not measurable (server not on this machine)'}\n",
+            flush=True,
+        )
+        gc.callbacks.append(GC_TIMER)
+        try:
+            results = []
+            for op in ops:
+                results.append(measure(op, warmup, pids, dsn))
+                print(f"  measured: {op.name}", file=sys.stderr, flush=True)
+        finally:
+            gc.callbacks.remove(GC_TIMER)
+        single: dict[str, dict[str, int]] = {}
+        for key, runs in per_call.items():
+            single[key] = {}
+            for name, fn in runs.items():
+                with COUNTER.counting():
+                    fn()
+                single[key][name] = COUNTER.count
+        session.rollback()
+        lib_conn.rollback()
+        raw_conn.rollback()
+        report(results, single)
+        misses = verdicts(results, single)
+        session.close()
+        engine.dispose()
+        lib_conn.close()
+        raw_conn.close()
+        if not scratch:  # in place: take our rows away again
+            with odb.connect(dsn) as conn:
+                repos = odb.Repositories(conn)
+                for customer in data.customers:
+                    repos.customers.delete(customer)
+                repos.agents.delete(data.agent)
+        admin.close()
+    summary = {
+        r.op.name: {
+            n: {
+                "median_per_call_s": r.per_unit(n),
+                "ratio_to_raw": r.ratio(n),
+                "client_cpu_per_call_s": r.client_per_call(n),
+                "server_cpu_per_call_s": r.server_per_call(n),
+                "peak_mb": r.peak_mb.get(n),
+                "samples": len(r.times[n]),
+            }
+            for n in CONTENDERS
+        }
+        for r in results
+    }
+    return misses, summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -742,60 +1207,29 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="CI smoke mode (< 1 minute)")
+    parser.add_argument("--quick", action="store_true", help="CI smoke mode (a few minutes)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--servers",
+        default="embedded,env",
+        help="embedded and/or env ($OPTIINFRA_BENCH_DSN), comma-separated (default: both)",
+    )
+    parser.add_argument(
+        "--in-place",
+        action="store_true",
+        help="run in the given database instead of a scratch one (rows deleted afterwards)",
+    )
     args = parser.parse_args(argv)
-    warmup = 1 if args.quick else 2
     COUNTER.install()
     began = time.perf_counter()
-    with scratch_database(args.quick) as dsn:
-        odb.migrate(dsn)
-        data = build_data(dsn, args.quick)
-        ops, (per_call, resources) = operations(dsn, data, args.quick)
-        lib_conn, raw_conn, session, engine, n_orm_bulk, admin = resources
-        print(f"machine: {machine(dsn)}", flush=True)
-        print(
-            f"mode: {'quick' if args.quick else 'full'}; {warmup} warm-up run(s), then "
-            "samples alternating between the contenders (order rotated each round); "
-            f"ORM bulk insert on {n_orm_bulk:,} rows, scaled to the same count\n",
-            flush=True,
-        )
-        results = [measure(op, warmup) for op in ops]
-        single: dict[str, dict[str, int]] = {}
-        for label, runs in per_call.items():
-            single[label] = {}
-            for name, fn in runs.items():
-                with COUNTER.counting():
-                    fn()
-                single[label][name] = COUNTER.count
-        session.rollback()
-        lib_conn.rollback()
-        raw_conn.rollback()
-        report(results, single)
-        misses = verdicts(results, single)
-        if args.json:
-            Path(args.json).write_text(
-                json.dumps(
-                    {
-                        r.op.name: {
-                            n: {
-                                "median_per_call_s": r.per_unit(n),
-                                "ratio_to_raw": r.ratio(n),
-                                "samples": len(r.times[n]),
-                            }
-                            for n in CONTENDERS
-                        }
-                        for r in results
-                    },
-                    indent=2,
-                )
-            )
-        session.close()
-        engine.dispose()
-        lib_conn.close()
-        raw_conn.close()
-        admin.close()
+    misses = 0
+    summaries: dict[str, Any] = {}
+    for label, base in servers(args.servers):
+        missed, summaries[label] = run_on(label, base, args)
+        misses += missed
+    if args.json:
+        Path(args.json).write_text(json.dumps(summaries, indent=2))
     print(f"\n(total {time.perf_counter() - began:.0f} s)")
     return 1 if (args.strict and misses) else 0
 

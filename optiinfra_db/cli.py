@@ -20,7 +20,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from yoyo.exceptions import LockTimeout
 
 from optiinfra_db import embedded, health
-from optiinfra_db.db import connect, fetch_all
+from optiinfra_db.db import connect, fetch_all, stream_all
 from optiinfra_db.enums import StepStatus, WorkflowStatus, WorkflowType
 from optiinfra_db.errors import (
     ConnectionLostError,
@@ -460,6 +460,34 @@ def _resolve_one(
     return ident
 
 
+_RUN_KEYS = (
+    "id",
+    "created_at",
+    "workflow_type",
+    "status",
+    "customer",
+    "agent",
+    "started_at",
+    "completed_at",
+    "duration_s",
+    "steps",
+    "failed_steps",
+)
+
+
+def emit_json_rows(keys: Sequence[str], rows: Iterator[tuple[Any, ...]]) -> None:
+    """One JSON array on stdout, written row by row as the rows stream in
+    (memory stays bounded however many rows there are)."""
+    out = sys.stdout
+    out.write("[")
+    wrote = False
+    for row in rows:
+        out.write(",\n  " if wrote else "\n  ")
+        json.dump(dict(zip(keys, row, strict=True)), out, default=to_json, ensure_ascii=False)
+        wrote = True
+    out.write("\n]\n" if wrote else "]\n")
+
+
 def cmd_runs_list(args: argparse.Namespace) -> int:
     target = resolve(args)
     with open_conn(target, read_only=True) as conn:
@@ -469,25 +497,12 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
             "workflow_type": args.type,
             "status": args.status,
             "since": parse_since(args.since) or "-infinity",
-            "limit": args.limit,
+            "limit": None if args.all else args.limit,
         }
+        if args.json:  # streamed through a server-side cursor, written as it comes
+            emit_json_rows(_RUN_KEYS, stream_all(conn, "reports.runs", params))
+            return EXIT_OK
         found = fetch_all(conn, "reports.runs", params)
-    keys = (
-        "id",
-        "created_at",
-        "workflow_type",
-        "status",
-        "customer",
-        "agent",
-        "started_at",
-        "completed_at",
-        "duration_s",
-        "steps",
-        "failed_steps",
-    )
-    if args.json:
-        emit_json([dict(zip(keys, row, strict=True)) for row in found])
-        return EXIT_OK
     style = Style(sys.stdout)
     table(
         [
@@ -785,6 +800,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=[s.value for s in WorkflowStatus])
     p.add_argument("--since", metavar="7d|24h|ISO", help="created at or after")
     p.add_argument("--limit", type=int, default=20, help="at most N rows (1..10000, default 20)")
+    p.add_argument(
+        "--all", action="store_true", help="every matching run (with --json: streamed, no limit)"
+    )
     p.set_defaults(func=cmd_runs_list)
     p = runs.add_parser("show", parents=[common, as_json], help="timeline of one execution")
     p.add_argument("id", help="execution id")

@@ -29,8 +29,9 @@ added, and why:
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -52,6 +53,7 @@ __all__ = [
     "connect",
     "create_pool",
     "fetch_all",
+    "stream_all",
 ]
 
 Connection = psycopg.Connection[Any]
@@ -108,6 +110,22 @@ def fetch_all(
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(CATALOG[key].sql, params)
         return cur.fetchall()
+
+
+def stream_all(
+    conn: Connection, key: str, params: dict[str, Any] | None = None, batch_size: int = 1000
+) -> Iterator[tuple[Any, ...]]:
+    """Run the named query through a server-side cursor and yield its rows as
+    tuples, ``batch_size`` per round trip (bounded memory). Runs in the
+    caller's transaction, or in one of its own on an autocommit connection."""
+    own = conn.transaction() if conn.autocommit else contextlib.nullcontext()
+    with (
+        own,
+        conn.cursor(f"optiinfra_stream_{key.replace('.', '_')}", row_factory=tuple_row) as cur,
+    ):
+        cur.itersize = batch_size
+        cur.execute(CATALOG[key].sql, params)
+        yield from cur
 
 
 def _ms(value: Timeout) -> int:

@@ -281,6 +281,18 @@ def test_runs_list_show_and_stats(capsys: pytest.CaptureFixture[str], db_dsn: st
     newest_failed = runs[0]
     assert newest_failed["workflow_type"] == "performance_tuning"
 
+    # --all --json streams every run (server-side cursor), one JSON document.
+    code, out, _ = run(capsys, "runs", "list", "--json", "--all", "--database-url", db_dsn)
+    every = json.loads(out)
+    with psycopg.connect(db_dsn) as check:
+        total = check.execute("SELECT count(*) FROM workflow_executions").fetchone()
+    assert code == 0 and total is not None and len(every) == total[0] > 200
+    assert {r["id"] for r in runs} <= {r["id"] for r in every}
+    code, out, _ = run(
+        capsys, "runs", "list", "--json", "--customer", "Nobody", "--database-url", db_dsn
+    )
+    assert code != 0 or json.loads(out) == []
+
     code, out, _ = run(capsys, "runs", "show", newest_failed["id"], "--database-url", db_dsn)
     assert code == 0
     assert "apply_kv_cache_config    FAILED" in out.replace("\x1b", "")
