@@ -294,6 +294,11 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
     admin = psycopg.connect(dsn, autocommit=True)
     few = 8 if quick else 1  # quick mode divides the repeats
 
+    def three(
+        lib: Callable[[], Any], raw: Callable[[], Any], orm_fn: Callable[[], Any]
+    ) -> dict[str, Callable[[], Any]]:
+        return {"optiinfra_db": lib, "raw psycopg": raw, "SQLAlchemy ORM": orm_fn}
+
     # -- get by id: 50 calls per sample, each contender on its own id sequence
     n_get = 50
     lib_ids, raw_ids, orm_ids = (_cycler(data.get_ids, n_get) for _ in range(3))
@@ -314,27 +319,27 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
             session.get(orm.WorkflowExecution, ident)
         session.expunge_all()  # no identity-map hits: every get goes to the server
 
-    # -- list 10,000
-    def lib_list() -> None:
-        rows = repos.workflow_executions.list_for_customer(data.list_customer, limit=10_000)
-        assert len(rows) == 10_000
+    # -- lists: one page of n executions of a customer, newest first
+    def lists(customer: UUID, n: int) -> dict[str, Callable[[], Any]]:
+        def lib() -> None:
+            assert len(repos.workflow_executions.list_for_customer(customer, limit=n)) == n
 
-    def raw_list() -> None:
-        with raw_conn.cursor() as cur:
-            cur.execute(
-                RAW["list_for_customer"], {"customer_id": data.list_customer, "limit": 10_000}
-            )
-            assert len(cur.fetchall()) == 10_000
+        def raw() -> None:
+            with raw_conn.cursor() as cur:
+                cur.execute(RAW["list_for_customer"], {"customer_id": customer, "limit": n})
+                assert len(cur.fetchall()) == n
 
-    def orm_list() -> None:
-        rows = session.scalars(
-            select(orm.WorkflowExecution)
-            .where(orm.WorkflowExecution.customer_id == data.list_customer)
-            .order_by(orm.WorkflowExecution.created_at.desc(), orm.WorkflowExecution.id.desc())
-            .limit(10_000)
-        ).all()
-        assert len(rows) == 10_000
-        session.expunge_all()
+        def orm_fn() -> None:
+            rows = session.scalars(
+                select(orm.WorkflowExecution)
+                .where(orm.WorkflowExecution.customer_id == customer)
+                .order_by(orm.WorkflowExecution.created_at.desc(), orm.WorkflowExecution.id.desc())
+                .limit(n)
+            ).all()
+            assert len(rows) == n
+            session.expunge_all()
+
+        return three(lib, raw, orm_fn)
 
     # -- create one execution with 5 steps in one transaction (rolled back: repeatable)
     inputs = {"window": "7d", "targets": list(range(10)), "thresholds": {"cpu": 0.8}}
@@ -542,28 +547,6 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
         reset(ids)
         return elapsed
 
-    # -- list 1,000 of a customer with a long history (prepared, as a service has it)
-    def lib_list_1000() -> None:
-        rows = repos.workflow_executions.list_for_customer(data.list_customer, limit=1000)
-        assert len(rows) == 1000
-
-    def raw_list_1000() -> None:
-        with raw_conn.cursor() as cur:
-            cur.execute(
-                RAW["list_for_customer"], {"customer_id": data.list_customer, "limit": 1000}
-            )
-            assert len(cur.fetchall()) == 1000
-
-    def orm_list_1000() -> None:
-        rows = session.scalars(
-            select(orm.WorkflowExecution)
-            .where(orm.WorkflowExecution.customer_id == data.list_customer)
-            .order_by(orm.WorkflowExecution.created_at.desc(), orm.WorkflowExecution.id.desc())
-            .limit(1000)
-        ).all()
-        assert len(rows) == 1000
-        session.expunge_all()
-
     # -- streaming export of a whole history
     n_export = data.sizes["list"]
 
@@ -610,42 +593,7 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
 
         return run
 
-    # -- JSON-heavy list (~7.5 KB of JSON a row)
     n_heavy = data.sizes["heavy"]
-
-    def lib_heavy_on(conn: psycopg.Connection[Any]) -> Callable[[], None]:
-        heavy_repos = odb.Repositories(conn)
-
-        def run() -> None:
-            rows = heavy_repos.workflow_executions.list_for_customer(
-                data.heavy_customer, limit=n_heavy
-            )
-            assert len(rows) == n_heavy
-
-        return run
-
-    def raw_heavy_on(conn: psycopg.Connection[Any]) -> Callable[[], None]:
-        def run() -> None:
-            with conn.cursor() as cur:
-                cur.execute(
-                    RAW["list_for_customer"], {"customer_id": data.heavy_customer, "limit": n_heavy}
-                )
-                assert len(cur.fetchall()) == n_heavy
-
-        return run
-
-    def orm_heavy_on(sess: Session) -> Callable[[], None]:
-        def run() -> None:
-            rows = sess.scalars(
-                select(orm.WorkflowExecution)
-                .where(orm.WorkflowExecution.customer_id == data.heavy_customer)
-                .order_by(orm.WorkflowExecution.created_at.desc(), orm.WorkflowExecution.id.desc())
-                .limit(n_heavy)
-            ).all()
-            assert len(rows) == n_heavy
-            sess.expunge_all()
-
-        return run
 
     # -- bulk insert from plain rows: what a caller has before any record is built
     plain_rows = [
@@ -695,11 +643,6 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
         """Rolled-back loads leave dead rows behind: clear them, as autovacuum would."""
         admin.execute("VACUUM (ANALYZE) workflow_steps")
 
-    def three(
-        lib: Callable[[], Any], raw: Callable[[], Any], orm_fn: Callable[[], Any]
-    ) -> dict[str, Callable[[], Any]]:
-        return {"optiinfra_db": lib, "raw psycopg": raw, "SQLAlchemy ORM": orm_fn}
-
     ops = [
         Operation(
             "get one execution by id",
@@ -714,7 +657,7 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
             f"list 1,000 of a {data.sizes['list']:,}-run customer",
             1,
             "call",
-            three(lib_list_1000, raw_list_1000, orm_list_1000),
+            lists(data.list_customer, 1000),
             max(100 // few, 15),
             (1.00, "list 1,000 (prepared, long history) <= 1.00x raw psycopg"),
             read=True,
@@ -724,7 +667,7 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
             "list 10,000 executions of a customer",
             1,
             "call",
-            three(lib_list, raw_list, orm_list),
+            lists(data.list_customer, 10_000),
             max(21 // few, 3),
             (1.00, "list 10,000 <= 1.00x raw psycopg"),
             read=True,
@@ -744,7 +687,7 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
             f"JSON-heavy list: {n_heavy:,} rows of ~7.5 KB",
             1,
             "call",
-            three(lib_heavy_on(lib_conn), raw_heavy_on(raw_conn), orm_heavy_on(session)),
+            lists(data.heavy_customer, n_heavy),
             max(9 // few, 3),
             (1.00, "JSON-heavy list <= 1.00x raw psycopg"),
             read=True,
