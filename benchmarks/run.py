@@ -1,7 +1,7 @@
 """Side-by-side benchmarks: optiinfra_db vs raw psycopg 3 vs the SQLAlchemy 2 ORM.
 
     python -m benchmarks.run            # full mode (the README table)
-    python -m benchmarks.run --quick    # CI smoke, under a minute
+    python -m benchmarks.run --quick    # CI smoke run (a few minutes)
 
 Servers: the embedded PostgreSQL (pgserver, .optiinfra/bench-pgdata) and, when
 $OPTIINFRA_BENCH_DSN is set, that server too (``make bench`` points it at the
