@@ -6,10 +6,12 @@ Seeds about a million executions with their steps and artifacts through COPY
 parameters, writes inside a transaction that is rolled back. It fails when a
 plan scans a ``workflow_*`` table sequentially (unless the query is on the
 allow-list below, with its reason), when a query exceeds its time budget, or
-when an index of a ``workflow_*`` table is used by no query's plan. Each query
-is planned twice: with its parameter values (the custom plan of the first
-executions) and as a generic plan (what a prepared statement settles on after
-psycopg's prepare_threshold), which must not scan either.
+when an index of a ``workflow_*`` table is used by no query's plan, and when a
+plan reads more than ROWS_FACTOR rows per row it returns (index-backed or not).
+Each query runs with its parameter values (the custom plan) and, unless it is
+``plan: custom`` (never prepared by the library), as the generic plan a
+prepared statement settles on after psycopg's prepare_threshold; both are
+held to the same rules.
 """
 
 from __future__ import annotations
