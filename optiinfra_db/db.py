@@ -30,10 +30,11 @@ added, and why:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -54,9 +55,11 @@ __all__ = [
     "create_pool",
     "fetch_all",
     "stream_all",
+    "stream_batches",
 ]
 
 Connection = psycopg.Connection[Any]
+Params = Mapping[str, Any]
 Timeout = timedelta | float | None
 
 _ENUM_TYPES = CATALOG["meta.enum_types"].sql
@@ -112,20 +115,35 @@ def fetch_all(
         return cur.fetchall()
 
 
-def stream_all(
-    conn: Connection, key: str, params: dict[str, Any] | None = None, batch_size: int = 1000
-) -> Iterator[tuple[Any, ...]]:
-    """Run the named query through a server-side cursor and yield its rows as
-    tuples, ``batch_size`` per round trip (bounded memory). Runs in the
-    caller's transaction, or in one of its own on an autocommit connection."""
+#: Names of server-side cursors: unique within the process, so streams nest.
+_CURSOR_IDS = itertools.count(1)
+
+
+def stream_batches(
+    conn: Connection, sql: LiteralString, params: Params | None, batch_size: int
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Run ``sql`` through a server-side cursor (``DECLARE ... CURSOR``) and
+    yield its rows as lists of at most ``batch_size`` tuples, one round trip
+    each: memory stays bounded by one batch. Runs in the caller's
+    transaction, or in one of its own on an autocommit connection; the
+    cursor is closed when the iterator ends or is closed. The one place the
+    library streams (the repositories' iterators and ``stream_all``)."""
     own = conn.transaction() if conn.autocommit else contextlib.nullcontext()
-    with (
-        own,
-        conn.cursor(f"optiinfra_stream_{key.replace('.', '_')}", row_factory=tuple_row) as cur,
-    ):
+    name = f"optiinfra_stream_{next(_CURSOR_IDS)}"
+    with own, conn.cursor(name, row_factory=tuple_row) as cur:
         cur.itersize = batch_size
-        cur.execute(CATALOG[key].sql, params)
-        yield from cur
+        cur.execute(sql, params)
+        while batch := cur.fetchmany(batch_size):
+            yield batch
+
+
+def stream_all(
+    conn: Connection, key: str, params: Params | None = None, batch_size: int = 1000
+) -> Iterator[tuple[Any, ...]]:
+    """Run the named query ``key`` through a server-side cursor and yield its
+    rows as tuples (see ``stream_batches``)."""
+    for batch in stream_batches(conn, CATALOG[key].sql, params, batch_size):
+        yield from batch
 
 
 def _ms(value: Timeout) -> int:

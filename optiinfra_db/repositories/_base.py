@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import functools
-import itertools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -24,6 +22,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter, ValidationError
 
+from optiinfra_db.db import stream_batches
 from optiinfra_db.errors import (
     ConflictError,
     NotFoundError,
@@ -63,8 +62,6 @@ Params = Mapping[str, Any]
 
 #: Rows decoded per fetch when a page is read (their text is dropped after).
 _CHUNK = 256
-#: Names of server-side cursors: unique within the process.
-_CURSOR_IDS = itertools.count(1)
 
 #: Keyset sentinels for "from the very top" and "no bound".
 _MAX_UUID = UUID(int=(1 << 128) - 1)
@@ -292,14 +289,9 @@ class Repository(Generic[R]):
         return self._rows(name, params, check_batch_size(batch_size))
 
     def _rows(self, name: str, params: Params, size: int) -> Iterator[R]:
-        conn = self.conn
-        own = conn.transaction() if conn.autocommit else contextlib.nullcontext()
-        cursor_name = f"optiinfra_{self.table}_{next(_CURSOR_IDS)}"
-        with own, self._ready(), conn.cursor(cursor_name, row_factory=tuple_row) as cur:
-            cur.itersize = size
-            cur.execute(self.q[name], params)
-            while chunk := cur.fetchmany(size):
-                yield from self._decode_rows(chunk)
+        with self._ready():
+            for batch in stream_batches(self.conn, self.q[name], params, size):
+                yield from self._decode_rows(batch)
 
     def _decode_rows(self, rows: Sequence[tuple[Any, ...]]) -> list[R]:
         validate = self.record.model_validate_json
