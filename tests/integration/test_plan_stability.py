@@ -79,3 +79,26 @@ def test_get_detail_stays_on_its_index_when_statistics_are_stale(empty_db_dsn: s
             assert any(s.endswith("on workflow_steps") for s in scans), scans
         detail = repos.workflow_executions.get_detail(execution.id)
         assert detail is not None and [s.step_order for s in detail.steps] == list(range(1, 21))
+
+
+def test_plan_custom_statements_are_never_prepared(
+    conn: psycopg.Connection[Any], repos: Any, world: Any
+) -> None:
+    """A ``plan: custom`` list (optional filters) must never run on a generic
+    plan: after many calls on one connection, the server holds no prepared
+    statement of it, while an ordinary statement has been prepared."""
+    assert conn.prepare_threshold is not None  # a direct connection prepares
+    custom = {k for k, q in CATALOG.items() if q.custom_plan}
+    assert "workflow_executions.list_for_customer" in custom and "agents.list" in custom
+    for _ in range(12):
+        repos.workflow_executions.list_for_customer(world.customer.id, status="pending")
+        repos.workflow_executions.list_for_agent(world.agent.id)
+        repos.agents.list(type="cost")
+        repos.events.list(world.customer.id)
+        repos.workflow_executions.get(world.execution.id)
+    prepared = [
+        row[0] for row in conn.execute("SELECT statement FROM pg_prepared_statements").fetchall()
+    ]
+    origins = {text.split("*/")[0].split("optiinfra_db:")[-1].strip() for text in prepared}
+    assert "workflow_executions:get" in origins  # the ordinary statement was prepared
+    assert not {key.replace(".", ":") for key in custom} & origins, origins
