@@ -127,9 +127,8 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
 
     # -- lists ------------------------------------------------------------------------
 
-    def _query(
+    def _params(
         self,
-        name: str,
         owner: dict[str, Any],
         workflow_type: WorkflowType | None,
         status: WorkflowStatus | None,
@@ -137,10 +136,10 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         until: datetime | None,
         limit: int | None,
         after: Cursor | None,
-    ) -> tuple[str, dict[str, Any]]:
-        """The named query and its parameters for a list page or, with ``limit``
-        None, a stream of every row (these queries are ``plan: custom``: each
-        call is planned with its own filters)."""
+    ) -> dict[str, Any]:
+        """Parameters of the execution lists (``plan: custom``: each call is
+        planned with its own filters): one page, or with ``limit`` None every
+        row (the iterators stream them)."""
         params = {
             **owner,
             "workflow_type": check(WorkflowType | None, workflow_type),
@@ -149,8 +148,8 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
             **page(1 if limit is None else limit, after, self.record),
         }
         if limit is None:
-            params["limit"] = None
-        return name, params
+            params["limit"] = None  # LIMIT NULL: no limit
+        return params
 
     def list_for_customer(
         self,
@@ -165,8 +164,8 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
     ) -> builtins.list[WorkflowExecution]:
         """A customer's executions newest first; created_at in [since, until)."""
         return self._many(
-            *self._query(
-                "list_for_customer",
+            "list_for_customer",
+            self._params(
                 {"customer_id": check_id(customer_id)},
                 workflow_type,
                 status,
@@ -174,7 +173,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
                 until,
                 limit,
                 after,
-            )
+            ),
         )
 
     def iter_for_customer(
@@ -192,8 +191,8 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         newest first through a server-side cursor, ``batch_size`` rows per round
         trip (bounded memory for an export of any size)."""
         return self._stream(
-            *self._query(
-                "list_for_customer",
+            "list_for_customer",
+            self._params(
                 {"customer_id": check_id(customer_id)},
                 workflow_type,
                 status,
@@ -218,8 +217,8 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
     ) -> builtins.list[WorkflowExecution]:
         """An agent's executions newest first."""
         return self._many(
-            *self._query(
-                "list_for_agent",
+            "list_for_agent",
+            self._params(
                 {"agent_id": check_id(agent_id)},
                 workflow_type,
                 status,
@@ -227,7 +226,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
                 until,
                 limit,
                 after,
-            )
+            ),
         )
 
     def iter_for_agent(
@@ -243,8 +242,8 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
     ) -> Iterator[WorkflowExecution]:
         """Every execution of the agent, streamed newest first (see iter_for_customer)."""
         return self._stream(
-            *self._query(
-                "list_for_agent",
+            "list_for_agent",
+            self._params(
                 {"agent_id": check_id(agent_id)},
                 workflow_type,
                 status,
@@ -268,7 +267,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
     ) -> builtins.list[WorkflowExecution]:
         """All executions newest first (an operator's view)."""
         return self._many(
-            *self._query("list", {}, workflow_type, status, since, until, limit, after)
+            "list", self._params({}, workflow_type, status, since, until, limit, after)
         )
 
     def iter(
@@ -283,7 +282,8 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
     ) -> Iterator[WorkflowExecution]:
         """Every execution, streamed newest first (see iter_for_customer)."""
         return self._stream(
-            *self._query("list", {}, workflow_type, status, since, until, None, after),
+            "list",
+            self._params({}, workflow_type, status, since, until, None, after),
             batch_size,
         )
 
