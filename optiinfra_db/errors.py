@@ -22,6 +22,7 @@ __all__ = [
     "DeadlockError",
     "InvalidReferenceError",
     "InvalidTransitionError",
+    "LeaseLostError",
     "LockTimeoutError",
     "NotFoundError",
     "QueryCanceledError",
@@ -140,6 +141,34 @@ class InvalidTransitionError(RepositoryError):
         self.current = current
         self.wanted = wanted
         self.allowed_from = allowed_from
+
+
+class LeaseLostError(InvalidTransitionError):
+    """A worker's call refused because it no longer holds the execution: the
+    run is not running, another worker holds it, or the lease has expired
+    (the reaper may already have requeued it). The worker must stop writing
+    to that run."""
+
+    def __init__(
+        self,
+        entity: str,
+        id: Any,
+        current: str,
+        wanted: str,
+        *,
+        worker_id: str,
+        execution_id: Any,
+        detail: str,
+    ) -> None:
+        super().__init__(
+            entity,
+            id,
+            current,
+            wanted,
+            reason=f"worker {worker_id!r} lost its lease on execution {execution_id}: {detail}",
+        )
+        self.worker_id = worker_id
+        self.execution_id = execution_id
 
 
 # Entity names for messages, by referenced table.

@@ -9,7 +9,7 @@ columns, JSON is JSON.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
@@ -33,10 +33,12 @@ __all__ = [
     "MAX_TIMESTAMP",
     "MIN_TIMESTAMP",
     "ApiKey",
+    "ClaimLimit",
     "Improvement",
     "Int32",
     "JsonArray",
     "JsonObject",
+    "Lease",
     "Limit",
     "Money",
     "Name",
@@ -46,6 +48,7 @@ __all__ = [
     "Str255",
     "Text",
     "Timestamp",
+    "WorkerId",
     "check_api_key",
     "check_batch_size",
     "check_id",
@@ -220,6 +223,13 @@ Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, strict=True)]
 Money = Annotated[Decimal, Field(max_digits=12, decimal_places=2, allow_inf_nan=False)]
 #: numeric(10, 2): an improvement in percent, exact.
 Improvement = Annotated[Decimal, Field(max_digits=10, decimal_places=2, allow_inf_nan=False)]
+
+#: Who holds a claimed execution: non-empty, at most 255 characters.
+WorkerId = Name
+#: How long a claim holds without a heartbeat: more than zero, at most one day.
+Lease = Annotated[timedelta, Field(gt=timedelta(0), le=timedelta(days=1))]
+#: Executions per claim or reaper pass: 1 to 1,000.
+ClaimLimit = Annotated[int, Field(ge=1, le=1000, strict=True)]
 
 _ID = TypeAdapter(UUID)
 _LIMIT = TypeAdapter(Limit)

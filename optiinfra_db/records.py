@@ -102,8 +102,10 @@ __all__ = [
     "WorkflowExecutionDetail",
     "WorkflowExecutionUpdate",
     "WorkflowStep",
+    "WorkflowStepAttempt",
     "WorkflowStepCreate",
     "WorkflowStepUpdate",
+    "WorkflowTransition",
     "hash_api_key",
     "new_api_key",
 ]
@@ -554,6 +556,15 @@ class WorkflowExecution(Record):
     metadata: dict[str, Any]
     created_at: AwareDatetime
     updated_at: AwareDatetime
+    #: The worker that claimed it (kept once it ends); None if never claimed or requeued.
+    worker_id: str | None
+    #: While running under a claim: the claim holds until then.
+    lease_expires_at: AwareDatetime | None
+    heartbeat_at: AwareDatetime | None
+    #: How many times it was claimed (or started).
+    attempt: int
+    #: Claims allowed before an expired lease times it out instead of requeuing it.
+    max_attempts: int
 
 
 class WorkflowExecutionCreate(Input):
@@ -568,6 +579,8 @@ class WorkflowExecutionCreate(Input):
     output_data: JsonObject = Field(default_factory=dict)
     error_details: JsonObject | None = None
     metadata: JsonObject = Field(default_factory=dict)
+    #: Claims allowed (>= 1): after that many expired leases the reaper times it out.
+    max_attempts: int = Field(default=1, ge=1, le=2**31 - 1, strict=True)
 
     @model_validator(mode="after")
     def _times(self) -> Self:
@@ -687,6 +700,46 @@ class WorkflowArtifactUpdate(UpdateInput):
     artifact_size_bytes: int | None = Field(default=None, ge=0, le=2**63 - 1, strict=True)
     content_type: Str100 | None = None
     metadata: JsonObject | None = None
+
+
+# --------------------------------------------------------------------------- workflow_transitions
+
+
+class WorkflowTransition(Record):
+    """One status change of an execution (``workflow_step_id`` None) or of one
+    of its steps, as the database logged it."""
+
+    id: int
+    workflow_execution_id: UUID
+    workflow_step_id: UUID | None
+    #: None for the status a row was inserted with.
+    from_status: str | None
+    to_status: str
+    at: AwareDatetime
+    worker_id: str | None
+    #: The execution's attempt at the move (None when unknown).
+    attempt: int | None
+    reason: str | None
+    error_details: dict[str, Any] | None
+
+
+class WorkflowStepAttempt(Record):
+    """One run of a step: from its move into running to its next move."""
+
+    step_id: UUID
+    #: 1 for the step's first run.
+    attempt: int
+    #: The execution's attempt (claim) the run belonged to.
+    execution_attempt: int | None
+    worker_id: str | None
+    started_at: AwareDatetime
+    #: None while it is still running.
+    ended_at: AwareDatetime | None
+    #: The status it moved to (completed, failed, retrying, ...); None while running.
+    outcome: StepStatus | None
+    #: The error of this attempt (kept after a later success).
+    error_details: dict[str, Any] | None
+    reason: str | None
 
 
 class WorkflowExecutionDetail(Record):

@@ -15,12 +15,14 @@ MIGRATION_IDS = (
     "0004.index-review",
     "0005.live-safe-followups",
     "0006.plan-stability",
+    "0007.workflow-runtime",
+    "0008.runtime-indexes",
 )
 
 EXPECTED_TABLES = frozenset({
     "customers", "agents", "events", "recommendations", "approvals", "optimizations",
     "agent_configs", "agent_states", "agent_capabilities", "agent_metrics",
-    "workflow_executions", "workflow_steps", "workflow_artifacts",
+    "workflow_executions", "workflow_steps", "workflow_artifacts", "workflow_transitions",
 })  # fmt: skip
 
 #: foreign key name -> (table, ON DELETE action as pg_constraint.confdeltype)
@@ -43,6 +45,7 @@ EXPECTED_FOREIGN_KEYS: dict[str, tuple[str, str]] = {
     "fk_workflow_steps_execution": ("workflow_steps", "c"),
     "fk_workflow_artifacts_execution": ("workflow_artifacts", "c"),
     "fk_workflow_artifacts_step": ("workflow_artifacts", "c"),
+    "fk_workflow_transitions_execution": ("workflow_transitions", "c"),
 }
 
 #: index name -> table (primary keys and unique constraints included)
@@ -73,6 +76,9 @@ EXPECTED_INDEXES: dict[str, str] = {
     "ix_workflow_executions_agent_created": "workflow_executions",
     "ix_workflow_executions_created": "workflow_executions",
     "ix_workflow_executions_agent_open": "workflow_executions",
+    "ix_workflow_executions_pending": "workflow_executions",
+    "ix_workflow_executions_running_lease": "workflow_executions",
+    "ix_workflow_transitions_execution": "workflow_transitions",
     "uq_workflow_steps_id_execution": "workflow_steps",
     "ix_workflow_steps_execution_order": "workflow_steps",
     "ix_workflow_steps_execution_status": "workflow_steps",

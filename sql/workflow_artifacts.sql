@@ -19,6 +19,35 @@ WITH created AS (
 )
 SELECT to_json(created)::text FROM created;
 
+-- name: create_fenced :one
+-- create for a worker: inserts the artifact only while its execution is
+-- running, held by %(worker_id)s, on a live lease (fencing, in this
+-- statement); the execution is share-locked until the transaction ends, so
+-- a reaper can't requeue it under the write. No row: refused.
+WITH held AS MATERIALIZED (
+    SELECT id
+    FROM workflow_executions
+    WHERE id = %(workflow_execution_id)s
+      AND status = 'running'
+      AND worker_id = %(worker_id)s::text
+      AND lease_expires_at > clock_timestamp()
+    FOR SHARE
+),
+created AS (
+    INSERT INTO workflow_artifacts (
+        workflow_execution_id, workflow_step_id, artifact_type, artifact_name,
+        artifact_path, artifact_size_bytes, content_type, metadata
+    )
+    SELECT held.id, %(workflow_step_id)s, %(artifact_type)s::artifact_type,
+           %(artifact_name)s, %(artifact_path)s, %(artifact_size_bytes)s,
+           %(content_type)s, %(metadata)s
+    FROM held
+    RETURNING id, workflow_execution_id, workflow_step_id, artifact_type,
+              artifact_name, artifact_path, artifact_size_bytes, content_type,
+              metadata, created_at, updated_at
+)
+SELECT to_json(created)::text FROM created;
+
 -- name: get :one
 -- One workflow artifact by primary key, as JSON text.
 SELECT to_json(r)::text

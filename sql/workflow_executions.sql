@@ -9,15 +9,16 @@
 WITH created AS (
     INSERT INTO workflow_executions (
         agent_id, customer_id, workflow_type, status, started_at,
-        completed_at, input_data, output_data, error_details, metadata
+        completed_at, input_data, output_data, error_details, metadata, max_attempts
     ) VALUES (
         %(agent_id)s, %(customer_id)s, %(workflow_type)s::workflow_type,
         %(status)s::workflow_status, %(started_at)s, %(completed_at)s,
-        %(input_data)s, %(output_data)s, %(error_details)s, %(metadata)s
+        %(input_data)s, %(output_data)s, %(error_details)s, %(metadata)s, %(max_attempts)s
     )
     RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
               completed_at, input_data, output_data, error_details, metadata,
-              created_at, updated_at
+              created_at, updated_at,
+              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
 )
 SELECT to_json(created)::text FROM created;
 
@@ -30,15 +31,16 @@ SELECT to_json(created)::text FROM created;
 WITH created AS (
     INSERT INTO workflow_executions (
         agent_id, customer_id, workflow_type, status, started_at,
-        completed_at, input_data, output_data, error_details, metadata
+        completed_at, input_data, output_data, error_details, metadata, max_attempts
     ) VALUES (
         %(agent_id)s, %(customer_id)s, %(workflow_type)s::workflow_type,
         %(status)s::workflow_status, %(started_at)s, %(completed_at)s,
-        %(input_data)s, %(output_data)s, %(error_details)s, %(metadata)s
+        %(input_data)s, %(output_data)s, %(error_details)s, %(metadata)s, %(max_attempts)s
     )
     RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
               completed_at, input_data, output_data, error_details, metadata,
-              created_at, updated_at
+              created_at, updated_at,
+              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
 ),
 steps AS (
     INSERT INTO workflow_steps (
@@ -69,7 +71,8 @@ SELECT to_json(r)::text
 FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at,
            completed_at, input_data, output_data, error_details, metadata,
-           created_at, updated_at
+           created_at, updated_at,
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
     FROM workflow_executions
     WHERE id = %(id)s
 ) AS r;
@@ -95,7 +98,8 @@ WITH updated AS (
                AND status IN ('completed', 'failed', 'cancelled', 'timeout'))
     RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
               completed_at, input_data, output_data, error_details, metadata,
-              created_at, updated_at
+              created_at, updated_at,
+              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
 )
 SELECT to_json(updated)::text FROM updated;
 
@@ -110,7 +114,8 @@ WITH updated AS (
     WHERE id = %(id)s
     RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
               completed_at, input_data, output_data, error_details, metadata,
-              created_at, updated_at
+              created_at, updated_at,
+              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
 )
 SELECT to_json(updated)::text FROM updated;
 
@@ -134,7 +139,8 @@ SELECT to_json(r)::text
 FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at,
            completed_at, input_data, output_data, error_details, metadata,
-           created_at, updated_at
+           created_at, updated_at,
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
     FROM workflow_executions
     WHERE customer_id = %(customer_id)s
       AND (%(workflow_type)s::workflow_type IS NULL
@@ -164,7 +170,8 @@ SELECT to_json(r)::text
 FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at,
            completed_at, input_data, output_data, error_details, metadata,
-           created_at, updated_at
+           created_at, updated_at,
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
     FROM workflow_executions
     WHERE agent_id = %(agent_id)s
       AND (%(workflow_type)s::workflow_type IS NULL
@@ -194,7 +201,8 @@ SELECT to_json(r)::text
 FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at,
            completed_at, input_data, output_data, error_details, metadata,
-           created_at, updated_at
+           created_at, updated_at,
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
     FROM workflow_executions
     WHERE (%(workflow_type)s::workflow_type IS NULL
            OR workflow_type = %(workflow_type)s::workflow_type)
@@ -216,7 +224,8 @@ SELECT to_json(r)::text
 FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at,
            completed_at, input_data, output_data, error_details, metadata,
-           created_at, updated_at
+           created_at, updated_at,
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
     FROM workflow_executions
     WHERE agent_id = %(agent_id)s
       AND status IN ('pending', 'running')
@@ -243,93 +252,289 @@ WHERE customer_id = %(customer_id)s
 GROUP BY workflow_type
 ORDER BY workflow_type;
 
--- name: start :one
--- pending -> running; sets started_at.
--- Guarded: matches no row unless the execution is pending, so a
--- refused move raises nothing inside the server; under concurrency the row
--- lock makes exactly one of several racing callers win.
-WITH moved AS (
-    UPDATE workflow_executions SET
+-- name: claim :many
+-- Claim up to %(limit)s pending executions for one worker, oldest first
+-- (created_at, id). FOR UPDATE SKIP LOCKED: concurrent claimers neither wait
+-- for nor take the same row. Each claimed run moves to running with
+-- started_at, worker_id, heartbeat_at, lease_expires_at = now + %(lease)s,
+-- attempt + 1, and error_details cleared (a requeued run's last error stays
+-- in the transition log). Optional filters are NULL when unused. Served by
+-- ix_workflow_executions_pending (partial: the queue only), read in order.
+WITH ctx AS MATERIALIZED (
+    -- The reason and worker of this move, for the transition log's trigger
+    -- (transaction-local, stamped with this statement's start).
+    SELECT set_config('optiinfra.transition', json_build_object(
+               'at', statement_timestamp(), 'reason', coalesce(%(reason)s::text, 'claimed'),
+               'worker_id', %(worker_id)s::text)::text, true) AS c
+),
+picked AS MATERIALIZED (
+    SELECT id
+    FROM workflow_executions
+    WHERE status = 'pending'
+      AND (%(workflow_types)s::workflow_type[] IS NULL
+           OR workflow_type = ANY (%(workflow_types)s::workflow_type[]))
+      AND (%(agent_id)s::uuid IS NULL OR agent_id = %(agent_id)s::uuid)
+      AND (%(customer_id)s::uuid IS NULL OR customer_id = %(customer_id)s::uuid)
+    ORDER BY created_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+),
+moved AS (
+    UPDATE workflow_executions AS e SET
         status = 'running',
-        started_at = clock_timestamp()
-    WHERE id = %(id)s
-      AND status IN ('pending')
-    RETURNING id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
-              input_data, output_data, error_details, metadata, created_at, updated_at
+        started_at = clock_timestamp(),
+        completed_at = NULL,
+        worker_id = %(worker_id)s::text,
+        heartbeat_at = clock_timestamp(),
+        lease_expires_at = clock_timestamp() + %(lease)s::interval,
+        attempt = e.attempt + 1,
+        error_details = NULL
+    FROM picked, ctx
+    WHERE e.id = picked.id
+      AND ctx.c IS NOT NULL
+    RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
+              e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
+              e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
+              e.attempt, e.max_attempts
+)
+SELECT to_json(moved)::text FROM moved ORDER BY moved.created_at, moved.id;
+
+-- name: heartbeat :one
+-- Extend the lease of a running execution held by %(worker_id)s to now +
+-- %(lease)s. Matches no row unless the execution is running, held by that
+-- worker and its lease has not expired (a lease once lost stays lost).
+WITH moved AS (
+    UPDATE workflow_executions AS e SET
+        heartbeat_at = clock_timestamp(),
+        lease_expires_at = clock_timestamp() + %(lease)s::interval
+    WHERE e.id = %(id)s
+      AND e.status = 'running'
+      AND e.worker_id = %(worker_id)s::text
+      AND e.lease_expires_at > clock_timestamp()
+    RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
+              e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
+              e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
+              e.attempt, e.max_attempts
+)
+SELECT to_json(moved)::text FROM moved;
+
+-- name: start :one
+-- pending -> running without a claim (no worker, no lease: the reaper never
+-- touches it); sets started_at, attempt + 1, clears error_details.
+-- Guarded: matches no row unless the execution is pending, so a refused
+-- move raises nothing inside the server; under concurrency the row lock
+-- makes exactly one of several racing callers win.
+WITH ctx AS MATERIALIZED (
+    -- The reason and worker of this move, for the transition log's trigger
+    -- (transaction-local, stamped with this statement's start).
+    SELECT set_config('optiinfra.transition', json_build_object(
+               'at', statement_timestamp(), 'reason', %(reason)s::text,
+               'worker_id', NULL::text)::text, true) AS c
+),
+moved AS (
+    UPDATE workflow_executions AS e SET
+        status = 'running',
+        started_at = clock_timestamp(),
+        attempt = e.attempt + 1,
+        error_details = NULL
+    FROM ctx
+    WHERE e.id = %(id)s
+      AND e.status = 'pending'
+      AND ctx.c IS NOT NULL
+    RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
+              e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
+              e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
+              e.attempt, e.max_attempts
 )
 SELECT to_json(moved)::text FROM moved;
 
 -- name: complete :one
--- running -> completed; sets completed_at and, if given, output_data
--- (NULL keeps the current output).
--- Guarded: matches no row unless the execution is running, so a
--- refused move raises nothing inside the server; under concurrency the row
--- lock makes exactly one of several racing callers win.
-WITH moved AS (
-    UPDATE workflow_executions SET
+-- running -> completed; sets completed_at, clears the lease and, if given,
+-- sets output_data (NULL keeps the current output). Refused (no row) while a
+-- step is running or retrying, or pending unless %(skip_remaining)s: then
+-- the pending steps are skipped in the same statement. With %(worker_id)s,
+-- refused unless that worker holds the run and its lease has not expired
+-- (fencing, in this statement: no read before it).
+WITH ctx AS MATERIALIZED (
+    -- The reason and worker of this move, for the transition log's trigger
+    -- (transaction-local, stamped with this statement's start).
+    SELECT set_config('optiinfra.transition', json_build_object(
+               'at', statement_timestamp(), 'reason', %(reason)s::text,
+               'worker_id', %(worker_id)s::text)::text, true) AS c
+),
+moved AS (
+    UPDATE workflow_executions AS e SET
         status = 'completed',
         completed_at = clock_timestamp(),
-        output_data = coalesce(%(output_data)s, output_data)
-    WHERE id = %(id)s
-      AND status IN ('running')
-    RETURNING id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
-              input_data, output_data, error_details, metadata, created_at, updated_at
+        output_data = coalesce(%(output_data)s, e.output_data),
+        lease_expires_at = NULL
+    FROM ctx
+    WHERE e.id = %(id)s
+      AND e.status = 'running'
+      AND (%(worker_id)s::text IS NULL
+           OR (e.worker_id = %(worker_id)s::text AND e.lease_expires_at > clock_timestamp()))
+      AND NOT EXISTS (
+          SELECT 1
+          FROM workflow_steps AS s
+          WHERE s.workflow_execution_id = e.id
+            AND (s.status IN ('running', 'retrying')
+                 OR (s.status = 'pending' AND NOT %(skip_remaining)s::boolean)))
+      AND ctx.c IS NOT NULL
+    RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
+              e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
+              e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
+              e.attempt, e.max_attempts
+),
+skipped AS (
+    UPDATE workflow_steps AS s SET
+        status = 'skipped',
+        completed_at = clock_timestamp()
+    FROM moved
+    WHERE s.workflow_execution_id = moved.id
+      AND s.status = 'pending'
+    RETURNING s.id
 )
 SELECT to_json(moved)::text FROM moved;
 
--- name: fail :one
--- running -> failed; sets completed_at and error_details.
--- Guarded: matches no row unless the execution is running, so a
--- refused move raises nothing inside the server; under concurrency the row
--- lock makes exactly one of several racing callers win.
-WITH moved AS (
-    UPDATE workflow_executions SET
-        status = 'failed',
+-- name: finish :one
+-- Ends a run unsuccessfully: %(from_statuses)s -> %(to_status)s (failed,
+-- cancelled or timeout); sets completed_at, clears the lease, and sets
+-- error_details when %(error_details)s is not NULL. The run's unfinished
+-- steps are closed in the same statement: running and retrying ones ->
+-- failed, with the move's reason as that attempt's error; pending ones ->
+-- skipped. With %(worker_id)s, refused unless that worker holds the run and
+-- its lease has not expired.
+WITH ctx AS MATERIALIZED (
+    -- The reason and worker of this move, for the transition log's trigger
+    -- (transaction-local, stamped with this statement's start).
+    SELECT set_config('optiinfra.transition', json_build_object(
+               'at', statement_timestamp(), 'reason', %(reason)s::text,
+               'worker_id', %(worker_id)s::text)::text, true) AS c
+),
+moved AS (
+    UPDATE workflow_executions AS e SET
+        status = %(to_status)s::workflow_status,
         completed_at = clock_timestamp(),
-        error_details = %(error_details)s
-    WHERE id = %(id)s
-      AND status IN ('running')
-    RETURNING id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
-              input_data, output_data, error_details, metadata, created_at, updated_at
+        error_details = coalesce(%(error_details)s, e.error_details),
+        lease_expires_at = NULL
+    FROM ctx
+    WHERE e.id = %(id)s
+      AND e.status = ANY (%(from_statuses)s::workflow_status[])
+      AND (%(worker_id)s::text IS NULL
+           OR (e.worker_id = %(worker_id)s::text AND e.lease_expires_at > clock_timestamp()))
+      AND ctx.c IS NOT NULL
+    RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
+              e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
+              e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
+              e.attempt, e.max_attempts
+),
+closed AS (
+    UPDATE workflow_steps AS s SET
+        status = CASE WHEN s.status = 'pending' THEN 'skipped' ELSE 'failed' END::step_status,
+        completed_at = clock_timestamp(),
+        error_details = CASE
+            WHEN s.status = 'pending' THEN s.error_details
+            ELSE jsonb_strip_nulls(jsonb_build_object(
+                'reason', coalesce(%(reason)s::text, 'execution ' || moved.status::text),
+                'execution_status', moved.status::text,
+                'worker_id', moved.worker_id,
+                'attempt', moved.attempt))
+        END
+    FROM moved
+    WHERE s.workflow_execution_id = moved.id
+      AND s.status IN ('pending', 'running', 'retrying')
+    RETURNING s.id
 )
 SELECT to_json(moved)::text FROM moved;
 
--- name: cancel :one
--- pending or running -> cancelled; sets completed_at.
--- Guarded: matches no row unless the execution is pending or running, so a
--- refused move raises nothing inside the server; under concurrency the row
--- lock makes exactly one of several racing callers win.
-WITH moved AS (
-    UPDATE workflow_executions SET
-        status = 'cancelled',
-        completed_at = clock_timestamp()
-    WHERE id = %(id)s
-      AND status IN ('pending', 'running')
-    RETURNING id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
-              input_data, output_data, error_details, metadata, created_at, updated_at
+-- name: reap_expired :many
+-- Recover runs whose worker stopped heartbeating: up to %(limit)s running
+-- executions whose lease has expired, FOR UPDATE SKIP LOCKED (two reapers
+-- never move the same run; a run a worker is writing to right now is left
+-- for the next pass). Each goes back to pending (worker, lease and
+-- started_at cleared) while attempt < max_attempts, else to timeout.
+-- error_details says why: reason lease_expired, the worker, the attempt.
+-- Its running and retrying steps are failed with that error (the attempt's
+-- error, kept in the log); on timeout its pending steps are skipped. A
+-- requeued run keeps its completed steps. Served by
+-- ix_workflow_executions_running_lease (partial: running runs only).
+WITH ctx AS MATERIALIZED (
+    -- The reason and worker of this move, for the transition log's trigger
+    -- (transaction-local, stamped with this statement's start).
+    SELECT set_config('optiinfra.transition', json_build_object(
+               'at', statement_timestamp(), 'reason', 'lease_expired',
+               'worker_id', NULL::text)::text, true) AS c
+),
+expired AS MATERIALIZED (
+    SELECT id
+    FROM workflow_executions
+    WHERE status = 'running'
+      AND lease_expires_at < clock_timestamp()
+    ORDER BY lease_expires_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+),
+moved AS (
+    UPDATE workflow_executions AS e SET
+        status = CASE WHEN e.attempt < e.max_attempts THEN 'pending' ELSE 'timeout' END::workflow_status,
+        started_at = CASE WHEN e.attempt < e.max_attempts THEN NULL ELSE e.started_at END,
+        completed_at = CASE WHEN e.attempt < e.max_attempts THEN NULL ELSE clock_timestamp() END,
+        worker_id = CASE WHEN e.attempt < e.max_attempts THEN NULL ELSE e.worker_id END,
+        lease_expires_at = NULL,
+        error_details = jsonb_build_object(
+            'reason', 'lease_expired',
+            'worker_id', e.worker_id,
+            'attempt', e.attempt,
+            'lease_expired_at', e.lease_expires_at)
+    FROM expired, ctx
+    WHERE e.id = expired.id
+      AND ctx.c IS NOT NULL
+    RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
+              e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
+              e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
+              e.attempt, e.max_attempts
+),
+closed AS (
+    UPDATE workflow_steps AS s SET
+        status = CASE WHEN s.status = 'pending' THEN 'skipped' ELSE 'failed' END::step_status,
+        completed_at = clock_timestamp(),
+        error_details = CASE WHEN s.status = 'pending' THEN s.error_details
+                             ELSE moved.error_details END
+    FROM moved
+    WHERE s.workflow_execution_id = moved.id
+      AND (s.status IN ('running', 'retrying')
+           OR (s.status = 'pending' AND moved.status = 'timeout'))
+    RETURNING s.id
 )
-SELECT to_json(moved)::text FROM moved;
+SELECT to_json(moved)::text FROM moved ORDER BY moved.created_at, moved.id;
 
--- name: time_out :one
--- running -> timeout; sets completed_at.
--- Guarded: matches no row unless the execution is running, so a
--- refused move raises nothing inside the server; under concurrency the row
--- lock makes exactly one of several racing callers win.
-WITH moved AS (
-    UPDATE workflow_executions SET
-        status = 'timeout',
-        completed_at = clock_timestamp()
-    WHERE id = %(id)s
-      AND status IN ('running')
-    RETURNING id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
-              input_data, output_data, error_details, metadata, created_at, updated_at
-)
-SELECT to_json(moved)::text FROM moved;
+-- name: state_of :one
+-- Why a guarded move matched no row: the execution's status, who holds it,
+-- whether that lease is still live, and how many of its steps are pending
+-- and running or retrying. No row: no such execution.
+SELECT e.status::text,
+       e.worker_id,
+       coalesce(e.lease_expires_at > clock_timestamp(), false),
+       e.lease_expires_at,
+       (SELECT count(*) FROM workflow_steps AS s
+        WHERE s.workflow_execution_id = e.id AND s.status = 'pending'),
+       (SELECT count(*) FROM workflow_steps AS s
+        WHERE s.workflow_execution_id = e.id AND s.status IN ('running', 'retrying'))
+FROM workflow_executions AS e
+WHERE e.id = %(id)s;
 
--- name: status_of :one
--- The current status of one execution: after a guarded move matched no row,
--- tells "missing" (no row) from "wrong status".
-SELECT status::text FROM workflow_executions WHERE id = %(id)s;
+-- name: history :many
+-- An execution's transitions and its steps', oldest first (the order the
+-- log assigned). Served by ix_workflow_transitions_execution.
+SELECT to_json(r)::text
+FROM (
+    SELECT id, workflow_execution_id, workflow_step_id, from_status, to_status, at,
+           worker_id, attempt, reason, error_details
+    FROM workflow_transitions
+    WHERE workflow_execution_id = %(id)s
+    ORDER BY id
+) AS r
+ORDER BY r.id;
 
 -- name: get_detail :one
 -- One execution with its steps (in step order) and its artifacts (oldest
@@ -361,7 +566,8 @@ SELECT json_build_object(
 )::text
 FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
-           input_data, output_data, error_details, metadata, created_at, updated_at
+           input_data, output_data, error_details, metadata, created_at, updated_at,
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
     FROM workflow_executions
     WHERE id = %(id)s
 ) AS e;

@@ -118,88 +118,268 @@ COPY workflow_steps (workflow_execution_id, step_name, step_order, status, start
 FROM STDIN;
 
 -- name: state_of :one
--- Status and retry budget of one step: after a guarded move matched no row,
--- tells "missing" (no row) from "wrong status" or "retries exhausted".
-SELECT status::text, retry_count, max_retries FROM workflow_steps WHERE id = %(id)s;
+-- Why a guarded move matched no row: the step's status and retry budget,
+-- whether it failed before its execution's current attempt started (it may
+-- start again), and its execution's status, holder and lease. No row: no
+-- such step.
+SELECT s.status::text, s.retry_count, s.max_retries,
+       coalesce(s.status = 'failed' AND s.completed_at < e.started_at, false),
+       e.id, e.status::text, e.worker_id,
+       coalesce(e.lease_expires_at > clock_timestamp(), false)
+FROM workflow_steps AS s
+JOIN workflow_executions AS e ON e.id = s.workflow_execution_id
+WHERE s.id = %(id)s;
 
 -- name: start :one
--- pending or retrying -> running; sets started_at and clears completed_at
--- and error_details (a step starting again after a retry).
--- Guarded: matches no row unless the step is pending or retrying.
-WITH moved AS (
-    UPDATE workflow_steps SET
+-- pending or retrying -> running, or failed -> running when the step failed in
+-- an earlier attempt of its execution (a requeued run resumes there); sets
+-- started_at and clears completed_at and error_details.
+-- Every move needs the step's execution running; with %(worker_id)s, held
+-- by that worker on a live lease (fencing, in this statement).
+WITH held AS MATERIALIZED (
+    -- The step's execution, if it is running (and, with %(worker_id)s, held
+    -- by that worker on a live lease), share-locked until this transaction
+    -- ends: a reaper skips it meanwhile, a finish waits for it.
+    SELECT e.id, e.worker_id, e.attempt, e.started_at
+    FROM workflow_steps AS s0
+    JOIN workflow_executions AS e ON e.id = s0.workflow_execution_id
+    WHERE s0.id = %(id)s
+      AND e.status = 'running'
+      AND (%(worker_id)s::text IS NULL
+           OR (e.worker_id = %(worker_id)s::text AND e.lease_expires_at > clock_timestamp()))
+    FOR SHARE OF e
+),
+ctx AS MATERIALIZED (
+    -- The reason, worker and attempt of this move, for the transition log's
+    -- trigger (transaction-local, stamped with this statement's start).
+    SELECT set_config('optiinfra.transition', json_build_object(
+               'at', statement_timestamp(), 'reason', %(reason)s::text,
+               'worker_id', coalesce(%(worker_id)s::text, held.worker_id),
+               'attempt', held.attempt)::text, true) AS c,
+           held.started_at AS run_started_at
+    FROM held
+),
+moved AS (
+    UPDATE workflow_steps AS s SET
         status = 'running',
         started_at = clock_timestamp(),
         completed_at = NULL,
         error_details = NULL
-    WHERE id = %(id)s
-      AND status IN ('pending', 'retrying')
-    RETURNING id, workflow_execution_id, step_name, step_order, status, started_at,
-              completed_at, input_data, output_data, error_details, retry_count,
-              max_retries, metadata, created_at, updated_at
+    FROM ctx
+    WHERE s.id = %(id)s
+      AND (s.status IN ('pending', 'retrying')
+           OR (s.status = 'failed' AND s.completed_at < ctx.run_started_at))
+      AND ctx.c IS NOT NULL
+    RETURNING s.id, s.workflow_execution_id, s.step_name, s.step_order, s.status, s.started_at,
+              s.completed_at, s.input_data, s.output_data, s.error_details, s.retry_count,
+              s.max_retries, s.metadata, s.created_at, s.updated_at
 )
 SELECT to_json(moved)::text FROM moved;
 
 -- name: complete :one
 -- running -> completed; sets completed_at and, if given, output_data.
--- Guarded: matches no row unless the step is running.
-WITH moved AS (
-    UPDATE workflow_steps SET
+-- Every move needs the step's execution running; with %(worker_id)s, held
+-- by that worker on a live lease (fencing, in this statement).
+WITH held AS MATERIALIZED (
+    -- The step's execution, if it is running (and, with %(worker_id)s, held
+    -- by that worker on a live lease), share-locked until this transaction
+    -- ends: a reaper skips it meanwhile, a finish waits for it.
+    SELECT e.id, e.worker_id, e.attempt, e.started_at
+    FROM workflow_steps AS s0
+    JOIN workflow_executions AS e ON e.id = s0.workflow_execution_id
+    WHERE s0.id = %(id)s
+      AND e.status = 'running'
+      AND (%(worker_id)s::text IS NULL
+           OR (e.worker_id = %(worker_id)s::text AND e.lease_expires_at > clock_timestamp()))
+    FOR SHARE OF e
+),
+ctx AS MATERIALIZED (
+    -- The reason, worker and attempt of this move, for the transition log's
+    -- trigger (transaction-local, stamped with this statement's start).
+    SELECT set_config('optiinfra.transition', json_build_object(
+               'at', statement_timestamp(), 'reason', %(reason)s::text,
+               'worker_id', coalesce(%(worker_id)s::text, held.worker_id),
+               'attempt', held.attempt)::text, true) AS c,
+           held.started_at AS run_started_at
+    FROM held
+),
+moved AS (
+    UPDATE workflow_steps AS s SET
         status = 'completed',
         completed_at = clock_timestamp(),
-        output_data = coalesce(%(output_data)s, output_data)
-    WHERE id = %(id)s
-      AND status IN ('running')
-    RETURNING id, workflow_execution_id, step_name, step_order, status, started_at,
-              completed_at, input_data, output_data, error_details, retry_count,
-              max_retries, metadata, created_at, updated_at
+        output_data = coalesce(%(output_data)s, s.output_data)
+    FROM ctx
+    WHERE s.id = %(id)s
+      AND s.status = 'running'
+      AND ctx.c IS NOT NULL
+    RETURNING s.id, s.workflow_execution_id, s.step_name, s.step_order, s.status, s.started_at,
+              s.completed_at, s.input_data, s.output_data, s.error_details, s.retry_count,
+              s.max_retries, s.metadata, s.created_at, s.updated_at
 )
 SELECT to_json(moved)::text FROM moved;
 
 -- name: fail :one
--- running -> failed; sets completed_at and error_details.
--- Guarded: matches no row unless the step is running.
-WITH moved AS (
-    UPDATE workflow_steps SET
+-- running -> failed; sets completed_at and error_details (that attempt's
+-- error: the transition log keeps it after a later success).
+-- Every move needs the step's execution running; with %(worker_id)s, held
+-- by that worker on a live lease (fencing, in this statement).
+WITH held AS MATERIALIZED (
+    -- The step's execution, if it is running (and, with %(worker_id)s, held
+    -- by that worker on a live lease), share-locked until this transaction
+    -- ends: a reaper skips it meanwhile, a finish waits for it.
+    SELECT e.id, e.worker_id, e.attempt, e.started_at
+    FROM workflow_steps AS s0
+    JOIN workflow_executions AS e ON e.id = s0.workflow_execution_id
+    WHERE s0.id = %(id)s
+      AND e.status = 'running'
+      AND (%(worker_id)s::text IS NULL
+           OR (e.worker_id = %(worker_id)s::text AND e.lease_expires_at > clock_timestamp()))
+    FOR SHARE OF e
+),
+ctx AS MATERIALIZED (
+    -- The reason, worker and attempt of this move, for the transition log's
+    -- trigger (transaction-local, stamped with this statement's start).
+    SELECT set_config('optiinfra.transition', json_build_object(
+               'at', statement_timestamp(), 'reason', %(reason)s::text,
+               'worker_id', coalesce(%(worker_id)s::text, held.worker_id),
+               'attempt', held.attempt)::text, true) AS c,
+           held.started_at AS run_started_at
+    FROM held
+),
+moved AS (
+    UPDATE workflow_steps AS s SET
         status = 'failed',
         completed_at = clock_timestamp(),
         error_details = %(error_details)s
-    WHERE id = %(id)s
-      AND status IN ('running')
-    RETURNING id, workflow_execution_id, step_name, step_order, status, started_at,
-              completed_at, input_data, output_data, error_details, retry_count,
-              max_retries, metadata, created_at, updated_at
+    FROM ctx
+    WHERE s.id = %(id)s
+      AND s.status = 'running'
+      AND ctx.c IS NOT NULL
+    RETURNING s.id, s.workflow_execution_id, s.step_name, s.step_order, s.status, s.started_at,
+              s.completed_at, s.input_data, s.output_data, s.error_details, s.retry_count,
+              s.max_retries, s.metadata, s.created_at, s.updated_at
 )
 SELECT to_json(moved)::text FROM moved;
 
 -- name: skip :one
 -- pending -> skipped; sets completed_at.
--- Guarded: matches no row unless the step is pending.
-WITH moved AS (
-    UPDATE workflow_steps SET
+-- Every move needs the step's execution running; with %(worker_id)s, held
+-- by that worker on a live lease (fencing, in this statement).
+WITH held AS MATERIALIZED (
+    -- The step's execution, if it is running (and, with %(worker_id)s, held
+    -- by that worker on a live lease), share-locked until this transaction
+    -- ends: a reaper skips it meanwhile, a finish waits for it.
+    SELECT e.id, e.worker_id, e.attempt, e.started_at
+    FROM workflow_steps AS s0
+    JOIN workflow_executions AS e ON e.id = s0.workflow_execution_id
+    WHERE s0.id = %(id)s
+      AND e.status = 'running'
+      AND (%(worker_id)s::text IS NULL
+           OR (e.worker_id = %(worker_id)s::text AND e.lease_expires_at > clock_timestamp()))
+    FOR SHARE OF e
+),
+ctx AS MATERIALIZED (
+    -- The reason, worker and attempt of this move, for the transition log's
+    -- trigger (transaction-local, stamped with this statement's start).
+    SELECT set_config('optiinfra.transition', json_build_object(
+               'at', statement_timestamp(), 'reason', %(reason)s::text,
+               'worker_id', coalesce(%(worker_id)s::text, held.worker_id),
+               'attempt', held.attempt)::text, true) AS c,
+           held.started_at AS run_started_at
+    FROM held
+),
+moved AS (
+    UPDATE workflow_steps AS s SET
         status = 'skipped',
         completed_at = clock_timestamp()
-    WHERE id = %(id)s
-      AND status IN ('pending')
-    RETURNING id, workflow_execution_id, step_name, step_order, status, started_at,
-              completed_at, input_data, output_data, error_details, retry_count,
-              max_retries, metadata, created_at, updated_at
+    FROM ctx
+    WHERE s.id = %(id)s
+      AND s.status = 'pending'
+      AND ctx.c IS NOT NULL
+    RETURNING s.id, s.workflow_execution_id, s.step_name, s.step_order, s.status, s.started_at,
+              s.completed_at, s.input_data, s.output_data, s.error_details, s.retry_count,
+              s.max_retries, s.metadata, s.created_at, s.updated_at
 )
 SELECT to_json(moved)::text FROM moved;
 
 -- name: retry :one
 -- failed or running -> retrying; retry_count + 1. Refused once retry_count
 -- would pass max_retries.
--- Guarded: matches no row unless the step is failed or running and retries remain.
-WITH moved AS (
-    UPDATE workflow_steps SET
+-- Every move needs the step's execution running; with %(worker_id)s, held
+-- by that worker on a live lease (fencing, in this statement).
+WITH held AS MATERIALIZED (
+    -- The step's execution, if it is running (and, with %(worker_id)s, held
+    -- by that worker on a live lease), share-locked until this transaction
+    -- ends: a reaper skips it meanwhile, a finish waits for it.
+    SELECT e.id, e.worker_id, e.attempt, e.started_at
+    FROM workflow_steps AS s0
+    JOIN workflow_executions AS e ON e.id = s0.workflow_execution_id
+    WHERE s0.id = %(id)s
+      AND e.status = 'running'
+      AND (%(worker_id)s::text IS NULL
+           OR (e.worker_id = %(worker_id)s::text AND e.lease_expires_at > clock_timestamp()))
+    FOR SHARE OF e
+),
+ctx AS MATERIALIZED (
+    -- The reason, worker and attempt of this move, for the transition log's
+    -- trigger (transaction-local, stamped with this statement's start).
+    SELECT set_config('optiinfra.transition', json_build_object(
+               'at', statement_timestamp(), 'reason', %(reason)s::text,
+               'worker_id', coalesce(%(worker_id)s::text, held.worker_id),
+               'attempt', held.attempt)::text, true) AS c,
+           held.started_at AS run_started_at
+    FROM held
+),
+moved AS (
+    UPDATE workflow_steps AS s SET
         status = 'retrying',
-        retry_count = retry_count + 1
-    WHERE id = %(id)s
-      AND status IN ('failed', 'running')
-      AND retry_count < max_retries
-    RETURNING id, workflow_execution_id, step_name, step_order, status, started_at,
-              completed_at, input_data, output_data, error_details, retry_count,
-              max_retries, metadata, created_at, updated_at
+        retry_count = s.retry_count + 1
+    FROM ctx
+    WHERE s.id = %(id)s
+      AND s.status IN ('failed', 'running')
+      AND s.retry_count < s.max_retries
+      AND ctx.c IS NOT NULL
+    RETURNING s.id, s.workflow_execution_id, s.step_name, s.step_order, s.status, s.started_at,
+              s.completed_at, s.input_data, s.output_data, s.error_details, s.retry_count,
+              s.max_retries, s.metadata, s.created_at, s.updated_at
 )
 SELECT to_json(moved)::text FROM moved;
+
+-- name: attempts :one
+-- Every run of one step as a JSON array, oldest first: each move into
+-- running starts an attempt (numbered from 1), the step's next move ends it
+-- (its status is how it ended, its error_details that attempt's error).
+-- NULL: no such step. Reads the execution's log through
+-- ix_workflow_transitions_execution.
+SELECT coalesce((
+    SELECT json_agg(json_build_object(
+               'step_id', a.workflow_step_id,
+               'attempt', a.n,
+               'execution_attempt', a.attempt,
+               'worker_id', a.worker_id,
+               'started_at', a.at,
+               'ended_at', a.ended_at,
+               'outcome', a.outcome,
+               'error_details', a.ended_error,
+               'reason', a.ended_reason) ORDER BY a.n)
+    FROM (
+        SELECT t.workflow_step_id, t.attempt, t.worker_id, t.at, t.next_at AS ended_at,
+               t.next_status AS outcome, t.next_error AS ended_error,
+               t.next_reason AS ended_reason,
+               row_number() OVER (ORDER BY t.id) AS n
+        FROM (
+            SELECT id, workflow_step_id, attempt, worker_id, at, to_status,
+                   lead(at) OVER w AS next_at,
+                   lead(to_status) OVER w AS next_status,
+                   lead(error_details) OVER w AS next_error,
+                   lead(reason) OVER w AS next_reason
+            FROM workflow_transitions
+            WHERE workflow_execution_id = s.workflow_execution_id
+              AND workflow_step_id = s.id
+            WINDOW w AS (ORDER BY id)
+        ) AS t
+        WHERE t.to_status = 'running'
+    ) AS a
+), '[]'::json)::text
+FROM workflow_steps AS s
+WHERE s.id = %(id)s;

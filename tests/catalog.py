@@ -20,7 +20,10 @@ TABLES = {
     "workflow_executions",
     "workflow_steps",
     "workflow_artifacts",
+    "workflow_transitions",
 }
+#: Sequences: the transition log's id is an identity column (ids in order).
+SEQUENCES = {"workflow_transitions_id_seq"}
 YOYO_TABLES = {"_yoyo_log", "_yoyo_migration", "_yoyo_version", "yoyo_lock", "yoyo_tmp"}
 
 

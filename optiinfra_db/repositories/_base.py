@@ -312,11 +312,18 @@ class Repository(Generic[R]):
     # -- the operations every table has ---------------------------------------------
 
     def _create(self, data: BaseModel, expected: type[BaseModel], **extra: Any) -> R:
-        if not isinstance(data, expected):
-            raise TypeError(f"create() takes a {expected.__name__}, not {type(data).__name__}")
-        row = self._one("create", to_params(data, **extra))
+        row = self._insert("create", data, expected, **extra)
         assert row is not None  # INSERT ... RETURNING always returns the row
         return row
+
+    def _insert(
+        self, name: str, data: BaseModel, expected: type[BaseModel], **extra: Any
+    ) -> R | None:
+        """Run the insert ``name`` with an input model's fields (None: a guarded
+        insert that inserted nothing)."""
+        if not isinstance(data, expected):
+            raise TypeError(f"create() takes a {expected.__name__}, not {type(data).__name__}")
+        return self._one(name, to_params(data, **extra))
 
     def get(self, id: UUID | str) -> R | None:
         """The row with this id, or None."""

@@ -5,21 +5,30 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Annotated, Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from optiinfra_db.enums import ArtifactType, StepStatus, WorkflowStatus, WorkflowType
 from optiinfra_db.errors import (
     ConflictError,
     InvalidTransitionError,
+    LeaseLostError,
     NotFoundError,
     RepositoryError,
 )
-from optiinfra_db.fieldtypes import JsonObject, Name, check_id
+from optiinfra_db.fieldtypes import (
+    ClaimLimit,
+    JsonObject,
+    Lease,
+    Name,
+    Text,
+    WorkerId,
+    check_id,
+)
 from optiinfra_db.records import (
     NewWorkflowStep,
     WorkflowArtifact,
@@ -30,8 +39,10 @@ from optiinfra_db.records import (
     WorkflowExecutionDetail,
     WorkflowExecutionUpdate,
     WorkflowStep,
+    WorkflowStepAttempt,
     WorkflowStepCreate,
     WorkflowStepUpdate,
+    WorkflowTransition,
 )
 from optiinfra_db.repositories._base import (
     Cursor,
@@ -45,6 +56,7 @@ from optiinfra_db.repositories._base import (
 )
 
 __all__ = [
+    "DEFAULT_LEASE",
     "WorkflowArtifactRepository",
     "WorkflowExecutionRepository",
     "WorkflowStepRepository",
@@ -62,6 +74,13 @@ _RESULT_FIELDS = frozenset({"output_data", "error_details"})
 _JSON_OR_NONE = TypeAdapter(JsonObject | None)
 _JSON = TypeAdapter(JsonObject)
 _NEW_STEPS = TypeAdapter(list[NewWorkflowStep])
+_ATTEMPTS = TypeAdapter(list[WorkflowStepAttempt])
+_TYPES = Annotated[list[WorkflowType], Field(min_length=1)]
+_WORKER = WorkerId | None
+_REASON = Text | None
+
+#: How long a claim holds without a heartbeat, unless the caller says.
+DEFAULT_LEASE = timedelta(seconds=60)
 
 
 def _jsonb(value: Any, *, required: bool) -> Jsonb | None:
@@ -306,6 +325,70 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         rows = self._fetchall(self.q["count_by_type"], {"customer_id": check_id(customer_id)})
         return {WorkflowType(name): count for name, count in rows}
 
+    # -- the runtime: claims, leases, recovery ----------------------------------------
+
+    def claim(
+        self,
+        worker_id: str,
+        *,
+        limit: int = 1,
+        lease: timedelta = DEFAULT_LEASE,
+        workflow_types: Iterable[WorkflowType] | None = None,
+        agent_id: UUID | str | None = None,
+        customer_id: UUID | str | None = None,
+        reason: str | None = None,
+    ) -> builtins.list[WorkflowExecution]:
+        """Claim up to ``limit`` (1..1000) pending executions for ``worker_id``,
+        oldest first, in one statement (``FOR UPDATE SKIP LOCKED``: concurrent
+        claimers never get the same run). Each is returned running, held by
+        the worker until ``lease`` from now (extend it with :meth:`heartbeat`),
+        its ``attempt`` one higher. An empty list when nothing is pending.
+        Filters: only these workflow types, this agent's, this customer's."""
+        types = None if workflow_types is None else check(_TYPES, list(workflow_types))
+        return self._many(
+            "claim",
+            {
+                "worker_id": check(WorkerId, worker_id),
+                "limit": check(ClaimLimit, limit),
+                "lease": check(Lease, lease),
+                "workflow_types": None if types is None else [t.value for t in types],
+                "agent_id": None if agent_id is None else check_id(agent_id),
+                "customer_id": None if customer_id is None else check_id(customer_id),
+                "reason": check(_REASON, reason),
+            },
+        )
+
+    def heartbeat(
+        self, id: UUID | str, worker_id: str, *, lease: timedelta = DEFAULT_LEASE
+    ) -> WorkflowExecution:
+        """Extend ``worker_id``'s lease on a running execution to ``lease`` from now.
+
+        Raises LeaseLostError when the execution is not running, another
+        worker holds it, or the lease has already expired (the reaper may have
+        requeued it): the worker must stop working on it."""
+        ident = check_id(id)
+        worker = check(WorkerId, worker_id)
+        moved = self._one(
+            "heartbeat", {"id": ident, "worker_id": worker, "lease": check(Lease, lease)}
+        )
+        if moved is not None:
+            return moved
+        raise self._refused(ident, WorkflowStatus.RUNNING, (WorkflowStatus.RUNNING,), worker)
+
+    def reap_expired(self, *, limit: int = 100) -> builtins.list[WorkflowExecution]:
+        """Recover up to ``limit`` (1..1000) running executions whose lease has
+        expired, in one statement (``SKIP LOCKED``: reapers never collide).
+        Each goes back to pending while ``attempt < max_attempts``, else to
+        timeout; ``error_details`` says ``lease_expired``, the worker and the
+        attempt. Their running and retrying steps are failed with that error,
+        and on time-out the pending steps are skipped. Returns what it moved."""
+        return self._many("reap_expired", {"limit": check(ClaimLimit, limit)})
+
+    def history(self, id: UUID | str) -> builtins.list[WorkflowTransition]:
+        """The execution's and its steps' status changes, oldest first."""
+        rows = self._fetchall(self.q["history"], {"id": check_id(id)})
+        return [self._decode(WorkflowTransition, row[0]) for row in rows]
+
     # -- lifecycle --------------------------------------------------------------------
 
     def _move(
@@ -314,60 +397,187 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         id: UUID | str,
         wanted: WorkflowStatus,
         allowed_from: tuple[WorkflowStatus, ...],
+        worker_id: str | None = None,
+        reason: str | None = None,
         **params: Any,
     ) -> WorkflowExecution:
         ident = check_id(id)
-        moved = self._one(name, {"id": ident, **params})
+        worker = check(_WORKER, worker_id)
+        moved = self._one(
+            name, {"id": ident, "worker_id": worker, "reason": check(_REASON, reason), **params}
+        )
         if moved is not None:
             return moved
-        # No row matched: tell a missing id from a wrong status (READ COMMITTED
-        # sees the winner's committed status after a race).
-        state = self._fetchone(self.q["status_of"], {"id": ident})
+        raise self._refused(ident, wanted, allowed_from, worker)
+
+    def _refused(
+        self,
+        ident: UUID,
+        wanted: WorkflowStatus,
+        allowed_from: tuple[WorkflowStatus, ...],
+        worker_id: str | None,
+    ) -> RepositoryError:
+        """Why a guarded move matched no row (READ COMMITTED sees the winner's
+        committed state after a race): missing, the lease lost, the wrong
+        status, or steps still open."""
+        state = self._fetchone(self.q["state_of"], {"id": ident})
         if state is None:
-            raise NotFoundError(self.entity, ident)
-        raise InvalidTransitionError(
-            self.entity,
-            ident,
-            state[0],
-            wanted.value,
-            allowed_from=tuple(s.value for s in allowed_from),
+            return NotFoundError(self.entity, ident)
+        status, holder, live, expires, pending, open_ = state
+        lost = lease_problem(status, holder, live, expires, worker_id)
+        if lost is not None:
+            assert worker_id is not None
+            return LeaseLostError(
+                self.entity,
+                ident,
+                status,
+                wanted.value,
+                worker_id=worker_id,
+                execution_id=ident,
+                detail=lost,
+            )
+        allowed = tuple(s.value for s in allowed_from)
+        why = None
+        if status in allowed and (pending or open_):
+            why = (
+                f"{open_} step(s) running or retrying and {pending} pending: finish them "
+                "first (complete(..., skip_remaining=True) skips the pending ones)"
+            )
+        elif status in allowed:
+            why = "it changed concurrently; read it again"
+        return InvalidTransitionError(
+            self.entity, ident, status, wanted.value, allowed_from=allowed, reason=why
         )
 
-    def start(self, id: UUID | str) -> WorkflowExecution:
-        """pending -> running (sets started_at)."""
-        return self._move("start", id, WorkflowStatus.RUNNING, (WorkflowStatus.PENDING,))
+    def start(self, id: UUID | str, *, reason: str | None = None) -> WorkflowExecution:
+        """pending -> running without a claim (sets started_at; no worker, no
+        lease, so the reaper never recovers it). Workers use :meth:`claim`."""
+        return self._move(
+            "start", id, WorkflowStatus.RUNNING, (WorkflowStatus.PENDING,), reason=reason
+        )
 
     def complete(
-        self, id: UUID | str, output_data: dict[str, Any] | None = None
+        self,
+        id: UUID | str,
+        output_data: dict[str, Any] | None = None,
+        *,
+        worker_id: str | None = None,
+        reason: str | None = None,
+        skip_remaining: bool = False,
     ) -> WorkflowExecution:
-        """running -> completed (sets completed_at; output_data if given)."""
+        """running -> completed (sets completed_at; output_data if given).
+
+        Refused while a step is running or retrying, or pending unless
+        ``skip_remaining`` (then the pending steps are skipped in the same
+        statement). With ``worker_id``: LeaseLostError unless that worker
+        holds the run on a live lease."""
         return self._move(
             "complete",
             id,
             WorkflowStatus.COMPLETED,
             (WorkflowStatus.RUNNING,),
+            worker_id,
+            reason,
             output_data=_jsonb(output_data, required=False),
+            skip_remaining=check(bool, skip_remaining),
         )
 
-    def fail(self, id: UUID | str, error_details: dict[str, Any]) -> WorkflowExecution:
-        """running -> failed (sets completed_at and error_details)."""
+    def _finish(
+        self,
+        id: UUID | str,
+        to: WorkflowStatus,
+        allowed_from: tuple[WorkflowStatus, ...],
+        error_details: Jsonb | None,
+        worker_id: str | None,
+        reason: str | None,
+    ) -> WorkflowExecution:
+        """One statement ends the run and closes its unfinished steps
+        (running/retrying -> failed with the reason, pending -> skipped)."""
         return self._move(
-            "fail",
+            "finish",
+            id,
+            to,
+            allowed_from,
+            worker_id,
+            reason,
+            to_status=to.value,
+            from_statuses=[s.value for s in allowed_from],
+            error_details=error_details,
+        )
+
+    def fail(
+        self,
+        id: UUID | str,
+        error_details: dict[str, Any],
+        *,
+        worker_id: str | None = None,
+        reason: str | None = None,
+    ) -> WorkflowExecution:
+        """running -> failed (sets completed_at and error_details); its open
+        steps are closed in the same statement."""
+        return self._finish(
             id,
             WorkflowStatus.FAILED,
             (WorkflowStatus.RUNNING,),
-            error_details=_jsonb(error_details, required=True),
+            _jsonb(error_details, required=True),
+            worker_id,
+            reason,
         )
 
-    def cancel(self, id: UUID | str) -> WorkflowExecution:
-        """pending or running -> cancelled (sets completed_at)."""
-        return self._move(
-            "cancel", id, WorkflowStatus.CANCELLED, (WorkflowStatus.PENDING, WorkflowStatus.RUNNING)
+    def cancel(
+        self, id: UUID | str, *, reason: str | None = None, worker_id: str | None = None
+    ) -> WorkflowExecution:
+        """pending or running -> cancelled (sets completed_at); its open steps
+        are closed in the same statement."""
+        return self._finish(
+            id,
+            WorkflowStatus.CANCELLED,
+            (WorkflowStatus.PENDING, WorkflowStatus.RUNNING),
+            None,
+            worker_id,
+            reason,
         )
 
-    def time_out(self, id: UUID | str) -> WorkflowExecution:
-        """running -> timeout (sets completed_at)."""
-        return self._move("time_out", id, WorkflowStatus.TIMEOUT, (WorkflowStatus.RUNNING,))
+    def time_out(
+        self,
+        id: UUID | str,
+        *,
+        error_details: dict[str, Any] | None = None,
+        reason: str | None = None,
+        worker_id: str | None = None,
+    ) -> WorkflowExecution:
+        """running -> timeout (sets completed_at; error_details, by default
+        ``{"reason": reason or "timeout"}``); its open steps are closed in the
+        same statement."""
+        checked_reason = check(_REASON, reason)
+        details = _jsonb(error_details, required=False) or Jsonb(
+            {"reason": checked_reason or "timeout"}
+        )
+        return self._finish(
+            id,
+            WorkflowStatus.TIMEOUT,
+            (WorkflowStatus.RUNNING,),
+            details,
+            worker_id,
+            checked_reason,
+        )
+
+
+def lease_problem(
+    status: str, holder: str | None, live: bool, expires: datetime | None, worker_id: str | None
+) -> str | None:
+    """Why ``worker_id`` no longer holds an execution in this state, or None
+    (it does, or the call was made without a worker)."""
+    if worker_id is None:
+        return None
+    if status != WorkflowStatus.RUNNING.value:
+        return f"the execution is {status}"
+    if holder != worker_id:
+        return f"it is held by {holder!r}" if holder else "it is running without a claim"
+    if not live:
+        when = expires.isoformat() if expires is not None else "?"
+        return f"the lease expired at {when}"
+    return None
 
 
 _STEPS = TypeAdapter(list[WorkflowStepCreate])
@@ -453,63 +663,132 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
 
     # -- lifecycle --------------------------------------------------------------------
 
+    def attempts(self, step_id: UUID | str) -> builtins.list[WorkflowStepAttempt]:
+        """Every run of the step, oldest first (from the transition log): when it
+        started and ended, how, and that attempt's error (kept after a later
+        success). Raises NotFoundError for a missing step."""
+        ident = check_id(step_id)
+        row = self._fetchone(self.q["attempts"], {"id": ident})
+        if row is None:
+            raise NotFoundError(self.entity, ident)
+        return _ATTEMPTS.validate_json(row[0])
+
     def _move(
         self,
         name: str,
         id: UUID | str,
         wanted: StepStatus,
         allowed_from: tuple[StepStatus, ...],
+        worker_id: str | None,
+        reason: str | None,
         **params: Any,
     ) -> WorkflowStep:
         ident = check_id(id)
-        moved = self._one(name, {"id": ident, **params})
+        worker = check(_WORKER, worker_id)
+        moved = self._one(
+            name, {"id": ident, "worker_id": worker, "reason": check(_REASON, reason), **params}
+        )
         if moved is not None:
             return moved
         state = self._fetchone(self.q["state_of"], {"id": ident})
         if state is None:
             raise NotFoundError(self.entity, ident)
-        current, retry_count, max_retries = state
+        current, retry_count, max_retries, restartable, run_id, run_status, holder, live = state
+        lost = lease_problem(run_status, holder, live, None, worker)
+        if lost is not None:
+            assert worker is not None
+            raise LeaseLostError(
+                self.entity,
+                ident,
+                current,
+                wanted.value,
+                worker_id=worker,
+                execution_id=run_id,
+                detail=lost,
+            )
         allowed = tuple(s.value for s in allowed_from)
-        reason = None
-        if wanted is StepStatus.RETRYING and current in allowed:
-            reason = f"retries exhausted: {retry_count} of {max_retries} used"
+        why = None
+        if run_status != WorkflowStatus.RUNNING.value:
+            why = f"its execution {run_id} is {run_status}; steps move only while it is running"
+        elif wanted is StepStatus.RETRYING and current in allowed:
+            why = f"retries exhausted: {retry_count} of {max_retries} used"
+        elif current in allowed or restartable:
+            why = "it changed concurrently; read it again"
         raise InvalidTransitionError(
-            self.entity, ident, current, wanted.value, allowed_from=allowed, reason=reason
+            self.entity, ident, current, wanted.value, allowed_from=allowed, reason=why
         )
 
-    def start(self, id: UUID | str) -> WorkflowStep:
-        """pending or retrying -> running (sets started_at; clears completed_at, error_details)."""
+    def start(
+        self, id: UUID | str, *, worker_id: str | None = None, reason: str | None = None
+    ) -> WorkflowStep:
+        """pending or retrying -> running, or failed -> running when it failed in
+        an earlier attempt of its execution (a requeued run resumes there).
+        Sets started_at; clears completed_at and error_details."""
         return self._move(
-            "start", id, StepStatus.RUNNING, (StepStatus.PENDING, StepStatus.RETRYING)
+            "start",
+            id,
+            StepStatus.RUNNING,
+            (StepStatus.PENDING, StepStatus.RETRYING),
+            worker_id,
+            reason,
         )
 
-    def complete(self, id: UUID | str, output_data: dict[str, Any] | None = None) -> WorkflowStep:
+    def complete(
+        self,
+        id: UUID | str,
+        output_data: dict[str, Any] | None = None,
+        *,
+        worker_id: str | None = None,
+        reason: str | None = None,
+    ) -> WorkflowStep:
         """running -> completed (sets completed_at; output_data if given)."""
         return self._move(
             "complete",
             id,
             StepStatus.COMPLETED,
             (StepStatus.RUNNING,),
+            worker_id,
+            reason,
             output_data=_jsonb(output_data, required=False),
         )
 
-    def fail(self, id: UUID | str, error_details: dict[str, Any]) -> WorkflowStep:
+    def fail(
+        self,
+        id: UUID | str,
+        error_details: dict[str, Any],
+        *,
+        worker_id: str | None = None,
+        reason: str | None = None,
+    ) -> WorkflowStep:
         """running -> failed (sets completed_at and error_details)."""
         return self._move(
             "fail",
             id,
             StepStatus.FAILED,
             (StepStatus.RUNNING,),
+            worker_id,
+            reason,
             error_details=_jsonb(error_details, required=True),
         )
 
-    def skip(self, id: UUID | str) -> WorkflowStep:
+    def skip(
+        self, id: UUID | str, *, worker_id: str | None = None, reason: str | None = None
+    ) -> WorkflowStep:
         """pending -> skipped (sets completed_at)."""
-        return self._move("skip", id, StepStatus.SKIPPED, (StepStatus.PENDING,))
+        return self._move("skip", id, StepStatus.SKIPPED, (StepStatus.PENDING,), worker_id, reason)
 
-    def retry(self, id: UUID | str) -> WorkflowStep:
+    def retry(
+        self, id: UUID | str, *, worker_id: str | None = None, reason: str | None = None
+    ) -> WorkflowStep:
         """failed or running -> retrying (retry_count + 1); refused past max_retries."""
-        return self._move("retry", id, StepStatus.RETRYING, (StepStatus.FAILED, StepStatus.RUNNING))
+        return self._move(
+            "retry",
+            id,
+            StepStatus.RETRYING,
+            (StepStatus.FAILED, StepStatus.RUNNING),
+            worker_id,
+            reason,
+        )
 
 
 class WorkflowArtifactRepository(UpdatableRepository[WorkflowArtifact, WorkflowArtifactUpdate]):
@@ -520,8 +799,33 @@ class WorkflowArtifactRepository(UpdatableRepository[WorkflowArtifact, WorkflowA
     record = WorkflowArtifact
     update_model = WorkflowArtifactUpdate
 
-    def create(self, data: WorkflowArtifactCreate) -> WorkflowArtifact:
-        return self._create(data, WorkflowArtifactCreate)
+    def create(
+        self, data: WorkflowArtifactCreate, *, worker_id: str | None = None
+    ) -> WorkflowArtifact:
+        """Insert one artifact. With ``worker_id``: only while its execution is
+        running, held by that worker on a live lease (LeaseLostError otherwise),
+        checked in the same statement."""
+        if worker_id is None:
+            return self._create(data, WorkflowArtifactCreate)
+        worker = check(WorkerId, worker_id)
+        made = self._insert("create_fenced", data, WorkflowArtifactCreate, worker_id=worker)
+        if made is not None:
+            return made
+        run_id = data.workflow_execution_id
+        state = self._fetchone(WorkflowExecutionRepository.q["state_of"], {"id": run_id})
+        if state is None:
+            raise NotFoundError("workflow execution", run_id)
+        status, holder, live, expires = state[:4]
+        raise LeaseLostError(
+            self.entity,
+            "(new)",
+            status,
+            "created",
+            worker_id=worker,
+            execution_id=run_id,
+            detail=lease_problem(status, holder, live, expires, worker)
+            or "it changed concurrently",
+        )
 
     def list_for_execution(
         self, execution_id: UUID | str, *, artifact_type: ArtifactType | None = None

@@ -168,13 +168,13 @@ def test_migrate_rollback_status_round_trip(
     code, _, err = run(capsys, "migrate", "--database-url", empty_db_dsn)
     assert code == 0
     assert "applied: 0001.core-schema, 0002.agent-state, 0003.workflow-history, 0004" in err
-    assert "0005.live-safe-followups, 0006.plan-stability" in err
+    assert "0005.live-safe-followups, 0006.plan-stability, 0007.workflow-runtime" in err
     code, _, err = run(capsys, "migrate", "--database-url", empty_db_dsn)
     assert "nothing to apply" in err
     code, _, err = run(capsys, "rollback", "--database-url", empty_db_dsn)
-    assert code == 0 and "rolled back: 0006.plan-stability" in err
+    assert code == 0 and "rolled back: 0008.runtime-indexes" in err
     code, out, _ = run(capsys, "status", "--json", "--database-url", empty_db_dsn)
-    assert json.loads(out)["pending"] == ["0006.plan-stability"]
+    assert json.loads(out)["pending"] == ["0008.runtime-indexes"]
     code, _, err = run(capsys, "rollback", "--all", "--database-url", empty_db_dsn)
     assert "0005.live-safe-followups, 0004.index-review, 0003.workflow-history" in err
 

@@ -15,7 +15,7 @@ from optiinfra_db._resources import migrations_dir
 from optiinfra_db.migrate import yoyo_url
 from optiinfra_db.schema import EXPECTED_FOREIGN_KEYS as MANIFEST_FKS
 from optiinfra_db.schema import EXPECTED_INDEXES, MIGRATION_IDS
-from tests.catalog import TABLES, enums, project_objects, rows, snapshot
+from tests.catalog import SEQUENCES, TABLES, enums, project_objects, rows, snapshot
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -95,6 +95,13 @@ EXPECTED_ENUMS = {
 
 # constraint name -> (table, columns, referenced table, referenced columns, ON DELETE)
 EXPECTED_FOREIGN_KEYS = {
+    "fk_workflow_transitions_execution": (
+        "workflow_transitions",
+        ["workflow_execution_id"],
+        "workflow_executions",
+        ["id"],
+        "CASCADE",
+    ),
     "fk_events_customer": ("events", ["customer_id"], "customers", ["id"], "CASCADE"),
     "fk_events_agent": ("events", ["agent_id"], "agents", ["id"], "SET NULL"),
     "fk_recommendations_customer": (
@@ -252,9 +259,9 @@ def _index_columns(conn: Conn) -> list[tuple[str, str, bool, list[str]]]:
     ]
 
 
-def test_exactly_the_thirteen_tables(raw_conn: Conn) -> None:
+def test_exactly_the_fourteen_tables(raw_conn: Conn) -> None:
     got = {r[0] for r in snapshot(raw_conn)["tables"]}
-    assert got == TABLES
+    assert got == TABLES | SEQUENCES
 
 
 def test_every_enum_has_its_labels_in_order(raw_conn: Conn) -> None:
@@ -355,7 +362,9 @@ def test_primary_keys_are_uuid_with_default(raw_conn: Conn) -> None:
           AND table_name NOT LIKE '%yoyo%' ORDER BY 1""",
     )
     assert {r[0] for r in got} == TABLES
-    assert all(r[1] == "uuid" and r[2] == "gen_random_uuid()" for r in got)
+    log = [r for r in got if r[0] == "workflow_transitions"]
+    assert log == [("workflow_transitions", "bigint", None)]  # identity: ids in log order
+    assert all(r[1] == "uuid" and r[2] == "gen_random_uuid()" for r in got if r not in log)
 
 
 def test_every_timestamp_is_timestamptz(raw_conn: Conn) -> None:
@@ -430,14 +439,21 @@ def test_up_down_up_round_trip_leaves_nothing_and_same_catalog(empty_db_dsn: str
     assert migrate(empty_db_dsn) == list(MIGRATION_IDS)
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         first = snapshot(conn)
-    assert {r[0] for r in first["tables"]} == TABLES
+    assert {r[0] for r in first["tables"]} == TABLES | SEQUENCES
 
-    assert rollback(empty_db_dsn) == ["0006.plan-stability"]  # one step by default
-    assert rollback(empty_db_dsn, steps=2) == ["0005.live-safe-followups", "0004.index-review"]
+    assert rollback(empty_db_dsn) == ["0008.runtime-indexes"]  # one step by default
+    assert rollback(empty_db_dsn, steps=4) == [
+        "0007.workflow-runtime",
+        "0006.plan-stability",
+        "0005.live-safe-followups",
+        "0004.index-review",
+    ]
     assert pending_migrations(empty_db_dsn) == [
         "0004.index-review",
         "0005.live-safe-followups",
         "0006.plan-stability",
+        "0007.workflow-runtime",
+        "0008.runtime-indexes",
     ]
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         restored = {r[1] for r in snapshot(conn)["indexes"]}

@@ -161,6 +161,9 @@ def _steps(
         for i in range(1, n + 1)
     )
     assert count == n
+    # Steps move only while their execution runs.
+    if repos.workflow_executions.get(execution_id).status is S.PENDING:  # type: ignore[union-attr]
+        repos.workflow_executions.start(execution_id)
     return repos.workflow_steps.list_for_execution(execution_id)
 
 
