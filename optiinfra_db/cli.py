@@ -35,7 +35,7 @@ from yoyo.exceptions import LockTimeout
 
 from optiinfra_db import embedded, health
 from optiinfra_db.db import connect, fetch_all, stream_all
-from optiinfra_db.enums import StepStatus, WorkflowStatus, WorkflowType
+from optiinfra_db.enums import AgentType, StepStatus, WorkflowStatus, WorkflowType
 from optiinfra_db.errors import (
     ConnectionLostError,
     DeadlockError,
@@ -46,7 +46,14 @@ from optiinfra_db.errors import (
     translate,
 )
 from optiinfra_db.migrate import RollbackRefusedError, migrate, rollback
-from optiinfra_db.records import WorkflowExecutionDetail
+from optiinfra_db.records import (
+    AgentCreate,
+    NewWorkflowStep,
+    WorkflowExecutionCreate,
+    WorkflowExecutionDetail,
+    WorkflowStepAttempt,
+    WorkflowTransition,
+)
 from optiinfra_db.repositories import Repositories
 from optiinfra_db.seed import AlreadySeededError, seed
 
@@ -165,6 +172,11 @@ def duration(seconds: float | None) -> str:
 
 def stamp(moment: datetime | None) -> str:
     return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def stamp_ms(moment: datetime | None) -> str:
+    """A time of day to the millisecond (the timeline's moves are close together)."""
+    return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def size(n: int | None) -> str:
@@ -533,24 +545,56 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(f"not an execution id: {args.id!r}") from exc
     with open_conn(target, read_only=True) as conn:
-        detail = Repositories(conn).workflow_executions.get_detail(run_id)
-        if detail is None:
-            raise CliError(f"workflow execution {run_id} does not exist")
-        names = fetch_all(conn, "reports.run_names", {"id": run_id})[0]
+        found = load_run(conn, run_id)
+    if found is None:
+        raise CliError(f"workflow execution {run_id} does not exist")
     if args.json:
+        detail, names, story = found
         emit_json(
             {
                 **detail.model_dump(mode="json"),
                 "customer": {"name": names[0], "email": names[1]},
                 "agent": {"name": names[2], "type": names[3]},
+                "attempts": {
+                    str(step_id): [a.model_dump(mode="json") for a in tries]
+                    for step_id, tries in story.attempts.items()
+                },
+                "history": [t.model_dump(mode="json") for t in story.history],
             }
         )
         return EXIT_OK
-    show_run(detail, names, sys.stdout)
+    show_run(*found, sys.stdout)
     return EXIT_OK
 
 
-def show_run(detail: WorkflowExecutionDetail, names: tuple[Any, ...], out: TextIO) -> None:
+@dataclass
+class RunStory:
+    """What happened to a run: its transitions and each step's attempts."""
+
+    history: list[WorkflowTransition]
+    attempts: dict[UUID, list[WorkflowStepAttempt]]
+
+
+def load_run(
+    conn: psycopg.Connection[Any], run_id: UUID
+) -> tuple[WorkflowExecutionDetail, tuple[Any, ...], RunStory] | None:
+    """The run with its steps and artifacts, the names of its customer and
+    agent, its transition log and each step's attempts (None: no such run)."""
+    repos = Repositories(conn)
+    detail = repos.workflow_executions.get_detail(run_id)
+    if detail is None:
+        return None
+    names = fetch_all(conn, "reports.run_names", {"id": run_id})[0]
+    story = RunStory(
+        repos.workflow_executions.history(run_id),
+        {step.id: repos.workflow_steps.attempts(step.id) for step in detail.steps},
+    )
+    return detail, names, story
+
+
+def show_run(
+    detail: WorkflowExecutionDetail, names: tuple[Any, ...], story: RunStory, out: TextIO
+) -> None:
     style = Style(out)
     ex = detail.execution
     span = (
@@ -570,6 +614,13 @@ def show_run(detail: WorkflowExecutionDetail, names: tuple[Any, ...], out: TextI
     )
     if ex.input_data:
         print(f"  input     {safe(json.dumps(ex.input_data, ensure_ascii=False))}", file=out)
+    if ex.attempt or ex.worker_id:
+        lease = f"   lease until {stamp(ex.lease_expires_at)}" if ex.lease_expires_at else ""
+        print(
+            f"  attempt   {ex.attempt} of {ex.max_attempts}   worker {safe(ex.worker_id or '-')}"
+            f"{lease}",
+            file=out,
+        )
     if ex.error_details:
         print(
             f"  error     {style(safe(json.dumps(ex.error_details, ensure_ascii=False)), '31')}",
@@ -601,6 +652,7 @@ def show_run(detail: WorkflowExecutionDetail, names: tuple[Any, ...], out: TextI
     table(step_rows, ["#", "step", "status", "started", "duration", "retries"], out, right=(0, 4))
     for order, error in failed_notes.items():
         print(style(f"  step {order} error: {error}", "31"), file=out)
+    show_attempts(detail, story, out)
     print(file=out)
     print(style(f"artifacts ({len(detail.artifacts)})", "1"), file=out)
     by_id = {s.id: s for s in detail.steps}
@@ -621,6 +673,51 @@ def show_run(detail: WorkflowExecutionDetail, names: tuple[Any, ...], out: TextI
             out,
             right=(2,),
         )
+
+
+def show_attempts(detail: WorkflowExecutionDetail, story: RunStory, out: TextIO) -> None:
+    """Each step's runs (who, when, how it ended, that attempt's error), then
+    the run's transition timeline."""
+    style = Style(out)
+    rows = []
+    for step in detail.steps:
+        for a in story.attempts.get(step.id, []):
+            took = (a.ended_at - a.started_at).total_seconds() if a.ended_at else None
+            error = safe(json.dumps(a.error_details, ensure_ascii=False)) if a.error_details else ""
+            rows.append(
+                [
+                    f"{step.step_order} {safe(step.step_name)}",
+                    f"#{a.attempt}",
+                    str(a.execution_attempt if a.execution_attempt is not None else "-"),
+                    safe(a.worker_id or "-"),
+                    stamp_ms(a.started_at),
+                    duration(took),
+                    style.status(a.outcome.value) if a.outcome else "(running)",
+                    style(error, "31") if error else "",
+                ]
+            )
+    if rows:
+        print(file=out)
+        print(style("step attempts", "1"), file=out)
+        table(rows, ["step", "try", "run", "worker", "started", "took", "ended", "error"], out)
+    by_id = {s.id: s for s in detail.steps}
+    print(file=out)
+    print(style(f"timeline ({len(story.history)} transitions)", "1"), file=out)
+    table(
+        [
+            [
+                stamp_ms(t.at),
+                "run" if t.workflow_step_id is None else _step_label(by_id.get(t.workflow_step_id)),
+                f"{t.from_status or '(new)'} -> {style.status(t.to_status)}",
+                safe(t.worker_id or "-"),
+                str(t.attempt if t.attempt is not None else "-"),
+                safe(t.reason or ""),
+            ]
+            for t in story.history
+        ],
+        ["at", "what", "move", "worker", "run", "reason"],
+        out,
+    )
 
 
 def _step_label(step: Any) -> str:
@@ -711,13 +808,108 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print()
         failed = fetch_all(conn, "reports.latest_failed")
         if failed:
-            detail = Repositories(conn).workflow_executions.get_detail(failed[0][0])
-            assert detail is not None
-            names = fetch_all(conn, "reports.run_names", {"id": detail.execution.id})[0]
+            found = load_run(conn, failed[0][0])
+            assert found is not None
             print(Style(sys.stdout)("the most recent failed run", "1"))
-            show_run(detail, names, sys.stdout)
+            show_run(*found, sys.stdout)
         conn.rollback()
-    note("next: optiinfra-db runs list | runs show <id> | stats --since 24h | verify")
+        print()
+        recovered = demo_recovery(conn)
+        found = load_run(conn, recovered)
+        assert found is not None
+        print(Style(sys.stdout)("a run whose worker died: requeued, then finished elsewhere", "1"))
+        show_run(*found, sys.stdout)
+        conn.rollback()
+    note("next: optiinfra-db runs list | runs show <id> | stats --since 24h | reap | verify")
+    return EXIT_OK
+
+
+#: The demo's doomed worker holds its claim this long without a heartbeat.
+DEMO_LEASE = timedelta(milliseconds=300)
+
+
+def demo_recovery(conn: psycopg.Connection[Any]) -> UUID:
+    """Worker A claims a 3-step run, finishes step 1, starts step 2 and dies
+    (stops heartbeating). Once its lease runs out the reaper requeues the run;
+    worker B claims it and resumes at step 2. Returns the run's id."""
+    repos = Repositories(conn)
+    wx, steps = repos.workflow_executions, repos.workflow_steps
+    # A queue of its own: an agent only the demo uses, so claims take no seeded run.
+    agent = repos.agents.get_by_type_and_name(AgentType.ORCHESTRATOR, "demo-recovery")
+    if agent is None:
+        agent = repos.agents.create(AgentCreate(type=AgentType.ORCHESTRATOR, name="demo-recovery"))
+    customer = repos.customers.list(limit=1)[0].id
+    run = wx.create_with_steps(
+        WorkflowExecutionCreate(
+            agent_id=agent.id,
+            customer_id=customer,
+            workflow_type=WorkflowType.COST_ANALYSIS,
+            input_data={"window": "7d", "demo": "worker recovery"},
+            max_attempts=3,
+        ),
+        [
+            NewWorkflowStep(step_name=name, step_order=i)
+            for i, name in enumerate(("collect_metrics", "analyze_costs", "publish_report"), 1)
+        ],
+    ).execution
+    conn.commit()
+    (claimed,) = wx.claim("worker-a", lease=DEMO_LEASE, agent_id=agent.id)
+    assert claimed.id == run.id
+    first, second, _ = steps.list_for_execution(run.id)
+    steps.start(first.id, worker_id="worker-a")
+    steps.complete(first.id, {"samples": 10_080}, worker_id="worker-a")
+    steps.start(second.id, worker_id="worker-a")
+    conn.commit()  # ... and worker-a dies here: no more heartbeats
+    time.sleep(DEMO_LEASE.total_seconds() + 0.1)
+    reaped = [r for r in wx.reap_expired(limit=1000) if r.id == run.id]
+    conn.commit()
+    assert reaped and reaped[0].status is WorkflowStatus.PENDING
+    (again,) = wx.claim("worker-b", agent_id=agent.id)
+    for step in steps.list_for_execution(again.id):
+        if step.status in (StepStatus.COMPLETED, StepStatus.SKIPPED):
+            continue  # resume at the first unfinished step
+        steps.start(step.id, worker_id="worker-b")
+        steps.complete(step.id, {"ok": True}, worker_id="worker-b")
+    wx.complete(run.id, {"savings_usd": 1840}, worker_id="worker-b", reason="all steps done")
+    conn.commit()
+    return run.id
+
+
+def parse_every(text: str) -> float:
+    """'10s', '500ms', '2m' as seconds (> 0)."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)", text.strip())
+    if not match or float(match[1]) <= 0:
+        raise CliError(f"--every: expected e.g. 10s, 500ms or 2m, not {text!r}")
+    return float(match[1]) * {"ms": 0.001, "s": 1.0, "m": 60.0}[match[2]]
+
+
+def cmd_reap(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    every = None if args.every is None else parse_every(args.every)
+    total = 0
+    with open_conn(target) as conn:
+        conn.autocommit = True  # each pass commits on its own
+        wx = Repositories(conn).workflow_executions
+        try:
+            while True:
+                moved = wx.reap_expired(limit=args.limit)
+                for run in moved:
+                    error = run.error_details or {}
+                    what = "requeued" if run.status is WorkflowStatus.PENDING else "timed out"
+                    print(
+                        f"{stamp(datetime.now(UTC))} {what} {run.id} {run.workflow_type.value}"
+                        f" (worker {safe(error.get('worker_id') or '-')},"
+                        f" attempt {error.get('attempt', run.attempt)} of {run.max_attempts})",
+                        flush=True,
+                    )
+                total += len(moved)
+                if every is None:
+                    break
+                if len(moved) < args.limit:
+                    time.sleep(every)
+        except KeyboardInterrupt:
+            note("reap: stopped")
+    note(f"reap: moved {total} execution(s) whose lease had expired")
     return EXIT_OK
 
 
@@ -815,8 +1007,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--since", metavar="7d|24h|ISO", help="runs started at or after")
     p.set_defaults(func=cmd_stats)
+    p = sub.add_parser(
+        "reap",
+        parents=[common],
+        help="requeue (or time out) running executions whose lease has expired",
+    )
+    p.add_argument(
+        "--every", metavar="10s|500ms|2m", help="keep reaping at this interval until Ctrl-C"
+    )
+    p.add_argument(
+        "--limit", type=int, default=100, help="executions per pass (1..1000, default 100)"
+    )
+    p.set_defaults(func=cmd_reap)
     sub.add_parser(
-        "demo", parents=[common], help="migrate + seed (if empty) + stats + the latest failed run"
+        "demo",
+        parents=[common],
+        help="migrate + seed (if empty) + stats + the latest failed run + a recovered run",
     ).set_defaults(func=cmd_demo)
     return parser
 

@@ -7,6 +7,8 @@ import os
 import re
 import subprocess
 import sys
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,10 @@ def test_demo_on_an_empty_embedded_data_directory(tmp_path: Path) -> None:
     assert "performance_tuning" in result.stdout
     assert "apply_kv_cache_config" in result.stdout and "<-- failed here" in result.stdout
     assert "GpuOutOfMemory" in result.stdout
+    # the recovered run: worker-a's lease expired, worker-b finished it
+    assert "requeued, then finished elsewhere" in result.stdout
+    assert "running -> pending" in result.stdout and "lease_expired" in result.stdout
+    assert "worker-b" in result.stdout and "all steps done" in result.stdout
     assert "Traceback" not in result.stderr
     # Run again: already migrated and seeded, same story.
     again = subprocess.run(
@@ -339,6 +345,54 @@ def test_runs_list_show_and_stats(capsys: pytest.CaptureFixture[str], db_dsn: st
         assert 0 <= s["success_rate_pct"] <= 100 and s["p50_s"] <= s["p95_s"]
     code, out, _ = run(capsys, "stats", "--since", "24h", "--database-url", db_dsn)
     assert code == 0 and "success" in out
+
+
+def test_runs_show_has_attempts_and_timeline_and_reap_moves_expired_runs(
+    capsys: pytest.CaptureFixture[str], db_dsn: str
+) -> None:
+    with odb.connect(db_dsn) as conn:
+        repos = odb.Repositories(conn)
+        customer = repos.customers.create(
+            odb.CustomerCreate(name="C", email="c@x.test", api_key=odb.new_api_key())
+        )
+        agent = repos.agents.create(odb.AgentCreate(type=odb.AgentType.COST, name="a"))
+        made = repos.workflow_executions.create_with_steps(
+            odb.WorkflowExecutionCreate(
+                agent_id=agent.id,
+                customer_id=customer.id,
+                workflow_type=odb.WorkflowType.COST_ANALYSIS,
+                max_attempts=2,
+            ),
+            [odb.NewWorkflowStep(step_name="collect", step_order=1)],
+        )
+        conn.commit()
+        (run_,) = repos.workflow_executions.claim("w-cli", lease=timedelta(milliseconds=50))
+        repos.workflow_steps.start(made.steps[0].id, worker_id="w-cli", reason="go")
+        conn.commit()
+    time.sleep(0.1)
+    code, out, err = run(capsys, "reap", "--database-url", db_dsn)
+    assert code == 0, err
+    assert f"requeued {run_.id} cost_analysis (worker w-cli, attempt 1 of 2)" in out
+    assert "moved 1 execution(s)" in err
+    code, out, _ = run(capsys, "reap", "--database-url", db_dsn)
+    assert code == 0 and out == ""
+    code, out, _ = run(capsys, "runs", "show", str(run_.id), "--database-url", db_dsn)
+    assert code == 0
+    assert "step attempts" in out and "lease_expired" in out and "timeline (6 transitions)" in out
+    code, out, _ = run(capsys, "runs", "show", str(run_.id), "--json", "--database-url", db_dsn)
+    doc = json.loads(out)
+    assert [t["to_status"] for t in doc["history"]] == [
+        "pending",
+        "pending",
+        "running",
+        "running",
+        "pending",
+        "failed",
+    ]
+    (tries,) = doc["attempts"].values()
+    assert tries[0]["outcome"] == "failed" and tries[0]["error_details"]["worker_id"] == "w-cli"
+    code, _, err = run(capsys, "reap", "--every", "soon", "--database-url", db_dsn)
+    assert code == 1 and "--every" in err
 
 
 def test_runs_show_errors_are_one_line(capsys: pytest.CaptureFixture[str], db_dsn: str) -> None:
