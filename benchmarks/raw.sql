@@ -5,14 +5,16 @@
 -- name: get :one
 -- One execution by id, as a tuple.
 SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
-       input_data, output_data, error_details, metadata, created_at, updated_at
+       input_data, output_data, error_details, metadata, created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
 FROM workflow_executions
 WHERE id = %(id)s;
 
 -- name: list_for_customer :many
 -- A customer's executions newest first, as tuples.
 SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
-       input_data, output_data, error_details, metadata, created_at, updated_at
+       input_data, output_data, error_details, metadata, created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
 FROM workflow_executions
 WHERE customer_id = %(customer_id)s
 ORDER BY created_at DESC, id DESC
@@ -23,7 +25,8 @@ LIMIT %(limit)s;
 INSERT INTO workflow_executions (agent_id, customer_id, workflow_type, input_data, metadata)
 VALUES (%(agent_id)s, %(customer_id)s, %(workflow_type)s, %(input_data)s, %(metadata)s)
 RETURNING id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
-          input_data, output_data, error_details, metadata, created_at, updated_at;
+          input_data, output_data, error_details, metadata, created_at, updated_at,
+          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts;
 
 -- name: insert_step :exec
 -- One step (sent with executemany).
@@ -40,7 +43,8 @@ FROM STDIN;
 -- name: detail_execution :one
 -- get_detail by hand: the execution ...
 SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
-       input_data, output_data, error_details, metadata, created_at, updated_at
+       input_data, output_data, error_details, metadata, created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
 FROM workflow_executions WHERE id = %(id)s;
 
 -- name: detail_steps :many
@@ -62,17 +66,43 @@ UPDATE workflow_executions
 SET status = 'completed', completed_at = clock_timestamp()
 WHERE id = %(id)s AND status = 'running'
 RETURNING id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
-          input_data, output_data, error_details, metadata, created_at, updated_at;
+          input_data, output_data, error_details, metadata, created_at, updated_at,
+          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts;
 
 -- name: reset_running :exec
--- Benchmark bookkeeping, not timed: put completed executions back to running.
-UPDATE workflow_executions SET status = 'running', completed_at = NULL
+-- Benchmark bookkeeping, not timed: put completed executions back to running,
+-- held by the bench worker on a live lease.
+UPDATE workflow_executions
+SET status = 'running', completed_at = NULL, worker_id = 'bench-worker',
+    lease_expires_at = now() + interval '1 hour'
 WHERE id = ANY(%(ids)s);
+
+-- name: claim :many
+-- The claim a hand-written worker would send: the oldest pending runs, FOR
+-- UPDATE SKIP LOCKED, moved to running under a lease in the same statement.
+WITH picked AS (
+    SELECT id FROM workflow_executions
+    WHERE status = 'pending'
+    ORDER BY created_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE workflow_executions AS e
+SET status = 'running', started_at = clock_timestamp(), worker_id = %(worker_id)s,
+    heartbeat_at = clock_timestamp(), lease_expires_at = clock_timestamp() + %(lease)s,
+    attempt = e.attempt + 1, error_details = NULL
+FROM picked
+WHERE e.id = picked.id
+RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
+          e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
+          e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
+          e.attempt, e.max_attempts;
 
 -- name: export_for_customer :many
 -- A customer's whole history newest first, for a server-side cursor.
 SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
-       input_data, output_data, error_details, metadata, created_at, updated_at
+       input_data, output_data, error_details, metadata, created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
 FROM workflow_executions
 WHERE customer_id = %(customer_id)s
 ORDER BY created_at DESC, id DESC;

@@ -34,6 +34,7 @@ import random
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -269,6 +270,8 @@ class Operation:
     memory: tuple[str, UUID, int] | None = None
     memory_target: tuple[float, str] | None = None
     after: Callable[[], Any] | None = None  # untimed clean-up once measured
+    #: The contender the ratios are taken against.
+    baseline: str = "raw psycopg"
 
 
 def _cycler(ids: list[UUID], n: int) -> Callable[[], list[UUID]]:
@@ -503,16 +506,29 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
         """Put the moved executions back to running (not timed)."""
         admin.execute(RAW["reset_running"], {"ids": ids})
 
-    def lib_complete() -> float:
-        lib_conn.commit()
-        ids = lib_run()
-        started = time.perf_counter()
-        with lib_conn.transaction():
-            for ident in ids:
-                repos.workflow_executions.complete(ident)
-        elapsed = time.perf_counter() - started
-        reset(ids)
-        return elapsed
+    def completes(
+        conn: psycopg.Connection[Any],
+        on: odb.Repositories,
+        ids_of: Callable[[], list[UUID]],
+        worker: str | None = None,
+    ) -> Callable[[], float]:
+        """The library's complete on the next ids, in one transaction (fenced
+        by ``worker`` when given); the reset back to running is not timed."""
+
+        def run() -> float:
+            conn.commit()
+            ids = ids_of()
+            started = time.perf_counter()
+            with conn.transaction():
+                for ident in ids:
+                    on.workflow_executions.complete(ident, worker_id=worker)
+            elapsed = time.perf_counter() - started
+            reset(ids)
+            return elapsed
+
+        return run
+
+    lib_complete = completes(lib_conn, repos, lib_run)
 
     def raw_complete() -> float:
         raw_conn.commit()
@@ -619,6 +635,62 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
         session.flush()
         session.rollback()
 
+    # -- claim: one pending run per call, each in its own transaction (a worker's loop)
+    n_claim = 20
+    lease = timedelta(seconds=60)
+
+    def lib_claim() -> None:
+        lib_conn.commit()
+        claim = repos.workflow_executions.claim
+        for _ in range(n_claim):
+            with lib_conn.transaction():
+                assert len(claim("bench-worker", lease=lease)) == 1
+
+    def raw_claim() -> None:
+        raw_conn.commit()
+        params = {"limit": 1, "worker_id": "bench-worker", "lease": lease}
+        with raw_conn.cursor() as cur:
+            for _ in range(n_claim):
+                with raw_conn.transaction():
+                    cur.execute(RAW["claim"], params)
+                    assert len(cur.fetchall()) == 1
+
+    def orm_claim() -> None:
+        session.commit()
+        wx = orm.WorkflowExecution
+        for _ in range(n_claim):
+            run = session.scalars(
+                select(wx)
+                .where(wx.status == odb.WorkflowStatus.PENDING)
+                .order_by(wx.created_at, wx.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).one()
+            now = datetime.now(UTC)
+            run.status = odb.WorkflowStatus.RUNNING
+            run.started_at = run.heartbeat_at = now
+            run.worker_id = "bench-worker"
+            run.lease_expires_at = now + lease
+            run.attempt = run.attempt + 1
+            run.error_details = None
+            session.commit()
+        session.expunge_all()
+
+    # -- the transition log's cost: a fenced complete, with the log's trigger and
+    # with every trigger off (session_replication_role = replica; this also turns
+    # off the updated_at trigger and the foreign-key checks, so the ratio is an
+    # upper bound on what the log costs)
+    replica_conn = odb.connect(dsn)
+    try:
+        replica_conn.execute("SET session_replication_role = replica")
+        replica_conn.commit()
+        replica_repos: odb.Repositories | None = odb.Repositories(replica_conn)
+    except psycopg.errors.InsufficientPrivilege:
+        replica_conn.rollback()
+        replica_repos = None
+    admin.execute(RAW["reset_running"], {"ids": data.running_ids})  # held by bench-worker
+    log_on, log_off = (_cycler(data.running_ids, n_complete) for _ in range(2))
+
     def vacuum_steps() -> None:
         """Rolled-back loads leave dead rows behind: clear them, as autovacuum would."""
         admin.execute("VACUUM (ANALYZE) workflow_steps")
@@ -717,7 +789,30 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
             three(lib_complete, raw_complete, orm_complete),
             max(100 // few, 15),
         ),
+        Operation(
+            "claim 1 pending run (SKIP LOCKED, 1 tx)",
+            n_claim,
+            "call",
+            three(lib_claim, raw_claim, orm_claim),
+            max(100 // few, 15),
+            (1.15, "claim <= 1.15x a raw psycopg SKIP LOCKED claim"),
+        ),
     ]
+    if replica_repos is not None:
+        ops.append(
+            Operation(
+                "complete(worker_id=) with the log",
+                n_complete,
+                "call",
+                {
+                    "optiinfra_db": completes(lib_conn, repos, log_on, "bench-worker"),
+                    "triggers off": completes(replica_conn, replica_repos, log_off, "bench-worker"),
+                },
+                max(100 // few, 15),
+                (1.25, "guarded complete with the transition log <= 1.25x without it"),
+                baseline="triggers off",
+            )
+        )
     statements = {  # one call of each, for counting round trips
         "get by id": three(
             lambda: repos.workflow_executions.get(data.get_ids[0]),
@@ -750,8 +845,9 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
         "optiinfra_db": lib_conn.info.backend_pid,
         "raw psycopg": raw_conn.info.backend_pid,
         "SQLAlchemy ORM": orm_conn.info.backend_pid,
+        "triggers off": replica_conn.info.backend_pid,
     }
-    resources = (lib_conn, raw_conn, session, engine, n_orm_bulk, admin, pids)
+    resources = (lib_conn, raw_conn, session, engine, n_orm_bulk, admin, pids, replica_conn)
     return ops, (statements, resources)
 
 
@@ -777,8 +873,9 @@ class Result:
         scale = self.op.orm_scale if name == "SQLAlchemy ORM" else 1.0
         return statistics.median(self.times[name]) * scale / self.op.per_sample
 
-    def ratio(self, name: str, to: str = "raw psycopg") -> float:
+    def ratio(self, name: str, to: str | None = None) -> float:
         """Median of the ratios of samples taken side by side (drift cancels)."""
+        to = to or self.op.baseline
         scale = self.op.orm_scale if name == "SQLAlchemy ORM" else 1.0
         other = self.op.orm_scale if to == "SQLAlchemy ORM" else 1.0
         return statistics.median(
@@ -802,7 +899,7 @@ class Result:
         return None if total is None else total / self.calls(name)
 
     def server_ratio(self, name: str) -> float | None:
-        mine, raw = self.server_per_call(name), self.server_per_call("raw psycopg")
+        mine, raw = self.server_per_call(name), self.server_per_call(self.op.baseline)
         return None if mine is None or not raw else mine / raw
 
 
@@ -972,25 +1069,26 @@ def _cpu(value: float | None) -> str:
 
 def report(results: list[Result], single: dict[str, dict[str, int]]) -> None:
     header = (
-        f"{'operation':<40} {'contender':<15} {'median/call':>12} {'IQR':>10} "
-        f"{'vs raw':>7} {'stmts':>6} {'client CPU':>11} {'server CPU':>11} {'srv vs raw':>10}"
+        f"{'operation':<40} {'contender':<17} {'median/call':>12} {'IQR':>10} "
+        f"{'vs base':>7} {'stmts':>6} {'client CPU':>11} {'server CPU':>11} {'srv vs base':>11}"
     )
     print(header)
     print("-" * len(header))
     for result in results:
-        for i, name in enumerate(CONTENDERS):
+        for i, name in enumerate(result.times):
             ratio = result.server_ratio(name)
             print(
-                f"{result.op.name if i == 0 else '':<40} {name:<15} "
+                f"{result.op.name if i == 0 else '':<40} {name:<17} "
                 f"{fmt_time(result.per_unit(name)):>12} {fmt_time(result.spread(name)):>10} "
                 f"{result.ratio(name):>7.2f} "
                 f"{result.statements[name] / result.op.per_sample:>6.4g} "
                 f"{_cpu(result.client_per_call(name)):>11} "
                 f"{_cpu(result.server_per_call(name)):>11} "
-                f"{'-' if ratio is None else f'{ratio:.2f}':>10}"
+                f"{'-' if ratio is None else f'{ratio:.2f}':>11}"
             )
     print(
-        "\nstmts = execute/executemany/copy calls per call (round trips; a COPY is one). "
+        "\nbase = raw psycopg, except where the operation names its own baseline. "
+        "stmts = execute/executemany/copy calls per call (round trips; a COPY is one). "
         "CPU per call: client = this process; server = the backend serving the contender "
         "(/proc, same machine), totalled over all samples."
     )
@@ -1020,7 +1118,7 @@ def report(results: list[Result], single: dict[str, dict[str, int]]) -> None:
                 f"  {r.op.name}: "
                 + ", ".join(
                     f"{n} {100 * r.gc_time[n] / r.client_cpu[n]:.0f}%"
-                    for n in CONTENDERS
+                    for n in r.times
                     if r.client_cpu[n]
                 )
             )
@@ -1051,6 +1149,8 @@ def verdicts(results: list[Result], single: dict[str, dict[str, int]]) -> int:
             ratio = result.peak_mb["optiinfra_db"] / result.peak_mb["raw psycopg"]
             say(ratio <= limit, f"{text}: {ratio:.2f}x")
     for result in results:
+        if "SQLAlchemy ORM" not in result.times:
+            continue
         faster = 1 / result.ratio("optiinfra_db", "SQLAlchemy ORM")
         say(faster > 1, f"ahead of the ORM on {result.op.name}: {faster:.2f}x faster")
     got = single["get_detail"]["optiinfra_db"]
@@ -1065,7 +1165,7 @@ def run_on(label: str, base: str, args: argparse.Namespace) -> tuple[int, dict[s
         odb.migrate(dsn)
         data = build_data(dsn, args.quick)
         ops, (per_call, resources) = operations(dsn, data, args.quick)
-        lib_conn, raw_conn, session, engine, n_orm_bulk, admin, pids = resources
+        lib_conn, raw_conn, session, engine, n_orm_bulk, admin, pids, replica_conn = resources
         local = all(backend_cpu(pid) is not None for pid in pids.values())
         print(f"\n=== {label}: {machine(dsn)}", flush=True)
         print(
@@ -1094,8 +1194,11 @@ def run_on(label: str, base: str, args: argparse.Namespace) -> tuple[int, dict[s
         session.rollback()
         lib_conn.rollback()
         raw_conn.rollback()
+        replica_conn.close()
+        pool = worker_pool(dsn, data, 1_000 if args.quick else 5_000)
         report(results, single)
-        misses = verdicts(results, single)
+        report_pool(pool)
+        misses = verdicts(results, single) + pool_verdicts(pool)
         session.close()
         engine.dispose()
         lib_conn.close()
@@ -1117,11 +1220,139 @@ def run_on(label: str, base: str, args: argparse.Namespace) -> tuple[int, dict[s
                 "peak_mb": r.peak_mb.get(n),
                 "samples": len(r.times[n]),
             }
-            for n in CONTENDERS
+            for n in r.times
         }
         for r in results
     }
+    summary["worker pool"] = pool
     return misses, summary
+
+
+# --------------------------------------------------------------------------- worker pool
+
+
+@dataclass
+class PoolRun:
+    """What the threads of one pool run share."""
+
+    barrier: threading.Barrier
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    claimed: list[UUID] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+
+
+def pool_worker(dsn: str, name: str, agent_id: UUID, shared: PoolRun) -> None:
+    """One worker thread: claim, run the steps, complete, until the queue is empty."""
+    try:
+        with odb.connect(dsn, autocommit=True) as c:
+            r = odb.Repositories(c)
+            wx, steps = r.workflow_executions, r.workflow_steps
+            mine: list[UUID] = []
+            shared.barrier.wait()
+            while got := wx.claim(name, agent_id=agent_id):
+                run = got[0]
+                mine.append(run.id)
+                for step in steps.list_for_execution(run.id):
+                    steps.start(step.id, worker_id=name)
+                    steps.complete(step.id, {"ok": True}, worker_id=name)
+                wx.complete(run.id, {"done": True}, worker_id=name)
+            with shared.lock:
+                shared.claimed.extend(mine)
+    except BaseException as exc:  # reported by the caller
+        shared.errors.append(exc)
+
+
+def worker_pool(dsn: str, data: Data, n_runs: int) -> list[dict[str, Any]]:
+    """1, 2, 4 and 8 worker threads, each on its own connection, claim and
+    finish ``n_runs`` executions of 3 steps (claim, list the steps, start and
+    complete each, complete the run: every write fenced by worker_id).
+    Executions per second, and how many runs were claimed twice (from the
+    transition log: moves into running per run)."""
+    out = []
+    for threads in (1, 2, 4, 8):
+        with odb.connect(dsn) as conn:
+            repos = odb.Repositories(conn)
+            agent = repos.agents.create(
+                odb.AgentCreate(type="orchestrator", name=f"pool-{threads}-{uuid4().hex[:8]}")
+            )
+            made = [
+                repos.workflow_executions.create_with_steps(
+                    odb.WorkflowExecutionCreate(
+                        agent_id=agent.id,
+                        customer_id=data.customer,
+                        workflow_type="health_check",
+                    ),
+                    [odb.NewWorkflowStep(step_name=f"s{i}", step_order=i) for i in (1, 2, 3)],
+                ).execution.id
+                for _ in range(n_runs)
+            ]
+            conn.commit()
+        shared = PoolRun(threading.Barrier(threads))
+        pool = [
+            threading.Thread(target=pool_worker, args=(dsn, f"pool-{i}", agent.id, shared))
+            for i in range(threads)
+        ]
+        started = time.perf_counter()
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        elapsed = time.perf_counter() - started
+        if shared.errors:
+            raise shared.errors[0]
+        claimed = shared.claimed
+        with odb.connect(dsn) as conn:
+            row = conn.execute(
+                "SELECT count(*) FILTER (WHERE n > 1), count(*) FROM ("
+                " SELECT workflow_execution_id, count(*) AS n FROM workflow_transitions"
+                " WHERE workflow_execution_id = ANY(%s) AND workflow_step_id IS NULL"
+                " AND to_status = 'running' GROUP BY workflow_execution_id) AS t",
+                [made],
+            ).fetchone()
+            done = conn.execute(
+                "SELECT count(*) FROM workflow_executions"
+                " WHERE id = ANY(%s) AND status = 'completed'",
+                [made],
+            ).fetchone()
+        assert row is not None and done is not None
+        out.append(
+            {
+                "threads": threads,
+                "executions": n_runs,
+                "seconds": elapsed,
+                "per_second": n_runs / elapsed,
+                "double_claims": row[0] + (len(claimed) - len(set(claimed))),
+                "claimed_once": row[1],
+                "completed": done[0],
+            }
+        )
+        print(f"  measured: worker pool, {threads} thread(s)", file=sys.stderr, flush=True)
+    return out
+
+
+def report_pool(pool: list[dict[str, Any]]) -> None:
+    n = pool[0]["executions"]
+    print(f"\nworker pool: threads claiming and finishing {n:,} executions of 3 steps each")
+    heads = (("threads", 7), ("seconds", 8), ("executions/s", 13), ("double claims", 14))
+    print("  " + " ".join(f"{h:>{w}}" for h, w in heads) + f" {'completed':>10}")
+    for row in pool:
+        print(
+            f"  {row['threads']:>7} {row['seconds']:>8.2f} {row['per_second']:>13.0f} "
+            f"{row['double_claims']:>14} {row['completed']:>10,}"
+        )
+
+
+def pool_verdicts(pool: list[dict[str, Any]]) -> int:
+    misses = 0
+    for row in pool:
+        ok = row["double_claims"] == 0 and row["completed"] == row["executions"]
+        misses += not ok
+        print(
+            f"  {'met   ' if ok else 'MISSED'} worker pool, {row['threads']} thread(s): "
+            f"{row['double_claims']} double claims, {row['completed']:,} of "
+            f"{row['executions']:,} completed"
+        )
+    return misses
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,87 @@
+"""The README's "Writing a worker" code, run as written against the real
+database: what a service copies must work."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+import optiinfra_db as odb
+from tests.conftest import World
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _worker_code() -> str:
+    section = README.read_text(encoding="utf-8").split("## Writing a worker", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match, "no python block in the README's worker section"
+    return match.group(1)
+
+
+def test_the_readme_worker_runs_as_written(
+    db_dsn: str, world: World, conn: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repos = odb.Repositories(conn)
+    made = [
+        repos.workflow_executions.create_with_steps(
+            odb.WorkflowExecutionCreate(
+                agent_id=world.agent.id,
+                customer_id=world.customer.id,
+                workflow_type=odb.WorkflowType.COST_ANALYSIS,
+                max_attempts=2,
+            ),
+            [odb.NewWorkflowStep(step_name=f"step{i}", step_order=i) for i in (1, 2)],
+        ).execution.id
+        for _ in range(3)
+    ]
+    conn.commit()
+
+    def do_the_step(step: odb.WorkflowStep) -> dict[str, Any]:
+        if step.step_name == "step2" and step.workflow_execution_id == made[1]:
+            raise RuntimeError("quota exceeded")
+        return {"path": f"s3://bucket/{step.id}.json", "rows": 3}
+
+    namespace: dict[str, Any] = {"do_the_step": do_the_step}
+    exec(compile(_worker_code(), str(README), "exec"), namespace)
+    with odb.create_pool(db_dsn, kwargs={"autocommit": True}, max_size=4) as pool:
+        for _ in range(5):  # world.execution (no steps) and the three runs
+            namespace["work"](pool)
+        got = {r: repos.workflow_executions.get(r) for r in made}
+        conn.commit()
+        assert got[made[0]].status is odb.WorkflowStatus.COMPLETED  # type: ignore[union-attr]
+        assert got[made[1]].status is odb.WorkflowStatus.FAILED  # type: ignore[union-attr]
+        assert got[made[2]].status is odb.WorkflowStatus.COMPLETED  # type: ignore[union-attr]
+        assert len(repos.workflow_artifacts.list_for_execution(made[0])) == 2
+        (failed,) = [s for s in repos.workflow_steps.list_for_execution(made[1]) if s.error_details]
+        assert failed.error_details == {"error": "RuntimeError", "message": "quota exceeded"}
+
+        # the reaper: a run whose worker stopped heartbeating
+        (stuck,) = _stuck_run(repos, world)
+        conn.commit()
+        time.sleep(0.1)
+        namespace["reap"](pool)
+        assert f"requeued {stuck}" in capsys.readouterr().out
+
+
+def _stuck_run(repos: odb.Repositories, world: World) -> list[Any]:
+    run = repos.workflow_executions.create(
+        odb.WorkflowExecutionCreate(
+            agent_id=world.agent.id,
+            customer_id=world.customer.id,
+            workflow_type=odb.WorkflowType.HEALTH_CHECK,
+            max_attempts=2,
+        )
+    )
+    repos.conn.commit()
+    claimed = repos.workflow_executions.claim(
+        "gone", lease=timedelta(milliseconds=20), workflow_types=[odb.WorkflowType.HEALTH_CHECK]
+    )
+    assert [r.id for r in claimed] == [run.id]
+    return [run.id]
