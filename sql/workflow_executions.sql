@@ -325,11 +325,13 @@ SELECT to_json(moved)::text FROM moved;
 -- move raises nothing inside the server; under concurrency the row lock
 -- makes exactly one of several racing callers win.
 WITH ctx AS MATERIALIZED (
-    -- The reason and worker of this move, for the transition log's trigger
-    -- (transaction-local, stamped with this statement's start).
-    SELECT set_config('optiinfra.transition', json_build_object(
-               'at', statement_timestamp(), 'reason', %(reason)s::text,
-               'worker_id', NULL::text)::text, true) AS c
+    -- The reason of this move, for the transition log's trigger
+    -- (transaction-local, stamped with this statement's start); without
+    -- one, nothing is set.
+    SELECT CASE WHEN %(reason)s::text IS NOT NULL
+                THEN set_config('optiinfra.transition', json_build_object(
+                         'at', statement_timestamp(), 'reason', %(reason)s::text)::text, true)
+                ELSE '' END AS c
 ),
 moved AS (
     UPDATE workflow_executions AS e SET
@@ -357,10 +359,14 @@ SELECT to_json(moved)::text FROM moved;
 -- (fencing, in this statement: no read before it).
 WITH ctx AS MATERIALIZED (
     -- The reason and worker of this move, for the transition log's trigger
-    -- (transaction-local, stamped with this statement's start).
-    SELECT set_config('optiinfra.transition', json_build_object(
-               'at', statement_timestamp(), 'reason', %(reason)s::text,
-               'worker_id', %(worker_id)s::text)::text, true) AS c
+    -- (transaction-local, stamped with this statement's start). With
+    -- neither, nothing is set: the trigger ignores a context stamped by an
+    -- earlier statement, and finds the worker on the row.
+    SELECT CASE WHEN %(reason)s::text IS NOT NULL OR %(worker_id)s::text IS NOT NULL
+                THEN set_config('optiinfra.transition', json_build_object(
+                         'at', statement_timestamp(), 'reason', %(reason)s::text,
+                         'worker_id', %(worker_id)s::text)::text, true)
+                ELSE '' END AS c
 ),
 moved AS (
     UPDATE workflow_executions AS e SET
@@ -377,8 +383,13 @@ moved AS (
           SELECT 1
           FROM workflow_steps AS s
           WHERE s.workflow_execution_id = e.id
-            AND (s.status IN ('running', 'retrying')
-                 OR (s.status = 'pending' AND NOT %(skip_remaining)s::boolean)))
+            AND s.status IN ('running', 'retrying'))
+      AND (%(skip_remaining)s::boolean
+           OR NOT EXISTS (
+               SELECT 1
+               FROM workflow_steps AS s
+               WHERE s.workflow_execution_id = e.id
+                 AND s.status = 'pending'))
       AND ctx.c IS NOT NULL
     RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
               e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
@@ -390,7 +401,8 @@ skipped AS (
         status = 'skipped',
         completed_at = clock_timestamp()
     FROM moved
-    WHERE s.workflow_execution_id = moved.id
+    WHERE %(skip_remaining)s::boolean
+      AND s.workflow_execution_id = moved.id
       AND s.status = 'pending'
     RETURNING s.id
 )
@@ -406,10 +418,14 @@ SELECT to_json(moved)::text FROM moved;
 -- its lease has not expired.
 WITH ctx AS MATERIALIZED (
     -- The reason and worker of this move, for the transition log's trigger
-    -- (transaction-local, stamped with this statement's start).
-    SELECT set_config('optiinfra.transition', json_build_object(
-               'at', statement_timestamp(), 'reason', %(reason)s::text,
-               'worker_id', %(worker_id)s::text)::text, true) AS c
+    -- (transaction-local, stamped with this statement's start). With
+    -- neither, nothing is set: the trigger ignores a context stamped by an
+    -- earlier statement, and finds the worker on the row.
+    SELECT CASE WHEN %(reason)s::text IS NOT NULL OR %(worker_id)s::text IS NOT NULL
+                THEN set_config('optiinfra.transition', json_build_object(
+                         'at', statement_timestamp(), 'reason', %(reason)s::text,
+                         'worker_id', %(worker_id)s::text)::text, true)
+                ELSE '' END AS c
 ),
 moved AS (
     UPDATE workflow_executions AS e SET
