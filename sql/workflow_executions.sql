@@ -261,11 +261,13 @@ ORDER BY workflow_type;
 -- in the transition log). Optional filters are NULL when unused. Served by
 -- ix_workflow_executions_pending (partial: the queue only), read in order.
 WITH ctx AS MATERIALIZED (
-    -- The reason and worker of this move, for the transition log's trigger
-    -- (transaction-local, stamped with this statement's start).
-    SELECT set_config('optiinfra.transition', json_build_object(
-               'at', statement_timestamp(), 'reason', coalesce(%(reason)s::text, 'claimed'),
-               'worker_id', %(worker_id)s::text)::text, true) AS c
+    -- A reason given for the claim, for the transition log's trigger
+    -- (transaction-local, stamped with this statement's start); the log takes
+    -- the worker from the row.
+    SELECT CASE WHEN %(reason)s::text IS NOT NULL
+                THEN set_config('optiinfra.transition', json_build_object(
+                         'at', statement_timestamp(), 'reason', %(reason)s::text)::text, true)
+                ELSE '' END AS c
 ),
 picked AS MATERIALIZED (
     SELECT id
@@ -485,7 +487,10 @@ expired AS MATERIALIZED (
     SELECT id
     FROM workflow_executions
     WHERE status = 'running'
-      AND lease_expires_at < clock_timestamp()
+      -- statement_timestamp(), not clock_timestamp(): a stable value is an
+      -- index condition (only the expired leases are read); a volatile one
+      -- is a filter over every running execution.
+      AND lease_expires_at < statement_timestamp()
     ORDER BY lease_expires_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED

@@ -350,9 +350,9 @@ def test_reaper_requeues_then_times_out_at_max_attempts(
     ]
     assert runs == [
         (None, "pending", None, None),
-        ("pending", "running", "w-1", "claimed"),
+        ("pending", "running", "w-1", None),
         ("running", "pending", "w-1", "lease_expired"),
-        ("pending", "running", "w-2", "claimed"),
+        ("pending", "running", "w-2", None),
         ("running", "timeout", "w-2", "lease_expired"),
     ]
     tries = steps.attempts(two.id)
