@@ -1176,6 +1176,9 @@ def run_on(label: str, base: str, args: argparse.Namespace) -> tuple[int, dict[s
             f"{'from /proc' if local else 'not measurable (server not on this machine)'}\n",
             flush=True,
         )
+        if args.only:
+            wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+            ops = [op for op in ops if any(w in op.name for w in wanted)]
         gc.callbacks.append(GC_TIMER)
         try:
             results = []
@@ -1195,7 +1198,11 @@ def run_on(label: str, base: str, args: argparse.Namespace) -> tuple[int, dict[s
         lib_conn.rollback()
         raw_conn.rollback()
         replica_conn.close()
-        pool = worker_pool(dsn, data, 1_000 if args.quick else 5_000)
+        pool = (
+            worker_pool(dsn, data, 1_000 if args.quick else 5_000)
+            if not args.only or "pool" in args.only
+            else []
+        )
         report(results, single)
         report_pool(pool)
         misses = verdicts(results, single) + pool_verdicts(pool)
@@ -1331,6 +1338,8 @@ def worker_pool(dsn: str, data: Data, n_runs: int) -> list[dict[str, Any]]:
 
 
 def report_pool(pool: list[dict[str, Any]]) -> None:
+    if not pool:
+        return
     n = pool[0]["executions"]
     print(f"\nworker pool: threads claiming and finishing {n:,} executions of 3 steps each")
     heads = (("threads", 7), ("seconds", 8), ("executions/s", 13), ("double claims", 14))
@@ -1368,6 +1377,11 @@ def main(argv: list[str] | None = None) -> int:
         "--servers",
         default="embedded,env",
         help="embedded and/or env ($OPTIINFRA_BENCH_DSN), comma-separated (default: both)",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="TEXT,...",
+        help="run only the operations whose name contains one of these ('pool': the worker pool)",
     )
     parser.add_argument(
         "--in-place",
