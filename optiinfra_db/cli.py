@@ -53,6 +53,7 @@ from optiinfra_db.records import (
     WorkflowExecutionDetail,
     WorkflowStepAttempt,
     WorkflowTransition,
+    WorkflowTypeStats,
 )
 from optiinfra_db.repositories import Repositories
 from optiinfra_db.seed import AlreadySeededError, seed
@@ -727,28 +728,15 @@ def _step_label(step: Any) -> str:
 def cmd_stats(args: argparse.Namespace) -> int:
     target = resolve(args)
     with open_conn(target, read_only=True) as conn:
-        found = fetch_all(conn, "reports.stats", {"since": parse_since(args.since) or "-infinity"})
-    keys = (
-        "workflow_type",
-        "total",
-        "pending",
-        "running",
-        "completed",
-        "failed",
-        "cancelled",
-        "timeout",
-        "success_rate_pct",
-        "p50_s",
-        "p95_s",
-    )
+        found = Repositories(conn).workflow_executions.stats(since=parse_since(args.since))
     if args.json:
-        emit_json([dict(zip(keys, row, strict=True)) for row in found])
+        emit_json([row.model_dump(mode="json") for row in found])
         return EXIT_OK
     print_stats(found, sys.stdout)
     return EXIT_OK
 
 
-def print_stats(found: list[tuple[Any, ...]], out: TextIO) -> None:
+def print_stats(found: list[WorkflowTypeStats], out: TextIO) -> None:
     style = Style(out)
 
     def rate(value: float | None) -> str:
@@ -760,17 +748,17 @@ def print_stats(found: list[tuple[Any, ...]], out: TextIO) -> None:
     table(
         [
             [
-                r[0],
-                f"{r[1]:,}",
-                f"{r[4]:,}",
-                f"{r[5]:,}",
-                f"{r[7]:,}",
-                f"{r[6]:,}",
-                f"{r[3]:,}",
-                f"{r[2]:,}",
-                rate(r[8]),
-                duration(r[9]),
-                duration(r[10]),
+                r.workflow_type.value,
+                f"{r.total:,}",
+                f"{r.completed:,}",
+                f"{r.failed:,}",
+                f"{r.timeout:,}",
+                f"{r.cancelled:,}",
+                f"{r.running:,}",
+                f"{r.pending:,}",
+                rate(r.success_rate_pct),
+                duration(r.p50_s),
+                duration(r.p95_s),
             ]
             for r in found
         ],
@@ -804,7 +792,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         else:
             _seed(conn, DEMO_SCALE, 42, False)
         print(Style(sys.stdout)("workflow statistics (all time)", "1"))
-        print_stats(fetch_all(conn, "reports.stats", {"since": "-infinity"}), sys.stdout)
+        print_stats(Repositories(conn).workflow_executions.stats(), sys.stdout)
         print()
         failed = fetch_all(conn, "reports.latest_failed")
         if failed:

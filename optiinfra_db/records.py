@@ -94,6 +94,8 @@ __all__ = [
     "Recommendation",
     "RecommendationCreate",
     "RecommendationUpdate",
+    "RunningExecution",
+    "StepFailureSummary",
     "WorkflowArtifact",
     "WorkflowArtifactCreate",
     "WorkflowArtifactUpdate",
@@ -106,6 +108,7 @@ __all__ = [
     "WorkflowStepCreate",
     "WorkflowStepUpdate",
     "WorkflowTransition",
+    "WorkflowTypeStats",
     "hash_api_key",
     "new_api_key",
 ]
@@ -740,6 +743,60 @@ class WorkflowStepAttempt(Record):
     #: The error of this attempt (kept after a later success).
     error_details: dict[str, Any] | None
     reason: str | None
+
+
+class RunningExecution(Record):
+    """A running execution with its current step, worker, heartbeat and lease."""
+
+    id: UUID
+    agent_id: UUID
+    customer_id: UUID
+    workflow_type: WorkflowType
+    status: WorkflowStatus
+    started_at: AwareDatetime | None
+    created_at: AwareDatetime
+    worker_id: str | None
+    heartbeat_at: AwareDatetime | None
+    lease_expires_at: AwareDatetime | None
+    attempt: int
+    max_attempts: int
+    #: The running or retrying step, else the first pending one; None if no step is open.
+    current_step_id: UUID | None
+    current_step_name: str | None
+    current_step_order: int | None
+    current_step_status: StepStatus | None
+    current_step_started_at: AwareDatetime | None
+
+
+class StepFailureSummary(Record):
+    """Failures of one step name in one workflow type over a window."""
+
+    step_name: str
+    workflow_type: WorkflowType
+    #: Attempts of the step that failed in the window.
+    failed_attempts: int
+    #: Runs those failures ended (the run failed or timed out with this step failed).
+    runs_ended: int
+    latest_error: dict[str, Any] | None
+    latest_at: AwareDatetime
+
+
+class WorkflowTypeStats(Record):
+    """Per workflow type: counts by status, success rate and durations."""
+
+    workflow_type: WorkflowType
+    total: int
+    pending: int
+    running: int
+    completed: int
+    failed: int
+    cancelled: int
+    timeout: int
+    #: Completed among the finished runs, in percent; None when none finished.
+    success_rate_pct: float | None
+    #: Median and 95th percentile of the finished runs' durations, in seconds.
+    p50_s: float | None
+    p95_s: float | None
 
 
 class WorkflowExecutionDetail(Record):

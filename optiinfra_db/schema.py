@@ -17,6 +17,7 @@ MIGRATION_IDS = (
     "0006.plan-stability",
     "0007.workflow-runtime",
     "0008.runtime-indexes",
+    "0009.operator-indexes",
 )
 
 EXPECTED_TABLES = frozenset({
@@ -79,6 +80,9 @@ EXPECTED_INDEXES: dict[str, str] = {
     "ix_workflow_executions_pending": "workflow_executions",
     "ix_workflow_executions_running_lease": "workflow_executions",
     "ix_workflow_transitions_execution": "workflow_transitions",
+    "ix_workflow_executions_completed": "workflow_executions",
+    "ix_workflow_executions_running_created": "workflow_executions",
+    "ix_workflow_transitions_step_failures": "workflow_transitions",
     "uq_workflow_steps_id_execution": "workflow_steps",
     "ix_workflow_steps_execution_order": "workflow_steps",
     "ix_workflow_steps_execution_status": "workflow_steps",

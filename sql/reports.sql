@@ -55,30 +55,3 @@ SELECT id, name FROM agents
 WHERE id::text = %(key)s OR name = %(key)s
 ORDER BY name
 LIMIT 2;
-
--- name: stats :many
--- Per workflow type: counts by status, success rate (completed among the
--- finished ones, in percent) and p50/p95 duration in seconds of the finished
--- runs, for runs started at or after since. A whole-table report: it reads
--- every execution in the window (a sequential scan when the window is all
--- of history; ix_workflow_executions_started_at for a recent window).
-SELECT workflow_type::text,
-       count(*) AS total,
-       count(*) FILTER (WHERE status = 'pending') AS pending,
-       count(*) FILTER (WHERE status = 'running') AS running,
-       count(*) FILTER (WHERE status = 'completed') AS completed,
-       count(*) FILTER (WHERE status = 'failed') AS failed,
-       count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
-       count(*) FILTER (WHERE status = 'timeout') AS timeout,
-       round(100.0 * count(*) FILTER (WHERE status = 'completed')
-             / nullif(count(*) FILTER (WHERE status IN ('completed', 'failed', 'cancelled',
-                                                        'timeout')), 0), 1)::float8
-           AS success_rate_pct,
-       percentile_cont(0.5) WITHIN GROUP (
-           ORDER BY extract(epoch FROM completed_at - started_at))::float8 AS p50_s,
-       percentile_cont(0.95) WITHIN GROUP (
-           ORDER BY extract(epoch FROM completed_at - started_at))::float8 AS p95_s
-FROM workflow_executions
-WHERE started_at >= %(since)s::timestamptz
-GROUP BY workflow_type
-ORDER BY workflow_type;

@@ -128,8 +128,10 @@ DELETE FROM workflow_executions WHERE id = %(id)s;
 -- A customer's executions, optionally of one type and status, newest first.
 -- Keyset pagination: the first page passes after_created_at = 'infinity'
 -- and after_id = the greatest uuid; the next page passes the last row's
--- created_at and id. Optional filters are NULL when unused; since/until
--- bound created_at as [since, until) and default to -infinity/infinity.
+-- created_at and id. Optional filters are NULL when unused; statuses is an
+-- array (any of them); since/until bound created_at as [since, until) and
+-- default to -infinity/infinity; finished_since/finished_until bound
+-- completed_at the same way (ix_workflow_executions_completed).
 -- Served by ix_workflow_executions_customer_created.
 -- A NULL limit means every row (the iterators stream them through a
 -- server-side cursor).
@@ -145,10 +147,14 @@ FROM (
     WHERE customer_id = %(customer_id)s
       AND (%(workflow_type)s::workflow_type IS NULL
            OR workflow_type = %(workflow_type)s::workflow_type)
-      AND (%(status)s::workflow_status IS NULL
-           OR status = %(status)s::workflow_status)
+      AND (%(statuses)s::workflow_status[] IS NULL
+           OR status = ANY (%(statuses)s::workflow_status[]))
       AND created_at >= %(since)s::timestamptz
       AND created_at < %(until)s::timestamptz
+      AND (%(finished_since)s::timestamptz IS NULL
+           OR completed_at >= %(finished_since)s::timestamptz)
+      AND (%(finished_until)s::timestamptz IS NULL
+           OR completed_at < %(finished_until)s::timestamptz)
       AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
     ORDER BY created_at DESC, id DESC
     LIMIT %(limit)s
@@ -159,8 +165,10 @@ ORDER BY r.created_at DESC, r.id DESC;
 -- An agent's executions, optionally in one status, newest first. Keyset
 -- pagination: the first page passes after_created_at = 'infinity' and
 -- after_id = the greatest uuid; the next page passes the last row's
--- created_at and id. Optional filters are NULL when unused; since/until
--- bound created_at as [since, until) and default to -infinity/infinity.
+-- created_at and id. Optional filters are NULL when unused; statuses is an
+-- array (any of them); since/until bound created_at as [since, until) and
+-- default to -infinity/infinity; finished_since/finished_until bound
+-- completed_at the same way (ix_workflow_executions_completed).
 -- Served by ix_workflow_executions_agent_created.
 -- A NULL limit means every row (the iterators stream them through a
 -- server-side cursor).
@@ -176,10 +184,14 @@ FROM (
     WHERE agent_id = %(agent_id)s
       AND (%(workflow_type)s::workflow_type IS NULL
            OR workflow_type = %(workflow_type)s::workflow_type)
-      AND (%(status)s::workflow_status IS NULL
-           OR status = %(status)s::workflow_status)
+      AND (%(statuses)s::workflow_status[] IS NULL
+           OR status = ANY (%(statuses)s::workflow_status[]))
       AND created_at >= %(since)s::timestamptz
       AND created_at < %(until)s::timestamptz
+      AND (%(finished_since)s::timestamptz IS NULL
+           OR completed_at >= %(finished_since)s::timestamptz)
+      AND (%(finished_until)s::timestamptz IS NULL
+           OR completed_at < %(finished_until)s::timestamptz)
       AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
     ORDER BY created_at DESC, id DESC
     LIMIT %(limit)s
@@ -190,8 +202,10 @@ ORDER BY r.created_at DESC, r.id DESC;
 -- All executions (the operator's recent-runs view), newest first. Keyset
 -- pagination: the first page passes after_created_at = 'infinity' and
 -- after_id = the greatest uuid; the next page passes the last row's
--- created_at and id. Optional filters are NULL when unused; since/until
--- bound created_at as [since, until) and default to -infinity/infinity.
+-- created_at and id. Optional filters are NULL when unused; statuses is an
+-- array (any of them); since/until bound created_at as [since, until) and
+-- default to -infinity/infinity; finished_since/finished_until bound
+-- completed_at the same way (ix_workflow_executions_completed).
 -- Served by ix_workflow_executions_created.
 -- A NULL limit means every row (the iterators stream them through a
 -- server-side cursor).
@@ -206,10 +220,14 @@ FROM (
     FROM workflow_executions
     WHERE (%(workflow_type)s::workflow_type IS NULL
            OR workflow_type = %(workflow_type)s::workflow_type)
-      AND (%(status)s::workflow_status IS NULL
-           OR status = %(status)s::workflow_status)
+      AND (%(statuses)s::workflow_status[] IS NULL
+           OR status = ANY (%(statuses)s::workflow_status[]))
       AND created_at >= %(since)s::timestamptz
       AND created_at < %(until)s::timestamptz
+      AND (%(finished_since)s::timestamptz IS NULL
+           OR completed_at >= %(finished_since)s::timestamptz)
+      AND (%(finished_until)s::timestamptz IS NULL
+           OR completed_at < %(finished_until)s::timestamptz)
       AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
     ORDER BY created_at DESC, id DESC
     LIMIT %(limit)s
@@ -557,10 +575,12 @@ FROM (
 ) AS r
 ORDER BY r.id;
 
--- name: get_detail :one
--- One execution with its steps (in step order) and its artifacts (oldest
--- first) as one JSON document: one round trip. No row: no such execution.
--- Steps are served by ix_workflow_steps_execution_order, artifacts by
+-- name: get_details :many
+-- Executions with their steps (in step order) and artifacts (oldest first),
+-- one JSON document each, in the order of %(ids)s (an array of up to 1,000
+-- ids; an id with no execution is left out): one round trip for them all.
+-- get_detail is this with one id. Executions by pk_workflow_executions, steps
+-- by ix_workflow_steps_execution_order, artifacts by
 -- ix_workflow_artifacts_execution_type.
 SELECT json_build_object(
     'execution', to_json(e),
@@ -585,10 +605,90 @@ SELECT json_build_object(
         ) AS a
     ), '[]'::json)
 )::text
-FROM (
+FROM unnest(%(ids)s::uuid[]) WITH ORDINALITY AS asked (id, n)
+CROSS JOIN LATERAL (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
            input_data, output_data, error_details, metadata, created_at, updated_at,
            worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
     FROM workflow_executions
-    WHERE id = %(id)s
-) AS e;
+    WHERE id = asked.id
+) AS e
+ORDER BY asked.n;
+
+-- name: count_by_status :many
+-- How many executions there are in each status, optionally of one customer
+-- or agent and created at or after since (a monitor's tile: one statement
+-- instead of listing and counting).
+-- plan: custom (optional owner filters: each call is planned with its values)
+SELECT status::text, count(*)
+FROM workflow_executions
+WHERE (%(customer_id)s::uuid IS NULL OR customer_id = %(customer_id)s::uuid)
+  AND (%(agent_id)s::uuid IS NULL OR agent_id = %(agent_id)s::uuid)
+  AND created_at >= %(since)s::timestamptz
+GROUP BY status;
+
+-- name: list_running :many
+-- Running executions newest first, each with its current step (the running
+-- or retrying one, else the first pending one, by step order), its worker,
+-- heartbeat and lease expiry; optionally of one customer or agent. Keyset
+-- pagination as in the other lists. Served by
+-- ix_workflow_executions_running_created (partial: running runs only); the
+-- current step by ix_workflow_steps_execution_order.
+-- plan: custom (optional owner filters: each call is planned with its values)
+SELECT to_json(r)::text
+FROM (
+    SELECT e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
+           e.created_at, e.worker_id, e.heartbeat_at, e.lease_expires_at, e.attempt,
+           e.max_attempts, cur.step_id AS current_step_id,
+           cur.step_name AS current_step_name, cur.step_order AS current_step_order,
+           cur.status AS current_step_status, cur.started_at AS current_step_started_at
+    FROM workflow_executions AS e
+    LEFT JOIN LATERAL (
+        SELECT s.id AS step_id, s.step_name, s.step_order, s.status, s.started_at
+        FROM workflow_steps AS s
+        WHERE s.workflow_execution_id = e.id
+          AND s.status IN ('pending', 'running', 'retrying')
+        ORDER BY s.status = 'pending', s.step_order
+        LIMIT 1
+    ) AS cur ON true
+    WHERE e.status = 'running'
+      AND (%(customer_id)s::uuid IS NULL OR e.customer_id = %(customer_id)s::uuid)
+      AND (%(agent_id)s::uuid IS NULL OR e.agent_id = %(agent_id)s::uuid)
+      AND (e.created_at, e.id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+    ORDER BY e.created_at DESC, e.id DESC
+    LIMIT %(limit)s
+) AS r
+ORDER BY r.created_at DESC, r.id DESC;
+
+-- name: stats :many
+-- Per workflow type: counts by status, success rate (completed among the
+-- finished ones, in percent) and p50/p95 duration in seconds of the finished
+-- runs, for runs started at or after since, optionally of one customer. A
+-- report over the window: it reads every execution in it (a sequential scan
+-- when the window is all of history; ix_workflow_executions_started_at for a
+-- recent window).
+-- plan: custom (the window's width decides between the index and a scan)
+SELECT to_json(r)::text
+FROM (
+    SELECT workflow_type,
+           count(*) AS total,
+           count(*) FILTER (WHERE status = 'pending') AS pending,
+           count(*) FILTER (WHERE status = 'running') AS running,
+           count(*) FILTER (WHERE status = 'completed') AS completed,
+           count(*) FILTER (WHERE status = 'failed') AS failed,
+           count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+           count(*) FILTER (WHERE status = 'timeout') AS timeout,
+           round(100.0 * count(*) FILTER (WHERE status = 'completed')
+                 / nullif(count(*) FILTER (WHERE status IN ('completed', 'failed',
+                                                            'cancelled', 'timeout')), 0),
+                 1)::float8 AS success_rate_pct,
+           percentile_cont(0.5) WITHIN GROUP (
+               ORDER BY extract(epoch FROM completed_at - started_at))::float8 AS p50_s,
+           percentile_cont(0.95) WITHIN GROUP (
+               ORDER BY extract(epoch FROM completed_at - started_at))::float8 AS p95_s
+    FROM workflow_executions
+    WHERE started_at >= %(since)s::timestamptz
+      AND (%(customer_id)s::uuid IS NULL OR customer_id = %(customer_id)s::uuid)
+    GROUP BY workflow_type
+) AS r
+ORDER BY r.workflow_type;

@@ -383,3 +383,34 @@ SELECT coalesce((
 ), '[]'::json)::text
 FROM workflow_steps AS s
 WHERE s.id = %(id)s;
+
+-- name: failure_summary :many
+-- Per step name and workflow type: how many attempts failed in the window
+-- [since, until) (from the transition log), how many runs those failures
+-- ended (the run failed or timed out with that step failed), the latest
+-- error and when; optionally of one customer or one workflow type. Most
+-- failures first. Served by ix_workflow_transitions_step_failures (partial:
+-- failed step moves only).
+-- plan: custom (optional filters and the window: planned with their values)
+SELECT to_json(r)::text
+FROM (
+    SELECT s.step_name,
+           e.workflow_type,
+           count(*) AS failed_attempts,
+           count(DISTINCT e.id) FILTER (
+               WHERE e.status IN ('failed', 'timeout') AND s.status = 'failed') AS runs_ended,
+           (array_agg(t.error_details ORDER BY t.id DESC))[1] AS latest_error,
+           max(t.at) AS latest_at
+    FROM workflow_transitions AS t
+    JOIN workflow_steps AS s ON s.id = t.workflow_step_id
+    JOIN workflow_executions AS e ON e.id = t.workflow_execution_id
+    WHERE t.to_status = 'failed'
+      AND t.workflow_step_id IS NOT NULL
+      AND t.at >= %(since)s::timestamptz
+      AND t.at < %(until)s::timestamptz
+      AND (%(customer_id)s::uuid IS NULL OR e.customer_id = %(customer_id)s::uuid)
+      AND (%(workflow_type)s::workflow_type IS NULL
+           OR e.workflow_type = %(workflow_type)s::workflow_type)
+    GROUP BY s.step_name, e.workflow_type
+) AS r
+ORDER BY r.failed_attempts DESC, r.step_name, r.workflow_type;

@@ -233,9 +233,11 @@ class Repository(Generic[R]):
             cur.execute(sql, params, prepare=prepare)
             return cur.fetchone()
 
-    def _fetchall(self, sql: LiteralString, params: Params) -> list[tuple[Any, ...]]:
+    def _fetchall(
+        self, sql: LiteralString, params: Params, prepare: bool | None = None
+    ) -> list[tuple[Any, ...]]:
         with self._ready(), self.conn.cursor(row_factory=tuple_row) as cur:
-            cur.execute(sql, params)
+            cur.execute(sql, params, prepare=prepare)
             return cur.fetchall()
 
     def _prepare(self, name: str) -> bool | None:

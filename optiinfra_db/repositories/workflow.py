@@ -28,9 +28,12 @@ from optiinfra_db.fieldtypes import (
     Text,
     WorkerId,
     check_id,
+    check_time,
 )
 from optiinfra_db.records import (
     NewWorkflowStep,
+    RunningExecution,
+    StepFailureSummary,
     WorkflowArtifact,
     WorkflowArtifactCreate,
     WorkflowArtifactUpdate,
@@ -43,6 +46,7 @@ from optiinfra_db.records import (
     WorkflowStepCreate,
     WorkflowStepUpdate,
     WorkflowTransition,
+    WorkflowTypeStats,
 )
 from optiinfra_db.repositories._base import (
     Cursor,
@@ -57,6 +61,7 @@ from optiinfra_db.repositories._base import (
 
 __all__ = [
     "DEFAULT_LEASE",
+    "StatusFilter",
     "WorkflowArtifactRepository",
     "WorkflowExecutionRepository",
     "WorkflowStepRepository",
@@ -76,6 +81,22 @@ _JSON = TypeAdapter(JsonObject)
 _NEW_STEPS = TypeAdapter(list[NewWorkflowStep])
 _ATTEMPTS = TypeAdapter(list[WorkflowStepAttempt])
 _TYPES = Annotated[list[WorkflowType], Field(min_length=1)]
+_IDS = Annotated[list[UUID], Field(max_length=1000)]
+_STATUSES = TypeAdapter(Annotated[list[WorkflowStatus], Field(min_length=1)])
+
+#: What the lists' ``status=`` takes: one status, or a collection (any of them).
+StatusFilter = WorkflowStatus | str | Iterable[WorkflowStatus | str] | None
+
+
+def statuses_of(status: StatusFilter) -> builtins.list[str] | None:
+    """The ``status=`` filter as the array the SQL takes (None: any status).
+    An unknown status or an empty collection raises ValidationError."""
+    if status is None:
+        return None
+    items = [status] if isinstance(status, str) or not isinstance(status, Iterable) else status
+    return sorted({s.value for s in _STATUSES.validate_python(list(items))})
+
+
 _WORKER = WorkerId | None
 _REASON = Text | None
 
@@ -141,8 +162,72 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
 
     def get_detail(self, id: UUID | str) -> WorkflowExecutionDetail | None:
         """The execution with its steps (in step order) and artifacts, in one round trip."""
-        row = self._fetchone(self.q["get_detail"], {"id": check_id(id)})
+        row = self._fetchone(self.q["get_details"], {"ids": [check_id(id)]})
         return None if row is None else self._decode(WorkflowExecutionDetail, row[0])
+
+    def get_details(self, ids: Iterable[UUID | str]) -> builtins.list[WorkflowExecutionDetail]:
+        """Up to 1,000 executions with their steps and artifacts in one round trip,
+        in the order asked (an id with no execution is left out)."""
+        asked = check(_IDS, list(ids))
+        rows = self._fetchall(self.q["get_details"], {"ids": asked})
+        return [self._decode(WorkflowExecutionDetail, row[0]) for row in rows]
+
+    # -- operator queries ---------------------------------------------------------------
+
+    def count_by_status(
+        self,
+        *,
+        customer_id: UUID | str | None = None,
+        agent_id: UUID | str | None = None,
+        since: datetime | None = None,
+    ) -> dict[WorkflowStatus, int]:
+        """How many executions are in each status (every status, 0 included),
+        optionally of one customer or agent, created at or after ``since``."""
+        rows = self._fetchall(
+            self.q["count_by_status"],
+            {
+                "customer_id": None if customer_id is None else check_id(customer_id),
+                "agent_id": None if agent_id is None else check_id(agent_id),
+                "since": window(since, None)["since"],
+            },
+            self._prepare("count_by_status"),
+        )
+        counts = dict.fromkeys(WorkflowStatus, 0)
+        counts.update({WorkflowStatus(name): n for name, n in rows})
+        return counts
+
+    def list_running(
+        self,
+        *,
+        customer_id: UUID | str | None = None,
+        agent_id: UUID | str | None = None,
+        limit: int = 100,
+        after: Cursor | None = None,
+    ) -> builtins.list[RunningExecution]:
+        """Running executions newest first, each with its current step, worker,
+        heartbeat and lease expiry (``after``: the last of the previous page)."""
+        params = {
+            "customer_id": None if customer_id is None else check_id(customer_id),
+            "agent_id": None if agent_id is None else check_id(agent_id),
+            **page(limit, after, RunningExecution),
+        }
+        rows = self._fetchall(self.q["list_running"], params, self._prepare("list_running"))
+        return [self._decode(RunningExecution, row[0]) for row in rows]
+
+    def stats(
+        self, *, since: datetime | None = None, customer_id: UUID | str | None = None
+    ) -> builtins.list[WorkflowTypeStats]:
+        """Per workflow type: counts by status, success rate, p50/p95 duration of
+        the runs started at or after ``since``, optionally of one customer."""
+        rows = self._fetchall(
+            self.q["stats"],
+            {
+                "since": window(since, None)["since"],
+                "customer_id": None if customer_id is None else check_id(customer_id),
+            },
+            self._prepare("stats"),
+        )
+        return [self._decode(WorkflowTypeStats, row[0]) for row in rows]
 
     # -- lists ------------------------------------------------------------------------
 
@@ -150,11 +235,12 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         self,
         owner: dict[str, Any],
         workflow_type: WorkflowType | None,
-        status: WorkflowStatus | None,
+        status: StatusFilter,
         since: datetime | None,
         until: datetime | None,
         limit: int | None,
         after: Cursor | None,
+        finished: tuple[datetime | None, datetime | None] = (None, None),
     ) -> dict[str, Any]:
         """Parameters of the execution lists (``plan: custom``: each call is
         planned with its own filters): one page, or with ``limit`` None every
@@ -162,8 +248,10 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         params = {
             **owner,
             "workflow_type": check(WorkflowType | None, workflow_type),
-            "status": check(WorkflowStatus | None, status),
+            "statuses": statuses_of(status),
             **window(since, until),
+            "finished_since": check_time(finished[0]),
+            "finished_until": check_time(finished[1]),
             **page(1 if limit is None else limit, after, self.record),
         }
         if limit is None:
@@ -175,9 +263,11 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         customer_id: UUID | str,
         *,
         workflow_type: WorkflowType | None = None,
-        status: WorkflowStatus | None = None,
+        status: StatusFilter = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        finished_since: datetime | None = None,
+        finished_until: datetime | None = None,
         limit: int = 100,
         after: Cursor | None = None,
     ) -> builtins.list[WorkflowExecution]:
@@ -192,6 +282,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
                 until,
                 limit,
                 after,
+                (finished_since, finished_until),
             ),
         )
 
@@ -200,9 +291,11 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         customer_id: UUID | str,
         *,
         workflow_type: WorkflowType | None = None,
-        status: WorkflowStatus | None = None,
+        status: StatusFilter = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        finished_since: datetime | None = None,
+        finished_until: datetime | None = None,
         after: Cursor | None = None,
         batch_size: int = 1000,
     ) -> Iterator[WorkflowExecution]:
@@ -219,6 +312,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
                 until,
                 None,
                 after,
+                (finished_since, finished_until),
             ),
             batch_size,
         )
@@ -227,10 +321,12 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         self,
         agent_id: UUID | str,
         *,
-        status: WorkflowStatus | None = None,
+        status: StatusFilter = None,
         workflow_type: WorkflowType | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        finished_since: datetime | None = None,
+        finished_until: datetime | None = None,
         limit: int = 100,
         after: Cursor | None = None,
     ) -> builtins.list[WorkflowExecution]:
@@ -245,6 +341,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
                 until,
                 limit,
                 after,
+                (finished_since, finished_until),
             ),
         )
 
@@ -252,10 +349,12 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         self,
         agent_id: UUID | str,
         *,
-        status: WorkflowStatus | None = None,
+        status: StatusFilter = None,
         workflow_type: WorkflowType | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        finished_since: datetime | None = None,
+        finished_until: datetime | None = None,
         after: Cursor | None = None,
         batch_size: int = 1000,
     ) -> Iterator[WorkflowExecution]:
@@ -270,6 +369,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
                 until,
                 None,
                 after,
+                (finished_since, finished_until),
             ),
             batch_size,
         )
@@ -278,31 +378,54 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         self,
         *,
         workflow_type: WorkflowType | None = None,
-        status: WorkflowStatus | None = None,
+        status: StatusFilter = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        finished_since: datetime | None = None,
+        finished_until: datetime | None = None,
         limit: int = 100,
         after: Cursor | None = None,
     ) -> builtins.list[WorkflowExecution]:
         """All executions newest first (an operator's view)."""
         return self._many(
-            "list", self._params({}, workflow_type, status, since, until, limit, after)
+            "list",
+            self._params(
+                {},
+                workflow_type,
+                status,
+                since,
+                until,
+                limit,
+                after,
+                (finished_since, finished_until),
+            ),
         )
 
     def iter(
         self,
         *,
         workflow_type: WorkflowType | None = None,
-        status: WorkflowStatus | None = None,
+        status: StatusFilter = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        finished_since: datetime | None = None,
+        finished_until: datetime | None = None,
         after: Cursor | None = None,
         batch_size: int = 1000,
     ) -> Iterator[WorkflowExecution]:
         """Every execution, streamed newest first (see iter_for_customer)."""
         return self._stream(
             "list",
-            self._params({}, workflow_type, status, since, until, None, after),
+            self._params(
+                {},
+                workflow_type,
+                status,
+                since,
+                until,
+                None,
+                after,
+                (finished_since, finished_until),
+            ),
             batch_size,
         )
 
@@ -662,6 +785,27 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
         )
 
     # -- lifecycle --------------------------------------------------------------------
+
+    def failure_summary(
+        self,
+        *,
+        customer_id: UUID | str | None = None,
+        workflow_type: WorkflowType | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> builtins.list[StepFailureSummary]:
+        """Per step name and workflow type: failed attempts in [since, until), the
+        runs they ended, the latest error and when; most failures first."""
+        rows = self._fetchall(
+            self.q["failure_summary"],
+            {
+                "customer_id": None if customer_id is None else check_id(customer_id),
+                "workflow_type": check(WorkflowType | None, workflow_type),
+                **window(since, until),
+            },
+            self._prepare("failure_summary"),
+        )
+        return [self._decode(StepFailureSummary, row[0]) for row in rows]
 
     def attempts(self, step_id: UUID | str) -> builtins.list[WorkflowStepAttempt]:
         """Every run of the step, oldest first (from the transition log): when it

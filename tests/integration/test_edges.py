@@ -463,8 +463,8 @@ def test_rollback_refuses_to_drop_tables_holding_rows(db_dsn: str, world: World)
     assert "workflow_executions" in caught.value.tables and "customers" in caught.value.tables
     assert "workflow_transitions" in caught.value.tables
     assert pending_migrations(db_dsn) == []  # nothing was rolled back
-    # 0008 drops no table: that step is allowed; 0007 would drop the log.
-    assert rollback(db_dsn, steps=1) == ["0008.runtime-indexes"]
+    # 0009 and 0008 drop no table: those steps are allowed; 0007 would drop the log.
+    assert rollback(db_dsn, steps=2) == ["0009.operator-indexes", "0008.runtime-indexes"]
     with pytest.raises(odb.RollbackRefusedError):
         rollback(db_dsn, steps=1)
     assert rollback(db_dsn, steps=1, drop_data=True) == ["0007.workflow-runtime"]
@@ -480,6 +480,7 @@ def test_rollback_refuses_to_drop_tables_holding_rows(db_dsn: str, world: World)
         ("0006.plan-stability", "workflow_executions"),
         ("0007.workflow-runtime", "workflow_executions"),
         ("0008.runtime-indexes", "workflow_executions"),
+        ("0009.operator-indexes", "workflow_executions"),
     ],
 )
 def test_migration_under_a_held_lock_fails_fast_without_stalling_others(

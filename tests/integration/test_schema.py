@@ -441,8 +441,9 @@ def test_up_down_up_round_trip_leaves_nothing_and_same_catalog(empty_db_dsn: str
         first = snapshot(conn)
     assert {r[0] for r in first["tables"]} == TABLES | SEQUENCES
 
-    assert rollback(empty_db_dsn) == ["0008.runtime-indexes"]  # one step by default
-    assert rollback(empty_db_dsn, steps=4) == [
+    assert rollback(empty_db_dsn) == ["0009.operator-indexes"]  # one step by default
+    assert rollback(empty_db_dsn, steps=5) == [
+        "0008.runtime-indexes",
         "0007.workflow-runtime",
         "0006.plan-stability",
         "0005.live-safe-followups",
@@ -454,6 +455,7 @@ def test_up_down_up_round_trip_leaves_nothing_and_same_catalog(empty_db_dsn: str
         "0006.plan-stability",
         "0007.workflow-runtime",
         "0008.runtime-indexes",
+        "0009.operator-indexes",
     ]
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         restored = {r[1] for r in snapshot(conn)["indexes"]}

@@ -41,7 +41,7 @@ SCALE = int(os.environ.get("OPTIINFRA_PLAN_SCALE", "1000000"))
 
 #: Queries allowed to scan a workflow_* table sequentially, with the reason.
 SEQ_SCAN_ALLOWED = {
-    "reports.stats": "whole-table report: aggregates every execution in the window",
+    "workflow_executions.stats": "whole-table report: aggregates every execution in the window",
     "seed.counts": "whole-table counts, used by seed only",
 }
 #: A plan may read at most this many rows per row it returns (or ROWS_FLOOR
@@ -51,7 +51,7 @@ ROWS_FACTOR = 20
 ROWS_FLOOR = 2_000
 #: Queries that read more than they return by design, with the reason.
 ROWS_ALLOWED = {
-    "reports.stats": "aggregates every execution in the window",
+    "workflow_executions.stats": "aggregates every execution in the window",
     "seed.counts": "whole-table counts, used by seed only",
     "workflow_executions.count_by_type": "counts a customer's executions",
     "workflow_executions.count_active_for_agent": "counts an agent's open executions",
@@ -68,7 +68,7 @@ ROWS_ALLOWED = {
 #: Time budget per query in ms (EXPLAIN ANALYZE execution time); default below.
 DEFAULT_BUDGET_MS = 50.0
 BUDGET_MS = {
-    "reports.stats": 15_000.0,
+    "workflow_executions.stats": 15_000.0,
     "seed.counts": 15_000.0,
     "workflow_executions.count_by_type": 300.0,  # a third of all rows in this seed
     "workflow_executions.list_for_customer": 100.0,
@@ -404,7 +404,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "workflow_steps.list_by_name": [{"status": "failed"}],
     "workflow_artifacts.list_for_execution": [{"artifact_type": "log"}],
     "reports.runs": [{"status": "failed"}, {"customer_id": "CUSTOMER", "status": "failed"}],
-    "reports.stats": [{"since": "NOW-1d"}],
+    "workflow_executions.stats": [{"since": "NOW-1d"}],
     "workflow_executions.claim": [
         {"limit": 100},
         {"workflow_types": ["cost_analysis", "health_check"]},

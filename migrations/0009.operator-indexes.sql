@@ -1,0 +1,31 @@
+-- Indexes for the operator queries and retention (issue #9), built
+-- CONCURRENTLY (no write lock):
+--
+-- * ix_workflow_executions_completed: runs by when they finished, for the
+--   finished_since / finished_until windows of the execution lists and for
+--   purge's "finished before the cutoff" batches. Partial: an unfinished run
+--   (completed_at NULL) is not in it.
+-- * ix_workflow_executions_running_created: the running runs newest first,
+--   for list_running; partial, so it holds only what is running now.
+-- * ix_workflow_transitions_step_failures: failed step attempts by time, for
+--   failure_summary; partial, so it holds only the failures.
+--
+-- depends: 0008.runtime-indexes
+-- transactional: false
+--
+-- Statements mirror the rollback file's, in reverse, so yoyo can pair them
+-- to undo a partial run.
+
+SET lock_timeout = '2s';
+SET statement_timeout = '30min';
+CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_workflow_executions_completed
+    ON workflow_executions (completed_at)
+    WHERE completed_at IS NOT NULL;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_workflow_executions_running_created
+    ON workflow_executions (created_at DESC, id DESC)
+    WHERE status = 'running';
+CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_workflow_transitions_step_failures
+    ON workflow_transitions (at)
+    WHERE to_status = 'failed' AND workflow_step_id IS NOT NULL;
+RESET statement_timeout;
+RESET lock_timeout;
