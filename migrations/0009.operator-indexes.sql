@@ -3,8 +3,8 @@
 --
 -- * ix_workflow_executions_completed: runs by when they finished, for the
 --   finished_since / finished_until windows of the execution lists and for
---   purge's "finished before the cutoff" batches. Partial: an unfinished run
---   (completed_at NULL) is not in it.
+--   purge's "finished before the cutoff" batches, in (completed_at, id)
+--   order. Partial: an unfinished run (completed_at NULL) is not in it.
 -- * ix_workflow_executions_running_created: the running runs newest first,
 --   for list_running; partial, so it holds only what is running now.
 -- * ix_workflow_transitions_step_failures: failed step attempts by time, for
@@ -19,7 +19,7 @@
 SET lock_timeout = '2s';
 SET statement_timeout = '30min';
 CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_workflow_executions_completed
-    ON workflow_executions (completed_at)
+    ON workflow_executions (completed_at, id)
     WHERE completed_at IS NOT NULL;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_workflow_executions_running_created
     ON workflow_executions (created_at DESC, id DESC)

@@ -75,6 +75,8 @@ from optiinfra_db.records import (
     Recommendation,
     RecommendationCreate,
     RecommendationUpdate,
+    RunningExecution,
+    StepFailureSummary,
     WorkflowArtifact,
     WorkflowArtifactCreate,
     WorkflowArtifactUpdate,
@@ -87,6 +89,7 @@ from optiinfra_db.records import (
     WorkflowStepCreate,
     WorkflowStepUpdate,
     WorkflowTransition,
+    WorkflowTypeStats,
     new_api_key,
 )
 from optiinfra_db.repositories import (
@@ -106,6 +109,7 @@ from optiinfra_db.repositories import (
     WorkflowStepRepository,
     page_token,
 )
+from optiinfra_db.retention import PurgeBatch, PurgeResult, purge
 
 __version__ = "0.1.0"
 
@@ -166,6 +170,8 @@ __all__ = [
     "OptimizationRepository",
     "OptimizationStatus",
     "OptimizationUpdate",
+    "PurgeBatch",
+    "PurgeResult",
     "QueryCanceledError",
     "Recommendation",
     "RecommendationCreate",
@@ -178,7 +184,9 @@ __all__ = [
     "RepositoryError",
     "RollbackRefusedError",
     "RowDecodeError",
+    "RunningExecution",
     "SerializationError",
+    "StepFailureSummary",
     "StepStatus",
     "TransientError",
     "WorkflowArtifact",
@@ -198,6 +206,7 @@ __all__ = [
     "WorkflowStepUpdate",
     "WorkflowTransition",
     "WorkflowType",
+    "WorkflowTypeStats",
     "configure_connection",
     "connect",
     "create_pool",
@@ -205,5 +214,6 @@ __all__ = [
     "new_api_key",
     "page_token",
     "pending_migrations",
+    "purge",
     "rollback",
 ]

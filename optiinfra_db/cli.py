@@ -56,6 +56,7 @@ from optiinfra_db.records import (
     WorkflowTypeStats,
 )
 from optiinfra_db.repositories import Repositories
+from optiinfra_db.retention import PurgeBatch, purge, purge_count
 from optiinfra_db.seed import AlreadySeededError, seed
 
 __all__ = ["main"]
@@ -416,7 +417,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
         return _seed(conn, args.scale, args.seed, args.force)
 
 
-def _seed(conn: psycopg.Connection[Any], scale: int, seed_value: int, force: bool) -> int:
+def progress_bar(label: str, unit: str) -> Any:
+    """A progress callback ``(done, total)`` drawing a bar on stderr: redrawn
+    in place on a terminal (at most 5 times a second), a line every 10 s
+    otherwise; the last call (done == total) always draws."""
     tty = sys.stderr.isatty()
     started = time.perf_counter()
     last = [0.0]
@@ -427,14 +431,14 @@ def _seed(conn: psycopg.Connection[Any], scale: int, seed_value: int, force: boo
             return
         last[0] = now
         width = 30
-        filled = int(width * done / total)
+        filled = int(width * done / total) if total else width
         elapsed = now - started
         rate = done / elapsed if elapsed else 0
         eta = (total - done) / rate if rate else 0
         bar = "#" * filled + "." * (width - filled)
         line = (
-            f"seeding [{bar}] {done:,}/{total:,} executions "
-            f"{100 * done / total:5.1f}%  {rate:,.0f}/s  eta {duration(eta)}"
+            f"{label} [{bar}] {done:,}/{total:,} {unit} "
+            f"{100 * done / total if total else 100:5.1f}%  {rate:,.0f}/s  eta {duration(eta)}"
         )
         if tty:
             sys.stderr.write("\r" + line + ("\n" if done == total else ""))
@@ -442,6 +446,11 @@ def _seed(conn: psycopg.Connection[Any], scale: int, seed_value: int, force: boo
         else:
             note(line)
 
+    return progress
+
+
+def _seed(conn: psycopg.Connection[Any], scale: int, seed_value: int, force: bool) -> int:
+    progress = progress_bar("seeding", "executions")
     try:
         result = seed(conn, scale=scale, seed=seed_value, force=force, progress=progress)
     except AlreadySeededError as exc:
@@ -871,6 +880,57 @@ def parse_every(text: str) -> float:
     return float(match[1]) * {"ms": 0.001, "s": 1.0, "m": 60.0}[match[2]]
 
 
+def parse_age(text: str) -> datetime:
+    """'90d', '12h', '30m' before now."""
+    match = re.fullmatch(r"(\d+)([dhm])", text.strip())
+    if not match:
+        raise CliError(f"--older-than: expected e.g. 90d, 12h or 30m, not {text!r}")
+    unit = {"d": "days", "h": "hours", "m": "minutes"}[match[2]]
+    return datetime.now(UTC) - timedelta(**{unit: int(match[1])})
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    cutoff = parse_age(args.older_than)
+    total = purge_count(target.dsn, finished_before=cutoff)
+    verb = "would remove" if args.dry_run else "removing"
+    note(f"purge: {verb} {total:,} execution(s) finished before {stamp(cutoff)}")
+    progress = progress_bar("purging" if not args.dry_run else "counting", "executions")
+    done = [0]
+    out = open(args.artifacts_out, "w", encoding="utf-8") if args.artifacts_out else None  # noqa: SIM115
+    try:
+
+        def on_batch(batch: PurgeBatch) -> None:
+            done[0] += batch.executions
+            if out is not None:
+                out.writelines(path + "\n" for path in batch.artifact_paths)
+                out.flush()
+            if total:
+                progress(min(done[0], total), total)
+
+        result = purge(
+            target.dsn,
+            finished_before=cutoff,
+            batch_size=args.batch_size,
+            dry_run=args.dry_run,
+            on_batch=on_batch,
+        )
+    finally:
+        if out is not None:
+            out.close()
+    if total and done[0] < total:
+        progress(total, total)
+    what = "would remove" if result.dry_run else "removed"
+    note(
+        f"purge: {what} {result.executions:,} executions, {result.steps:,} steps, "
+        f"{result.artifacts:,} artifacts, {result.transitions:,} transitions in "
+        f"{result.batches:,} batch(es), {duration(result.seconds)} "
+        f"(slowest batch {duration(result.slowest_batch_s)})"
+        + (f"; artifact paths in {args.artifacts_out}" if args.artifacts_out else "")
+    )
+    return EXIT_OK
+
+
 def cmd_reap(args: argparse.Namespace) -> int:
     target = resolve(args)
     every = None if args.every is None else parse_every(args.every)
@@ -995,6 +1055,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--since", metavar="7d|24h|ISO", help="runs started at or after")
     p.set_defaults(func=cmd_stats)
+    p = sub.add_parser(
+        "purge",
+        parents=[common],
+        help="delete finished runs (and their steps, artifacts, log) older than a cutoff",
+    )
+    p.add_argument("--older-than", required=True, metavar="90d|12h|30m", help="finished before")
+    p.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    p.add_argument(
+        "--batch-size", type=int, default=1000, help="executions per transaction (default 1000)"
+    )
+    p.add_argument(
+        "--artifacts-out", metavar="FILE", help="write the removed artifacts' paths here"
+    )
+    p.set_defaults(func=cmd_purge)
     p = sub.add_parser(
         "reap",
         parents=[common],

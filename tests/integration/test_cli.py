@@ -419,3 +419,42 @@ def test_without_pgserver_or_url_the_error_says_what_to_do(
     assert code == 1 and out == ""
     assert "OPTIINFRA_DATABASE_URL" in err and "pip install 'optiinfra-db[embedded]'" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_purge_command(capsys: pytest.CaptureFixture[str], db_dsn: str, tmp_path: Path) -> None:
+    with odb.connect(db_dsn) as conn:
+        repos = odb.Repositories(conn)
+        customer = repos.customers.create(
+            odb.CustomerCreate(name="P", email="p@x.test", api_key=odb.new_api_key())
+        )
+        agent = repos.agents.create(odb.AgentCreate(type=odb.AgentType.COST, name="p"))
+        for i in range(3):
+            made = repos.workflow_executions.create(
+                odb.WorkflowExecutionCreate(
+                    agent_id=agent.id, customer_id=customer.id, workflow_type="health_check"
+                )
+            )
+            repos.workflow_artifacts.create(
+                odb.WorkflowArtifactCreate(
+                    workflow_execution_id=made.id,
+                    artifact_type="log",
+                    artifact_name="l",
+                    artifact_path=f"s3://b/{i}.log",
+                )
+            )
+            repos.workflow_executions.cancel(made.id)
+        conn.execute("UPDATE workflow_executions SET completed_at = now() - interval '100 days'")
+        conn.commit()
+    code, _, err = run(
+        capsys, "purge", "--older-than", "90d", "--dry-run", "--database-url", db_dsn
+    )
+    assert code == 0 and "would remove 3 executions" in err, err
+    paths = tmp_path / "paths.txt"
+    code, _, err = run(
+        capsys, "purge", "--older-than", "90d", "--batch-size", "2", "--artifacts-out",
+        str(paths), "--database-url", db_dsn,
+    )  # fmt: skip
+    assert code == 0 and "removed 3 executions" in err and "2 batch(es)" in err, err
+    assert sorted(paths.read_text().split()) == [f"s3://b/{i}.log" for i in range(3)]
+    code, _, err = run(capsys, "purge", "--older-than", "soon", "--database-url", db_dsn)
+    assert code == 1 and "--older-than" in err

@@ -42,6 +42,7 @@ SCALE = int(os.environ.get("OPTIINFRA_PLAN_SCALE", "1000000"))
 #: Queries allowed to scan a workflow_* table sequentially, with the reason.
 SEQ_SCAN_ALLOWED = {
     "workflow_executions.stats": "whole-table report: aggregates every execution in the window",
+    "workflow_executions.count_by_status": "unfiltered: counts every execution",
     "seed.counts": "whole-table counts, used by seed only",
 }
 #: A plan may read at most this many rows per row it returns (or ROWS_FLOOR
@@ -52,6 +53,8 @@ ROWS_FLOOR = 2_000
 #: Queries that read more than they return by design, with the reason.
 ROWS_ALLOWED = {
     "workflow_executions.stats": "aggregates every execution in the window",
+    "workflow_executions.count_by_status": "counts the executions of its scope",
+    "workflow_steps.failure_summary": "aggregates the failures of the window",
     "seed.counts": "whole-table counts, used by seed only",
     "workflow_executions.count_by_type": "counts a customer's executions",
     "workflow_executions.count_active_for_agent": "counts an agent's open executions",
@@ -69,6 +72,8 @@ ROWS_ALLOWED = {
 DEFAULT_BUDGET_MS = 50.0
 BUDGET_MS = {
     "workflow_executions.stats": 15_000.0,
+    "workflow_executions.count_by_status": 2_000.0,  # unfiltered: every execution
+    "workflow_steps.failure_summary": 2_000.0,  # all failures of all history
     "seed.counts": 15_000.0,
     "workflow_executions.count_by_type": 300.0,  # a third of all rows in this seed
     "workflow_executions.list_for_customer": 100.0,
@@ -317,6 +322,10 @@ def params_for(key: str, ids: dict[str, Any]) -> dict[str, Any]:
         "reason": None,
         "skip_remaining": False,
         "to_status": "failed",
+        "statuses": None,
+        "finished_since": None,
+        "finished_until": None,
+        "ids": [ids["execution"], ids["running"]],
         "max_attempts": 1,
         "from_statuses": ["running"],
         "steps": Jsonb(
@@ -352,6 +361,13 @@ def params_for(key: str, ids: dict[str, Any]) -> dict[str, Any]:
             values["email"] = "plan@test.example"
     if name == "get_by_type_and_name":
         values["type"] = "cost"
+    if key in (
+        "workflow_executions.list_running",
+        "workflow_executions.count_by_status",
+        "workflow_executions.stats",
+        "workflow_steps.failure_summary",
+    ):
+        values.update(agent_id=None, customer_id=None)
     if key == "workflow_executions.claim":
         values.update(agent_id=None, customer_id=None, limit=1)
     if key in ("workflow_executions.heartbeat", "workflow_executions.complete"):
@@ -387,20 +403,36 @@ def params_for(key: str, ids: dict[str, Any]) -> dict[str, Any]:
 #: Extra parameter sets: filters in use, recent windows, deep pages.
 VARIANTS: dict[str, list[dict[str, Any]]] = {
     "workflow_executions.list_for_customer": [
-        {"status": "failed"},
-        {"workflow_type": "cost_analysis", "status": "completed"},
+        {"statuses": ["failed"]},
+        {"workflow_type": "cost_analysis", "statuses": ["completed"]},
         {"since": "NOW-7d"},
         {"after_created_at": "NOW-20d"},
         {"limit": 1000},
         {"customer_id": "SMALL_CUSTOMER"},
-        {"customer_id": "SMALL_CUSTOMER", "status": "failed"},
+        {"customer_id": "SMALL_CUSTOMER", "statuses": ["failed"]},
+        {"statuses": ["failed", "timeout"], "finished_since": "NOW-1d"},
     ],
     "workflow_executions.list_for_agent": [
-        {"status": "running"},
+        {"statuses": ["running"]},
         {"since": "NOW-1d"},
         {"limit": 1000},
     ],
-    "workflow_executions.list": [{"status": "failed"}, {"since": "NOW-1d"}, {"limit": 1000}],
+    "workflow_executions.list": [
+        {"statuses": ["failed"]},
+        {"since": "NOW-1d"},
+        {"limit": 1000},
+        {"finished_since": "NOW-1d"},
+        {"statuses": ["failed", "timeout"], "finished_since": "NOW-7d", "finished_until": "NOW-1d"},
+    ],
+    "workflow_executions.list_running": [
+        {"customer_id": "CUSTOMER"},
+        {"agent_id": "AGENT"},
+    ],
+    "workflow_executions.count_by_status": [
+        {"customer_id": "CUSTOMER", "since": "NOW-1d"},
+        {"agent_id": "AGENT", "since": "NOW-1d"},
+    ],
+    "workflow_steps.failure_summary": [{"since": "NOW-1d"}],
     "workflow_steps.list_by_name": [{"status": "failed"}],
     "workflow_artifacts.list_for_execution": [{"artifact_type": "log"}],
     "reports.runs": [{"status": "failed"}, {"customer_id": "CUSTOMER", "status": "failed"}],
