@@ -73,7 +73,7 @@ COMMENT ON COLUMN workflow_transitions.workflow_execution_id IS 'Execution moved
 COMMENT ON COLUMN workflow_transitions.workflow_step_id IS 'Step moved; NULL for a move of the execution itself. No foreign key: the log outlives a deleted step.';
 COMMENT ON COLUMN workflow_transitions.from_status IS 'Status before; NULL for the status a row was inserted with.';
 COMMENT ON COLUMN workflow_transitions.to_status IS 'Status after.';
-COMMENT ON COLUMN workflow_transitions.at IS 'When the move was written.';
+COMMENT ON COLUMN workflow_transitions.at IS 'When the move was written; for the first status of an inserted row, the row''s own time for it (created_at, started_at or completed_at).';
 COMMENT ON COLUMN workflow_transitions.worker_id IS 'Worker of the call, else the worker holding the execution.';
 COMMENT ON COLUMN workflow_transitions.attempt IS 'The execution''s attempt number at the move.';
 COMMENT ON COLUMN workflow_transitions.reason IS 'Why, as the caller gave it (or claimed, lease_expired ...); NULL for a move made outside the library.';
@@ -114,17 +114,23 @@ END
 $$;
 
 -- The first status of inserted executions (statement level: one INSERT for
--- a whole COPY).
+-- a whole COPY). Its time is the row's own for that status (created_at for
+-- pending, started_at for running, completed_at for an ended run), so
+-- imported history keeps when things happened; clock time when unset.
 CREATE FUNCTION optiinfra_log_execution_insert() RETURNS trigger
     LANGUAGE plpgsql AS $$
 DECLARE
     ctx jsonb := optiinfra_transition_context();
 BEGIN
     INSERT INTO workflow_transitions (
-        workflow_execution_id, workflow_step_id, from_status, to_status, worker_id,
+        workflow_execution_id, workflow_step_id, from_status, to_status, at, worker_id,
         attempt, reason, error_details
     )
-    SELECT n.id, NULL, NULL, n.status::text, coalesce(ctx ->> 'worker_id', n.worker_id),
+    SELECT n.id, NULL, NULL, n.status::text,
+           coalesce(CASE n.status WHEN 'pending' THEN n.created_at
+                                  WHEN 'running' THEN n.started_at
+                                  ELSE n.completed_at END, clock_timestamp()),
+           coalesce(ctx ->> 'worker_id', n.worker_id),
            n.attempt, ctx ->> 'reason',
            CASE WHEN n.status IN ('failed', 'timeout') THEN n.error_details END
     FROM new_rows AS n;
@@ -167,11 +173,15 @@ DECLARE
     ctx jsonb := optiinfra_transition_context();
 BEGIN
     INSERT INTO workflow_transitions (
-        workflow_execution_id, workflow_step_id, from_status, to_status, worker_id,
+        workflow_execution_id, workflow_step_id, from_status, to_status, at, worker_id,
         attempt, reason, error_details
     )
-    SELECT n.workflow_execution_id, n.id, NULL, n.status::text, ctx ->> 'worker_id',
-           NULL, ctx ->> 'reason',
+    SELECT n.workflow_execution_id, n.id, NULL, n.status::text,
+           coalesce(CASE n.status WHEN 'pending' THEN n.created_at
+                                  WHEN 'running' THEN n.started_at
+                                  WHEN 'retrying' THEN n.started_at
+                                  ELSE n.completed_at END, clock_timestamp()),
+           ctx ->> 'worker_id', NULL, ctx ->> 'reason',
            CASE WHEN n.status = 'failed' THEN n.error_details END
     FROM new_rows AS n;
     RETURN NULL;
