@@ -17,6 +17,13 @@
 --   workflow_step_id has no foreign key on purpose: the log is an audit trail
 --   and keeps a deleted step's moves until its execution is deleted (then
 --   ON DELETE CASCADE removes them).
+-- * The log's triggers also announce on commit (NOTIFY, never for a
+--   transaction that rolls back): optiinfra_transitions (empty payload, so
+--   PostgreSQL folds them to one per transaction) whenever a statement logs
+--   a transition, for watchers that then read the log from where they
+--   stand; optiinfra_work, with the workflow type as payload, when an
+--   execution becomes pending (inserted as pending, or requeued), so an idle
+--   worker wakes to claim.
 -- * The claim and reaper indexes are built CONCURRENTLY by 0008.
 --
 -- depends: 0006.plan-stability
@@ -109,6 +116,10 @@ BEGIN
         NEW.attempt, ctx ->> 'reason',
         CASE WHEN NEW.status IN ('failed', 'timeout', 'pending') THEN NEW.error_details END
     );
+    PERFORM pg_notify('optiinfra_transitions', '');
+    IF NEW.status = 'pending' THEN
+        PERFORM pg_notify('optiinfra_work', NEW.workflow_type::text);
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -121,6 +132,7 @@ CREATE FUNCTION optiinfra_log_execution_insert() RETURNS trigger
     LANGUAGE plpgsql AS $$
 DECLARE
     ctx jsonb := optiinfra_transition_context();
+    kind text;
 BEGIN
     INSERT INTO workflow_transitions (
         workflow_execution_id, workflow_step_id, from_status, to_status, at, worker_id,
@@ -134,6 +146,11 @@ BEGIN
            n.attempt, ctx ->> 'reason',
            CASE WHEN n.status IN ('failed', 'timeout') THEN n.error_details END
     FROM new_rows AS n;
+    PERFORM pg_notify('optiinfra_transitions', '');
+    FOR kind IN SELECT DISTINCT n.workflow_type::text FROM new_rows AS n WHERE n.status = 'pending'
+    LOOP
+        PERFORM pg_notify('optiinfra_work', kind);
+    END LOOP;
     RETURN NULL;
 END
 $$;
@@ -162,6 +179,7 @@ BEGIN
         run_attempt, ctx ->> 'reason',
         CASE WHEN NEW.status = 'failed' THEN NEW.error_details END
     );
+    PERFORM pg_notify('optiinfra_transitions', '');
     RETURN NULL;
 END
 $$;
@@ -184,6 +202,7 @@ BEGIN
            ctx ->> 'worker_id', NULL, ctx ->> 'reason',
            CASE WHEN n.status = 'failed' THEN n.error_details END
     FROM new_rows AS n;
+    PERFORM pg_notify('optiinfra_transitions', '');
     RETURN NULL;
 END
 $$;

@@ -44,6 +44,7 @@ from optiinfra_db.errors import (
     SerializationError,
     TransientError,
 )
+from optiinfra_db.live import wait_for_work, watch
 from optiinfra_db.migrate import RollbackRefusedError, migrate, pending_migrations, rollback
 from optiinfra_db.records import (
     Agent,
@@ -216,4 +217,6 @@ __all__ = [
     "pending_migrations",
     "purge",
     "rollback",
+    "wait_for_work",
+    "watch",
 ]

@@ -45,6 +45,7 @@ from optiinfra_db.errors import (
     SerializationError,
     translate,
 )
+from optiinfra_db.live import watch
 from optiinfra_db.migrate import RollbackRefusedError, migrate, rollback
 from optiinfra_db.records import (
     AgentCreate,
@@ -730,6 +731,65 @@ def show_attempts(detail: WorkflowExecutionDetail, story: RunStory, out: TextIO)
     )
 
 
+def cmd_runs_watch(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    run_id = None
+    if args.id is not None:
+        try:
+            run_id = UUID(args.id)
+        except ValueError as exc:
+            raise CliError(f"not an execution id: {args.id!r}") from exc
+    names: dict[UUID, str] = {}  # step id -> "order name"
+    started: dict[UUID, datetime] = {}  # step or run id -> when it last started
+    style = Style(sys.stdout)
+    with open_conn(target, read_only=True) as conn:
+        steps = Repositories(conn).workflow_steps
+        if run_id is not None:
+            conn.rollback()
+            if Repositories(conn).workflow_executions.get(run_id) is None:
+                raise CliError(f"workflow execution {run_id} does not exist")
+        note(
+            "watching "
+            + (f"execution {run_id}" if run_id else "all executions")
+            + " (Ctrl-C stops)"
+        )
+        try:
+            for t in watch(target.dsn, execution_id=run_id, after=args.after):
+                subject = t.workflow_step_id or t.workflow_execution_id
+                took = None
+                if t.to_status in ("running",):
+                    started[subject] = t.at
+                elif subject in started:
+                    took = (t.at - started.pop(subject)).total_seconds()
+                if args.json:
+                    print(json.dumps(t.model_dump(mode="json")), flush=True)
+                    continue
+                if t.workflow_step_id is not None and t.workflow_step_id not in names:
+                    for step in steps.list_for_execution(t.workflow_execution_id):
+                        names[step.id] = f"step {step.step_order} {safe(step.step_name)}"
+                    conn.rollback()
+                what = (
+                    f"run {t.workflow_execution_id}"
+                    if t.workflow_step_id is None
+                    else f"  {names.get(t.workflow_step_id, str(t.workflow_step_id))}"
+                )
+                extra = [f"after {duration(took)}"] if took is not None else []
+                if t.worker_id:
+                    extra.append(f"worker {safe(t.worker_id)}")
+                if t.reason:
+                    extra.append(safe(t.reason))
+                if t.error_details:
+                    extra.append(style(safe(json.dumps(t.error_details, ensure_ascii=False)), "31"))
+                print(
+                    f"{stamp_ms(t.at)} #{t.id} {what}: {t.from_status or '(new)'} -> "
+                    f"{style.status(t.to_status)}" + (f"  ({'; '.join(extra)})" if extra else ""),
+                    flush=True,
+                )
+        except KeyboardInterrupt:
+            note("watch: stopped")
+    return EXIT_OK
+
+
 def _step_label(step: Any) -> str:
     return "(execution)" if step is None else f"{step.step_order} {safe(step.step_name)}"
 
@@ -1047,6 +1107,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = runs.add_parser("show", parents=[common, as_json], help="timeline of one execution")
     p.add_argument("id", help="execution id")
     p.set_defaults(func=cmd_runs_show)
+    p = runs.add_parser(
+        "watch",
+        parents=[common],
+        help="live: each run and step as it starts, retries, fails and finishes",
+    )
+    p.add_argument("id", nargs="?", help="one execution (exits when it finishes)")
+    p.add_argument("--after", type=int, metavar="ID", help="replay from after this transition id")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_runs_watch)
 
     p = sub.add_parser(
         "stats",

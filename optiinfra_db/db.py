@@ -53,6 +53,7 @@ __all__ = [
     "configure_connection",
     "connect",
     "create_pool",
+    "execute",
     "fetch_all",
     "stream_all",
     "stream_batches",
@@ -113,6 +114,12 @@ def fetch_all(
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(CATALOG[key].sql, params)
         return cur.fetchall()
+
+
+def execute(conn: Connection, key: str, params: dict[str, Any] | None = None) -> None:
+    """Run the named statement ``key`` that returns no rows (LISTEN, ...)."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(CATALOG[key].sql, params)
 
 
 #: Names of server-side cursors: unique within the process, so streams nest.

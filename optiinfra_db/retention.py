@@ -132,9 +132,8 @@ def purge(
     params = {
         **_params(finished_before, statuses, customer_id),
         "batch_size": _BATCH.validate_python(batch_size),
-        "dry_run": TypeAdapter(bool).validate_python(dry_run),
     }
-    result = PurgeResult(dry_run=params["dry_run"])
+    result = PurgeResult(dry_run=TypeAdapter(bool).validate_python(dry_run))
     began = time.perf_counter()
     after: tuple[Any, UUID] = ("-infinity", _MIN_UUID)
     with connect(conninfo, autocommit=True) as conn:
@@ -143,11 +142,11 @@ def purge(
             with wrap_errors(True):
                 row = fetch_all(
                     conn,
-                    "retention.purge_batch",
+                    "retention.purge_preview" if result.dry_run else "retention.purge_batch",
                     {**params, "after_completed_at": after[0], "after_id": after[1]},
                 )[0]
             took = time.perf_counter() - started
-            executions, steps, artifacts, transitions, paths, last_at, last_id, _ = row
+            executions, steps, artifacts, transitions, paths, last_at, last_id = row
             if not executions:
                 break
             batch = PurgeBatch(executions, steps, artifacts, transitions, json.loads(paths), took)
