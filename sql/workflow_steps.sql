@@ -390,7 +390,7 @@ WHERE s.id = %(id)s;
 -- ended (the run failed or timed out with that step failed), the latest
 -- error and when; optionally of one customer or one workflow type. Most
 -- failures first. Served by ix_workflow_transitions_step_failures (partial:
--- failed step moves only).
+-- failed step moves only), then the steps' and executions' primary keys.
 -- plan: custom (optional filters and the window: planned with their values)
 SELECT to_json(r)::text
 FROM (
@@ -402,8 +402,17 @@ FROM (
            (array_agg(t.error_details ORDER BY t.id DESC))[1] AS latest_error,
            max(t.at) AS latest_at
     FROM workflow_transitions AS t
-    JOIN workflow_steps AS s ON s.id = t.workflow_step_id
-    JOIN workflow_executions AS e ON e.id = t.workflow_execution_id
+    -- one primary-key probe per failure (LATERAL ... LIMIT 1 keeps the
+    -- planner from hashing all of workflow_executions for a short window)
+    CROSS JOIN LATERAL (
+        SELECT step_name, status FROM workflow_steps WHERE id = t.workflow_step_id LIMIT 1
+    ) AS s
+    CROSS JOIN LATERAL (
+        SELECT id, workflow_type, status, customer_id
+        FROM workflow_executions
+        WHERE id = t.workflow_execution_id
+        LIMIT 1
+    ) AS e
     WHERE t.to_status = 'failed'
       AND t.workflow_step_id IS NOT NULL
       AND t.at >= %(since)s::timestamptz

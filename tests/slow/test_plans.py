@@ -58,6 +58,9 @@ ROWS_ALLOWED = {
     "workflow_executions.stats": "aggregates every execution in the window",
     "workflow_executions.count_by_status": "counts the executions of its scope",
     "workflow_steps.failure_summary": "aggregates the failures of the window",
+    "retention.purge_batch": "deletes a batch of 1,000 runs with their children",
+    "retention.purge_preview": "counts a batch of 1,000 runs' children",
+    "retention.purge_count": "counts the runs a purge would remove",
     "workflow_executions.list #5": "a completed_at window in created_at order reads the window",
     "seed.counts": "whole-table counts, used by seed only",
     "workflow_executions.count_by_type": "counts a customer's executions",
@@ -78,6 +81,9 @@ BUDGET_MS = {
     "workflow_executions.stats": 15_000.0,
     "workflow_executions.count_by_status": 2_000.0,  # unfiltered: every execution
     "workflow_steps.failure_summary": 2_000.0,  # all failures of all history
+    "retention.purge_batch": 1_000.0,  # 1,000 runs and their children (target 250 ms)
+    "retention.purge_preview": 1_000.0,
+    "retention.purge_count": 2_000.0,
     "seed.counts": 15_000.0,
     "workflow_executions.count_by_type": 300.0,  # a third of all rows in this seed
     "workflow_executions.list_for_customer": 100.0,
@@ -92,6 +98,8 @@ BUDGET_MS = {
 #: Statements EXPLAIN can't run (COPY) or that are not worth running at scale.
 SKIP = {k for k, q in CATALOG.items() if q.kind == "copy"} | {
     "seed.vacuum_analyze",  # a utility statement: EXPLAIN does not apply
+    "live.listen_transitions",  # LISTEN: a utility statement
+    "live.listen_work",
     "meta.table_has_rows",  # an identifier template ({table}), one row at most
     # A whole customer's or agent's history: see the cascade test below.
     "customers.delete",
@@ -327,6 +335,9 @@ def params_for(key: str, ids: dict[str, Any]) -> dict[str, Any]:
         "skip_remaining": False,
         "to_status": "failed",
         "statuses": None,
+        "after": 0,
+        "upto": 100,
+        "xids": [],
         "finished_since": None,
         "finished_until": None,
         "ids": [ids["execution"], ids["running"]],
@@ -372,6 +383,14 @@ def params_for(key: str, ids: dict[str, Any]) -> dict[str, Any]:
         "workflow_steps.failure_summary",
     ):
         values.update(agent_id=None, customer_id=None)
+    if file == "retention":
+        values.update(
+            statuses=["completed", "failed", "cancelled", "timeout"],
+            finished_before=now - timedelta(days=15),
+            batch_size=1000,
+            after_completed_at="-infinity",
+            after_id=UUID(int=0),
+        )
     if key == "workflow_executions.claim":
         values.update(agent_id=None, customer_id=None, limit=1)
     if key in ("workflow_executions.heartbeat", "workflow_executions.complete"):
