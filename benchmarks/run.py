@@ -1203,9 +1203,15 @@ def run_on(label: str, base: str, args: argparse.Namespace) -> tuple[int, dict[s
             if not args.only or "pool" in args.only
             else []
         )
+        live = (
+            live_latency(dsn, data, 50 if args.quick else 200)
+            if not args.only or "live" in args.only
+            else {}
+        )
         report(results, single)
         report_pool(pool)
-        misses = verdicts(results, single) + pool_verdicts(pool)
+        report_live(live)
+        misses = verdicts(results, single) + pool_verdicts(pool) + live_verdicts(live)
         session.close()
         engine.dispose()
         lib_conn.close()
@@ -1232,6 +1238,7 @@ def run_on(label: str, base: str, args: argparse.Namespace) -> tuple[int, dict[s
         for r in results
     }
     summary["worker pool"] = pool
+    summary["live progress"] = live
     return misses, summary
 
 
@@ -1337,6 +1344,112 @@ def worker_pool(dsn: str, data: Data, n_runs: int) -> list[dict[str, Any]]:
     return out
 
 
+def live_latency(dsn: str, data: Data, n: int) -> dict[str, Any]:
+    """Commit -> yielded by odb.watch, and commit -> woken in odb.wait_for_work:
+    ``n`` one-transition commits each, spaced so each is measured alone."""
+    with odb.connect(dsn) as conn:
+        repos = odb.Repositories(conn)
+        agent = repos.agents.create(
+            odb.AgentCreate(type="orchestrator", name=f"live-{uuid4().hex[:8]}")
+        )
+        runs = [
+            repos.workflow_executions.create(
+                odb.WorkflowExecutionCreate(
+                    agent_id=agent.id, customer_id=data.customer, workflow_type="health_check"
+                )
+            ).id
+            for _ in range(n)
+        ]
+        conn.commit()
+        top = conn.execute("SELECT max(id) FROM workflow_transitions").fetchone()
+        conn.commit()
+        assert top is not None
+        seen: dict[UUID, float] = {}
+
+        def follow() -> None:
+            for t in odb.watch(dsn, after=top[0], timeout=10):
+                if t.to_status == "cancelled":
+                    seen[t.workflow_execution_id] = time.perf_counter()
+                    if len(seen) == n:
+                        return
+
+        watcher = threading.Thread(target=follow, daemon=True)
+        watcher.start()
+        time.sleep(0.3)
+        committed: dict[UUID, float] = {}
+        for run in runs:
+            repos.workflow_executions.cancel(run)
+            committed[run] = time.perf_counter()  # from just before the commit
+            conn.commit()
+            time.sleep(0.01)
+        watcher.join(30)
+        watch_ms = sorted((seen[r] - committed[r]) * 1000 for r in runs if r in seen)
+
+        woke: list[float] = []
+        ready = threading.Event()
+
+        def idle_worker() -> None:
+            with odb.connect(dsn, autocommit=True) as worker:
+                odb.wait_for_work(worker, timeout=1, workflow_types=["scaling_decision"])
+                ready.set()
+                for _ in range(n):
+                    if odb.wait_for_work(worker, timeout=5, workflow_types=["scaling_decision"]):
+                        woke.append(time.perf_counter())
+
+        worker = threading.Thread(target=idle_worker, daemon=True)
+        worker.start()
+        ready.wait(10)
+        made: list[float] = []
+        for _ in range(n):
+            time.sleep(0.03)
+            repos.workflow_executions.create(
+                odb.WorkflowExecutionCreate(
+                    agent_id=agent.id, customer_id=data.customer, workflow_type="scaling_decision"
+                )
+            )
+            made.append(time.perf_counter())  # from just before the commit
+            conn.commit()
+        worker.join(30)
+        wake_ms = sorted((w - m) * 1000 for w, m in zip(woke, made, strict=False))
+    return {
+        "watch_ms": {"n": len(watch_ms), "p50": _pct(watch_ms, 0.5), "p95": _pct(watch_ms, 0.95)},
+        "wake_ms": {"n": len(wake_ms), "p50": _pct(wake_ms, 0.5), "p95": _pct(wake_ms, 0.95)},
+        "expected": n,
+    }
+
+
+def _pct(values: list[float], q: float) -> float:
+    return values[max(0, round(q * len(values)) - 1)] if values else float("nan")
+
+
+def report_live(live: dict[str, Any]) -> None:
+    if not live:
+        return
+    w, k = live["watch_ms"], live["wake_ms"]
+    print(
+        f"\nlive progress ({live['expected']} commits each): watch, commit -> yielded: "
+        f"p50 {w['p50']:.1f} ms, p95 {w['p95']:.1f} ms (n={w['n']}); wait_for_work, "
+        f"commit -> woken: p50 {k['p50']:.1f} ms, p95 {k['p95']:.1f} ms (n={k['n']})"
+    )
+
+
+def live_verdicts(live: dict[str, Any]) -> int:
+    if not live:
+        return 0
+    k, w = live["wake_ms"], live["watch_ms"]
+    ok_wake = k["n"] == live["expected"] and k["p95"] <= 50
+    ok_watch = w["n"] == live["expected"]
+    print(
+        f"  {'met   ' if ok_wake else 'MISSED'} wait_for_work wakes within 50 ms (p95): "
+        f"{k['p95']:.1f} ms, {k['n']} of {live['expected']} woken"
+    )
+    print(
+        f"  {'met   ' if ok_watch else 'MISSED'} watch yields every commit: "
+        f"{w['n']} of {live['expected']}"
+    )
+    return (not ok_wake) + (not ok_watch)
+
+
 def report_pool(pool: list[dict[str, Any]]) -> None:
     if not pool:
         return
@@ -1381,7 +1494,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         metavar="TEXT,...",
-        help="run only the operations whose name contains one of these ('pool': the worker pool)",
+        help="run only the operations whose name contains one of these "
+        "('pool': the worker pool, 'live': watch and wait_for_work latency)",
     )
     parser.add_argument(
         "--in-place",

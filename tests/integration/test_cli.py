@@ -458,3 +458,36 @@ def test_purge_command(capsys: pytest.CaptureFixture[str], db_dsn: str, tmp_path
     assert sorted(paths.read_text().split()) == [f"s3://b/{i}.log" for i in range(3)]
     code, _, err = run(capsys, "purge", "--older-than", "soon", "--database-url", db_dsn)
     assert code == 1 and "--older-than" in err
+
+
+def test_runs_watch_replays_a_finished_run_and_exits(
+    capsys: pytest.CaptureFixture[str], db_dsn: str
+) -> None:
+    with odb.connect(db_dsn) as conn:
+        repos = odb.Repositories(conn)
+        customer = repos.customers.create(
+            odb.CustomerCreate(name="W", email="w@x.test", api_key=odb.new_api_key())
+        )
+        agent = repos.agents.create(odb.AgentCreate(type=odb.AgentType.COST, name="w"))
+        made = repos.workflow_executions.create_with_steps(
+            odb.WorkflowExecutionCreate(
+                agent_id=agent.id, customer_id=customer.id, workflow_type="health_check"
+            ),
+            [odb.NewWorkflowStep(step_name="probe", step_order=1)],
+        )
+        conn.commit()
+        repos.workflow_executions.claim("w-cli")
+        repos.workflow_steps.start(made.steps[0].id, worker_id="w-cli")
+        repos.workflow_steps.complete(made.steps[0].id, worker_id="w-cli")
+        repos.workflow_executions.complete(made.execution.id, worker_id="w-cli")
+        conn.commit()
+        logged = repos.workflow_executions.history(made.execution.id)
+    rid = str(made.execution.id)
+    code, out, _ = run(
+        capsys, "runs", "watch", rid, "--after", "0", "--json", "--database-url", db_dsn
+    )
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["id"] for line in lines] == [t.id for t in logged]
+    code, out, _ = run(capsys, "runs", "watch", rid, "--after", "0", "--database-url", db_dsn)
+    assert code == 0 and "step 1 probe: running -> completed" in out and "worker w-cli" in out
