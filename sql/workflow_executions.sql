@@ -575,11 +575,50 @@ FROM (
 ) AS r
 ORDER BY r.id;
 
+-- name: get_detail :one
+-- One execution with its steps (in step order) and its artifacts (oldest
+-- first) as one JSON document: one round trip. No row: no such execution.
+-- The same document as get_details, for one id, kept apart: through
+-- unnest() of a one-element array, make bench measured get_detail's server
+-- CPU at 2.15x raw psycopg's, against about 1.0x for this form.
+-- Steps are served by ix_workflow_steps_execution_order, artifacts by
+-- ix_workflow_artifacts_execution_type.
+SELECT json_build_object(
+    'execution', to_json(e),
+    'steps', coalesce((
+        SELECT json_agg(s ORDER BY s.step_order)
+        FROM (
+            SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
+                   completed_at, input_data, output_data, error_details, retry_count,
+                   max_retries, metadata, created_at, updated_at
+            FROM workflow_steps
+            WHERE workflow_execution_id = e.id
+        ) AS s
+    ), '[]'::json),
+    'artifacts', coalesce((
+        SELECT json_agg(a ORDER BY a.created_at, a.id)
+        FROM (
+            SELECT id, workflow_execution_id, workflow_step_id, artifact_type, artifact_name,
+                   artifact_path, artifact_size_bytes, content_type, metadata, created_at,
+                   updated_at
+            FROM workflow_artifacts
+            WHERE workflow_execution_id = e.id
+        ) AS a
+    ), '[]'::json)
+)::text
+FROM (
+    SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
+           input_data, output_data, error_details, metadata, created_at, updated_at,
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
+    FROM workflow_executions
+    WHERE id = %(id)s
+) AS e;
+
 -- name: get_details :many
 -- Executions with their steps (in step order) and artifacts (oldest first),
 -- one JSON document each, in the order of %(ids)s (an array of up to 1,000
 -- ids; an id with no execution is left out): one round trip for them all.
--- get_detail is this with one id. Executions by pk_workflow_executions, steps
+-- get_detail is the one-id form. Executions by pk_workflow_executions, steps
 -- by ix_workflow_steps_execution_order, artifacts by
 -- ix_workflow_artifacts_execution_type.
 SELECT json_build_object(

@@ -162,7 +162,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
 
     def get_detail(self, id: UUID | str) -> WorkflowExecutionDetail | None:
         """The execution with its steps (in step order) and artifacts, in one round trip."""
-        row = self._fetchone(self.q["get_details"], {"ids": [check_id(id)]})
+        row = self._fetchone(self.q["get_detail"], {"id": check_id(id)})
         return None if row is None else self._decode(WorkflowExecutionDetail, row[0])
 
     def get_details(self, ids: Iterable[UUID | str]) -> builtins.list[WorkflowExecutionDetail]:

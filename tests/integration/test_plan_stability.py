@@ -69,10 +69,10 @@ def test_get_detail_stays_on_its_index_when_statistics_are_stale(empty_db_dsn: s
             [execution.id],
         )
         conn.commit()
-        params = {"ids": [execution.id]}
-        custom = _scans(conn, "workflow_executions.get_details", params)
+        params = {"id": execution.id}
+        custom = _scans(conn, "workflow_executions.get_detail", params)
         conn.execute("SET plan_cache_mode = force_generic_plan")
-        generic = _scans(conn, "workflow_executions.get_details", params)
+        generic = _scans(conn, "workflow_executions.get_detail", params)
         conn.rollback()
         for scans in (custom, generic):
             assert "Seq Scan on workflow_steps" not in scans, scans

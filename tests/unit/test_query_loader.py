@@ -62,7 +62,7 @@ def test_malformed_files_fail_with_file_and_line(
 
 
 def test_the_shipped_catalog_is_loaded_with_origins() -> None:
-    assert "workflow_executions.get_details" in CATALOG
+    assert "workflow_executions.get_detail" in CATALOG
     for key, query in CATALOG.items():
         file, name = key.split(".")
         assert query.sql.startswith(f"/* optiinfra_db:{file}:{name} */\n")
