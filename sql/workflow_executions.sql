@@ -309,9 +309,9 @@ moved AS (
         lease_expires_at = clock_timestamp() + %(lease)s::interval,
         attempt = e.attempt + 1,
         error_details = NULL
-    FROM picked, ctx
+    FROM picked
     WHERE e.id = picked.id
-      AND ctx.c IS NOT NULL
+      AND (SELECT c FROM ctx) IS NOT NULL
     RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
               e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
               e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
@@ -359,10 +359,9 @@ moved AS (
         started_at = clock_timestamp(),
         attempt = e.attempt + 1,
         error_details = NULL
-    FROM ctx
     WHERE e.id = %(id)s
       AND e.status = 'pending'
-      AND ctx.c IS NOT NULL
+      AND (SELECT c FROM ctx) IS NOT NULL
     RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
               e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
               e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
@@ -373,10 +372,10 @@ SELECT to_json(moved)::text FROM moved;
 -- name: complete :one
 -- running -> completed; sets completed_at, clears the lease and, if given,
 -- sets output_data (NULL keeps the current output). Refused (no row) while a
--- step is running or retrying, or pending unless %(skip_remaining)s: then
--- the pending steps are skipped in the same statement. With %(worker_id)s,
--- refused unless that worker holds the run and its lease has not expired
--- (fencing, in this statement: no read before it).
+-- step is pending, running or retrying (complete_skipping skips the pending
+-- ones). With %(worker_id)s, refused unless that worker holds the run and its
+-- lease has not expired (fencing, in this statement: no read before it). The
+-- open-step check is one index probe of ix_workflow_steps_execution_status.
 WITH ctx AS MATERIALIZED (
     -- The reason and worker of this move, for the transition log's trigger
     -- (transaction-local, stamped with this statement's start). With
@@ -394,7 +393,44 @@ moved AS (
         completed_at = clock_timestamp(),
         output_data = coalesce(%(output_data)s, e.output_data),
         lease_expires_at = NULL
-    FROM ctx
+    WHERE e.id = %(id)s
+      AND e.status = 'running'
+      AND (%(worker_id)s::text IS NULL
+           OR (e.worker_id = %(worker_id)s::text AND e.lease_expires_at > clock_timestamp()))
+      AND NOT EXISTS (
+          SELECT 1
+          FROM workflow_steps AS s
+          WHERE s.workflow_execution_id = e.id
+            AND s.status IN ('pending', 'running', 'retrying'))
+      AND (SELECT c FROM ctx) IS NOT NULL
+    RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
+              e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
+              e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
+              e.attempt, e.max_attempts
+)
+SELECT to_json(moved)::text FROM moved;
+
+-- name: complete_skipping :one
+-- complete(..., skip_remaining=True): running -> completed while no step is
+-- running or retrying, and the pending steps are skipped in the same
+-- statement. Otherwise as complete.
+WITH ctx AS MATERIALIZED (
+    -- The reason and worker of this move, for the transition log's trigger
+    -- (transaction-local, stamped with this statement's start). With
+    -- neither, nothing is set: the trigger ignores a context stamped by an
+    -- earlier statement, and finds the worker on the row.
+    SELECT CASE WHEN %(reason)s::text IS NOT NULL OR %(worker_id)s::text IS NOT NULL
+                THEN set_config('optiinfra.transition', json_build_object(
+                         'at', statement_timestamp(), 'reason', %(reason)s::text,
+                         'worker_id', %(worker_id)s::text)::text, true)
+                ELSE '' END AS c
+),
+moved AS (
+    UPDATE workflow_executions AS e SET
+        status = 'completed',
+        completed_at = clock_timestamp(),
+        output_data = coalesce(%(output_data)s, e.output_data),
+        lease_expires_at = NULL
     WHERE e.id = %(id)s
       AND e.status = 'running'
       AND (%(worker_id)s::text IS NULL
@@ -404,13 +440,7 @@ moved AS (
           FROM workflow_steps AS s
           WHERE s.workflow_execution_id = e.id
             AND s.status IN ('running', 'retrying'))
-      AND (%(skip_remaining)s::boolean
-           OR NOT EXISTS (
-               SELECT 1
-               FROM workflow_steps AS s
-               WHERE s.workflow_execution_id = e.id
-                 AND s.status = 'pending'))
-      AND ctx.c IS NOT NULL
+      AND (SELECT c FROM ctx) IS NOT NULL
     RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
               e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
               e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
@@ -421,8 +451,7 @@ skipped AS (
         status = 'skipped',
         completed_at = clock_timestamp()
     FROM moved
-    WHERE %(skip_remaining)s::boolean
-      AND s.workflow_execution_id = moved.id
+    WHERE s.workflow_execution_id = moved.id
       AND s.status = 'pending'
     RETURNING s.id
 )
@@ -453,12 +482,11 @@ moved AS (
         completed_at = clock_timestamp(),
         error_details = coalesce(%(error_details)s, e.error_details),
         lease_expires_at = NULL
-    FROM ctx
     WHERE e.id = %(id)s
       AND e.status = ANY (%(from_statuses)s::workflow_status[])
       AND (%(worker_id)s::text IS NULL
            OR (e.worker_id = %(worker_id)s::text AND e.lease_expires_at > clock_timestamp()))
-      AND ctx.c IS NOT NULL
+      AND (SELECT c FROM ctx) IS NOT NULL
     RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
               e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
               e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
@@ -525,9 +553,9 @@ moved AS (
             'worker_id', e.worker_id,
             'attempt', e.attempt,
             'lease_expired_at', e.lease_expires_at)
-    FROM expired, ctx
+    FROM expired
     WHERE e.id = expired.id
-      AND ctx.c IS NOT NULL
+      AND (SELECT c FROM ctx) IS NOT NULL
     RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
               e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
               e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,

@@ -595,14 +595,13 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         statement). With ``worker_id``: LeaseLostError unless that worker
         holds the run on a live lease."""
         return self._move(
-            "complete",
+            "complete_skipping" if check(bool, skip_remaining) else "complete",
             id,
             WorkflowStatus.COMPLETED,
             (WorkflowStatus.RUNNING,),
             worker_id,
             reason,
             output_data=_jsonb(output_data, required=False),
-            skip_remaining=check(bool, skip_remaining),
         )
 
     def _finish(
