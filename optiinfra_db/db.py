@@ -110,9 +110,11 @@ def configure_connection(conn: Connection, *, prepare: bool | None = None) -> No
 def fetch_all(
     conn: Connection, key: str, params: dict[str, Any] | None = None
 ) -> list[tuple[Any, ...]]:
-    """Run the named query ``key`` (``"file.name"``) and return its rows as tuples."""
+    """Run the named query ``key`` (``"file.name"``) and return its rows as tuples
+    (a ``plan: custom`` query is never prepared)."""
+    query = CATALOG[key]
     with conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute(CATALOG[key].sql, params)
+        cur.execute(query.sql, params, prepare=False if query.custom_plan else None)
         return cur.fetchall()
 
 

@@ -91,7 +91,9 @@ SELECT (SELECT count(*) FROM victims),
 
 -- name: purge_count :one
 -- How many executions a purge with these arguments would remove (for its
--- progress bar). Served by ix_workflow_executions_completed.
+-- progress bar). Served by ix_workflow_executions_completed, or a scan when
+-- the cutoff takes most of the history.
+-- plan: custom (the cutoff decides between the index and a scan)
 SELECT count(*)
 FROM workflow_executions
 WHERE completed_at IS NOT NULL

@@ -43,6 +43,7 @@ SCALE = int(os.environ.get("OPTIINFRA_PLAN_SCALE", "1000000"))
 SEQ_SCAN_ALLOWED = {
     "workflow_executions.stats": "whole-table report: aggregates every execution in the window",
     "workflow_executions.count_by_status": "unfiltered: counts every execution",
+    "retention.purge_count": "counts what a purge would remove: up to the whole history",
     # "key #n": that variant only (#0 is the base parameters); the windowed
     # variant of failure_summary must use the indexes
     "workflow_steps.failure_summary #0": "the whole history's failures, joined to their runs",
@@ -62,6 +63,7 @@ ROWS_ALLOWED = {
     "retention.purge_preview": "counts a batch of 1,000 runs' children",
     "retention.purge_count": "counts the runs a purge would remove",
     "workflow_executions.list #5": "a completed_at window in created_at order reads the window",
+    "workflow_executions.list_for_customer #8": "a day's finishes in created_at order: the window",
     "seed.counts": "whole-table counts, used by seed only",
     "workflow_executions.count_by_type": "counts a customer's executions",
     "workflow_executions.count_active_for_agent": "counts an agent's open executions",
@@ -80,7 +82,8 @@ DEFAULT_BUDGET_MS = 50.0
 BUDGET_MS = {
     "workflow_executions.stats": 15_000.0,
     "workflow_executions.count_by_status": 2_000.0,  # unfiltered: every execution
-    "workflow_steps.failure_summary": 2_000.0,  # all failures of all history
+    "workflow_steps.failure_summary": 5_000.0,  # all failures of all history
+    "workflow_executions.reap_expired": 200.0,  # 50 expired runs and their steps, one statement
     "retention.purge_batch": 1_000.0,  # 1,000 runs and their children (target 250 ms)
     "retention.purge_preview": 1_000.0,
     "retention.purge_count": 2_000.0,
