@@ -282,8 +282,9 @@ def one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def parse_since(text: str | None) -> datetime | None:
-    """'7d', '24h', '30m', or an ISO date/time (UTC when no offset is given)."""
+def parse_since(text: str | None, option: str = "--since") -> datetime | None:
+    """'7d', '24h', '30m' before now, or an ISO date/time (UTC when no offset
+    is given); ``option`` names the flag in the error."""
     if text is None:
         return None
     match = re.fullmatch(r"(\d+)([dhm])", text.strip())
@@ -293,7 +294,9 @@ def parse_since(text: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise CliError(f"--since: expected 7d, 24h, 30m or an ISO date/time, not {text!r}") from exc
+        raise CliError(
+            f"{option}: expected 7d, 24h, 30m or an ISO date/time, not {text!r}"
+        ) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -940,18 +943,10 @@ def parse_every(text: str) -> float:
     return float(match[1]) * {"ms": 0.001, "s": 1.0, "m": 60.0}[match[2]]
 
 
-def parse_age(text: str) -> datetime:
-    """'90d', '12h', '30m' before now."""
-    match = re.fullmatch(r"(\d+)([dhm])", text.strip())
-    if not match:
-        raise CliError(f"--older-than: expected e.g. 90d, 12h or 30m, not {text!r}")
-    unit = {"d": "days", "h": "hours", "m": "minutes"}[match[2]]
-    return datetime.now(UTC) - timedelta(**{unit: int(match[1])})
-
-
 def cmd_purge(args: argparse.Namespace) -> int:
     target = resolve(args)
-    cutoff = parse_age(args.older_than)
+    cutoff = parse_since(args.older_than, "--older-than")
+    assert cutoff is not None  # the flag is required
     total = purge_count(target.dsn, finished_before=cutoff)
     verb = "would remove" if args.dry_run else "removing"
     note(f"purge: {verb} {total:,} execution(s) finished before {stamp(cutoff)}")
@@ -1129,7 +1124,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="delete finished runs (and their steps, artifacts, log) older than a cutoff",
     )
-    p.add_argument("--older-than", required=True, metavar="90d|12h|30m", help="finished before")
+    p.add_argument(
+        "--older-than", required=True, metavar="90d|12h|ISO", help="finished before this"
+    )
     p.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     p.add_argument(
         "--batch-size", type=int, default=1000, help="executions per transaction (default 1000)"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
@@ -50,6 +50,7 @@ from optiinfra_db.records import (
 )
 from optiinfra_db.repositories._base import (
     Cursor,
+    Repository,
     UpdatableRepository,
     check,
     json_text,
@@ -99,6 +100,8 @@ def statuses_of(status: StatusFilter) -> builtins.list[str] | None:
 
 _WORKER = WorkerId | None
 _REASON = Text | None
+
+R = TypeVar("R", WorkflowExecution, WorkflowStep)
 
 #: How long a claim holds without a heartbeat, unless the caller says.
 DEFAULT_LEASE = timedelta(seconds=60)
@@ -524,11 +527,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         reason: str | None = None,
         **params: Any,
     ) -> WorkflowExecution:
-        ident = check_id(id)
-        worker = check(_WORKER, worker_id)
-        moved = self._one(
-            name, {"id": ident, "worker_id": worker, "reason": check(_REASON, reason), **params}
-        )
+        ident, worker, moved = guarded(self, name, id, worker_id, reason, params)
         if moved is not None:
             return moved
         raise self._refused(ident, wanted, allowed_from, worker)
@@ -547,18 +546,10 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         if state is None:
             return NotFoundError(self.entity, ident)
         status, holder, live, expires, pending, open_ = state
-        lost = lease_problem(status, holder, live, expires, worker_id)
+        run = (ident, status, holder, live, expires)
+        lost = lease_lost(self.entity, ident, status, wanted.value, run, worker_id)
         if lost is not None:
-            assert worker_id is not None
-            return LeaseLostError(
-                self.entity,
-                ident,
-                status,
-                wanted.value,
-                worker_id=worker_id,
-                execution_id=ident,
-                detail=lost,
-            )
+            return lost
         allowed = tuple(s.value for s in allowed_from)
         why = None
         if status in allowed and (pending or open_):
@@ -685,21 +676,50 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         )
 
 
-def lease_problem(
-    status: str, holder: str | None, live: bool, expires: datetime | None, worker_id: str | None
-) -> str | None:
-    """Why ``worker_id`` no longer holds an execution in this state, or None
-    (it does, or the call was made without a worker)."""
+def lease_lost(
+    entity: str,
+    ident: Any,
+    current: str,
+    wanted: str,
+    run: tuple[Any, str, str | None, bool, datetime | None],
+    worker_id: str | None,
+) -> LeaseLostError | None:
+    """The LeaseLostError for a worker's refused call, or None (the call was
+    made without a worker, or the worker still holds the run). ``run`` is the
+    execution as it stands: (id, status, holder, lease live, lease end)."""
     if worker_id is None:
         return None
+    run_id, status, holder, live, expires = run
     if status != WorkflowStatus.RUNNING.value:
-        return f"the execution is {status}"
-    if holder != worker_id:
-        return f"it is held by {holder!r}" if holder else "it is running without a claim"
-    if not live:
+        detail = f"the execution is {status}"
+    elif holder != worker_id:
+        detail = f"it is held by {holder!r}" if holder else "it is running without a claim"
+    elif not live:
         when = expires.isoformat() if expires is not None else "?"
-        return f"the lease expired at {when}"
-    return None
+        detail = f"the lease expired at {when}"
+    else:
+        return None
+    return LeaseLostError(
+        entity, ident, current, wanted, worker_id=worker_id, execution_id=run_id, detail=detail
+    )
+
+
+def guarded(
+    repo: Repository[R],
+    name: str,
+    id: UUID | str,
+    worker_id: str | None,
+    reason: str | None,
+    params: dict[str, Any],
+) -> tuple[UUID, str | None, R | None]:
+    """Run the guarded lifecycle statement ``name`` (both repositories' moves
+    start here): (the id, the worker, the moved record or None if refused)."""
+    ident = check_id(id)
+    worker = check(_WORKER, worker_id)
+    moved = repo._one(
+        name, {"id": ident, "worker_id": worker, "reason": check(_REASON, reason), **params}
+    )
+    return ident, worker, moved
 
 
 _STEPS = TypeAdapter(list[WorkflowStepCreate])
@@ -826,29 +846,17 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
         reason: str | None,
         **params: Any,
     ) -> WorkflowStep:
-        ident = check_id(id)
-        worker = check(_WORKER, worker_id)
-        moved = self._one(
-            name, {"id": ident, "worker_id": worker, "reason": check(_REASON, reason), **params}
-        )
+        ident, worker, moved = guarded(self, name, id, worker_id, reason, params)
         if moved is not None:
             return moved
         state = self._fetchone(self.q["state_of"], {"id": ident})
         if state is None:
             raise NotFoundError(self.entity, ident)
         current, retry_count, max_retries, restartable, run_id, run_status, holder, live = state
-        lost = lease_problem(run_status, holder, live, None, worker)
+        run = (run_id, run_status, holder, live, None)
+        lost = lease_lost(self.entity, ident, current, wanted.value, run, worker)
         if lost is not None:
-            assert worker is not None
-            raise LeaseLostError(
-                self.entity,
-                ident,
-                current,
-                wanted.value,
-                worker_id=worker,
-                execution_id=run_id,
-                detail=lost,
-            )
+            raise lost
         allowed = tuple(s.value for s in allowed_from)
         why = None
         if run_status != WorkflowStatus.RUNNING.value:
@@ -959,15 +967,17 @@ class WorkflowArtifactRepository(UpdatableRepository[WorkflowArtifact, WorkflowA
         if state is None:
             raise NotFoundError("workflow execution", run_id)
         status, holder, live, expires = state[:4]
-        raise LeaseLostError(
+        lost = lease_lost(
+            self.entity, "(new)", status, "created", (run_id, status, holder, live, expires), worker
+        )
+        raise lost or LeaseLostError(
             self.entity,
             "(new)",
             status,
             "created",
             worker_id=worker,
             execution_id=run_id,
-            detail=lease_problem(status, holder, live, expires, worker)
-            or "it changed concurrently",
+            detail="it changed concurrently",
         )
 
     def list_for_execution(
