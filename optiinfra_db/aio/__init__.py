@@ -1,0 +1,84 @@
+"""The library for asyncio services: ``import optiinfra_db.aio as odb_aio``.
+
+Everything here is the twin of the sync API of the same name, as a
+coroutine (``await``), on a ``psycopg.AsyncConnection``: same SQL catalog,
+same records, same errors raised from the same mapping point, same
+arguments and defaults.
+
+* ``await connect(conninfo, **kw)`` / ``await create_pool(conninfo, **kw)``
+  (a ``psycopg_pool.AsyncConnectionPool``, opened unless ``open=False``) /
+  ``configure_connection`` (for ``AsyncConnectionPool(configure=...)`` of
+  your own).
+* ``AsyncRepositories(aconn)``: one attribute per table; every repository
+  method is a coroutine; the ``iter*`` streams are async iterators.
+* ``watch(...)``: an async iterator; ``wait_for_work(...)``, ``purge(...)``
+  and ``purge_count(...)``: coroutines.
+
+Records, enums and errors are the sync package's (``optiinfra_db``).
+Migrations stay on yoyo, which is sync: run them at start-up in a thread
+(``await asyncio.to_thread(optiinfra_db.migrate, dsn)``).
+
+How one source serves both sides: the code in this package is the only
+hand-written copy; the sync modules are generated from it by
+``tools/async_to_sync.py`` (see there).
+"""
+
+from __future__ import annotations
+
+from optiinfra_db.aio.db import (
+    configure_connection,
+    connect,
+    create_pool,
+    execute,
+    fetch_all,
+    stream_all,
+    stream_batches,
+)
+from optiinfra_db.aio.live import wait_for_work, watch
+from optiinfra_db.aio.repositories import (
+    AgentCapabilityRepository,
+    AgentConfigRepository,
+    AgentMetricRepository,
+    AgentRepository,
+    AgentStateRepository,
+    ApprovalRepository,
+    AsyncRepositories,
+    CustomerRepository,
+    EventRepository,
+    OptimizationRepository,
+    RecommendationRepository,
+    WorkflowArtifactRepository,
+    WorkflowExecutionRepository,
+    WorkflowStepRepository,
+)
+from optiinfra_db.aio.retention import PurgeBatch, PurgeResult, purge, purge_count
+
+__all__ = [
+    "AgentCapabilityRepository",
+    "AgentConfigRepository",
+    "AgentMetricRepository",
+    "AgentRepository",
+    "AgentStateRepository",
+    "ApprovalRepository",
+    "AsyncRepositories",
+    "CustomerRepository",
+    "EventRepository",
+    "OptimizationRepository",
+    "PurgeBatch",
+    "PurgeResult",
+    "RecommendationRepository",
+    "WorkflowArtifactRepository",
+    "WorkflowExecutionRepository",
+    "WorkflowStepRepository",
+    "configure_connection",
+    "connect",
+    "create_pool",
+    "execute",
+    "fetch_all",
+    "purge",
+    "purge_count",
+    "stream_all",
+    "stream_batches",
+    "wait_for_work",
+    "watch",
+]

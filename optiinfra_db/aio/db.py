@@ -1,0 +1,200 @@
+"""Connections and pools with the project's session settings and adapters.
+
+They are ordinary psycopg connections (tuple rows, READ COMMITTED, not
+autocommit); every other keyword argument goes to psycopg unchanged. What is
+added, and why:
+
+* **TimeZone = UTC** on the session, so ``to_json`` renders every timestamp
+  in a form the records read back (see ``sql/meta.sql``).
+* **Timeouts**: ``statement_timeout`` (default 30 s) and ``lock_timeout``
+  (default 5 s), sent as startup options, so no call waits forever behind a
+  lock or a runaway query. ``None`` leaves the server's setting. Their
+  errors become :class:`~optiinfra_db.QueryCanceledError` and
+  :class:`~optiinfra_db.LockTimeoutError`.
+* **Prepared statements only where safe** (``prepare=``): psycopg prepares a
+  statement after 5 executions. Behind PgBouncer in transaction mode before
+  1.21 a prepared statement's name is shared by every client of a server
+  connection, so one client can run another's statement. ``prepare=None``
+  (the default) detects a pooler at connect time (the backend's pid differs
+  from the one the server announced) and turns preparation off there;
+  ``prepare=False`` always turns it off; ``prepare=True`` keeps it on behind a
+  pooler too (PgBouncer >= 1.21 with ``max_prepared_statements`` set).
+  ``$OPTIINFRA_PREPARE`` (``auto``, ``on``, ``off``) sets the default.
+* Schema enums load as their Python ``StrEnum`` (one catalog query per new
+  connection); they are sent as plain text, so no type id is cached that a
+  re-created schema would invalidate. ``dict`` parameters are sent as jsonb.
+* Pools check a connection before lending it (``check=``), so a pool heals
+  after a server restart instead of handing out dead connections.
+
+Written once, for asyncio, in ``optiinfra_db/aio/db.py``; ``optiinfra_db/db.py``
+is generated from it (``tools/async_to_sync.py``). The work without I/O is in
+``optiinfra_db/_session.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg.pq import TransactionStatus
+from psycopg.rows import tuple_row
+from psycopg_pool import AsyncConnectionPool
+
+from optiinfra_db._session import (
+    DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_STATEMENT_TIMEOUT,
+    ENUM_NAMES,
+    ENUM_TYPES,
+    SESSION_SETUP,
+    Timeout,
+    prepare_default,
+    register_adapters,
+    session_options,
+)
+from optiinfra_db.queries import CATALOG
+
+__all__ = [
+    "DEFAULT_LOCK_TIMEOUT",
+    "DEFAULT_STATEMENT_TIMEOUT",
+    "AsyncConnection",
+    "configure_connection",
+    "connect",
+    "create_pool",
+    "execute",
+    "fetch_all",
+    "stream_all",
+    "stream_batches",
+]
+
+AsyncConnection = psycopg.AsyncConnection[Any]
+Params = Mapping[str, Any]
+
+
+async def configure_connection(conn: AsyncConnection, *, prepare: bool | None = None) -> None:
+    """Set the session up and register the adapters on ``conn`` (what the pool's
+    ``configure`` runs). Leaves the connection's transaction state as it found it.
+
+    ``prepare``: see the module's doc (None: off behind a pooler, else psycopg's default).
+    """
+    idle = conn.info.transaction_status == TransactionStatus.IDLE
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(SESSION_SETUP)
+        setup = await cur.fetchone()
+        await cur.execute(ENUM_TYPES, {"names": ENUM_NAMES})
+        found = await cur.fetchall()
+    if idle and conn.info.transaction_status != TransactionStatus.IDLE:
+        await conn.commit()  # keeps the session's TimeZone (a rollback would undo it)
+    register_adapters(conn, found, setup, prepare)
+
+
+async def fetch_all(
+    conn: AsyncConnection, key: str, params: dict[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """Run the named query ``key`` (``"file.name"``) and return its rows as tuples
+    (a ``plan: custom`` query is never prepared)."""
+    query = CATALOG[key]
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(query.sql, params, prepare=False if query.custom_plan else None)
+        return await cur.fetchall()
+
+
+async def execute(conn: AsyncConnection, key: str, params: dict[str, Any] | None = None) -> None:
+    """Run the named statement ``key`` that returns no rows (LISTEN, ...)."""
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(CATALOG[key].sql, params)
+
+
+#: Names of server-side cursors: unique within the process, so streams nest.
+_CURSOR_IDS = itertools.count(1)
+
+
+async def stream_batches(
+    conn: AsyncConnection, sql: LiteralString, params: Params | None, batch_size: int
+) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """Run ``sql`` through a server-side cursor (``DECLARE ... CURSOR``) and
+    yield its rows as lists of at most ``batch_size`` tuples, one round trip
+    each: memory stays bounded by one batch. Runs in the caller's
+    transaction, or in one of its own on an autocommit connection; the
+    cursor is closed when the iterator ends or is closed. The one place the
+    library streams (the repositories' iterators and ``stream_all``)."""
+    own = conn.transaction() if conn.autocommit else contextlib.nullcontext()
+    name = f"optiinfra_stream_{next(_CURSOR_IDS)}"
+    async with own, conn.cursor(name, row_factory=tuple_row) as cur:
+        cur.itersize = batch_size
+        await cur.execute(sql, params)
+        while batch := await cur.fetchmany(batch_size):
+            yield batch
+
+
+async def stream_all(
+    conn: AsyncConnection, key: str, params: Params | None = None, batch_size: int = 1000
+) -> AsyncIterator[tuple[Any, ...]]:
+    """Run the named query ``key`` through a server-side cursor and yield its
+    rows as tuples (see ``stream_batches``)."""
+    async for batch in stream_batches(conn, CATALOG[key].sql, params, batch_size):
+        for row in batch:
+            yield row
+
+
+async def connect(
+    dsn: str = "",
+    *,
+    prepare: bool | None = None,
+    statement_timeout: Timeout = DEFAULT_STATEMENT_TIMEOUT,
+    lock_timeout: Timeout = DEFAULT_LOCK_TIMEOUT,
+    **kwargs: Any,
+) -> AsyncConnection:
+    """A psycopg connection set up for the library (see the module's doc).
+
+    Timeouts are a ``timedelta`` or seconds; ``None`` leaves the server's
+    setting (needed behind PgBouncer, which refuses startup options unless
+    told to ignore them: set the timeouts on the role there).
+    """
+    prepare = prepare_default(prepare)
+    conn = await psycopg.AsyncConnection.connect(
+        dsn, **session_options(kwargs, statement_timeout, lock_timeout)
+    )
+    try:
+        await configure_connection(conn, prepare=prepare)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+async def create_pool(
+    dsn: str = "",
+    *,
+    prepare: bool | None = None,
+    statement_timeout: Timeout = DEFAULT_STATEMENT_TIMEOUT,
+    lock_timeout: Timeout = DEFAULT_LOCK_TIMEOUT,
+    **kwargs: Any,
+) -> AsyncConnectionPool[Any]:
+    """A ``psycopg_pool`` pool whose connections are set up like ``connect``'s.
+
+    Keyword arguments go to the pool (``min_size``, ``max_size``, ``kwargs=``
+    for the connections...). A ``configure`` callback of your own runs after
+    ours. Connections are checked before they are lent (``check=`` the pool's
+    ``check_connection`` unless you pass ``check``). The pool is opened
+    unless ``open=False``.
+    """
+    prepare = prepare_default(prepare)
+    user_configure: Callable[[AsyncConnection], Any] | None = kwargs.pop("configure", None)
+
+    async def configure(conn: AsyncConnection) -> None:
+        await configure_connection(conn, prepare=prepare)
+        if user_configure is not None:
+            await user_configure(conn)
+
+    opened = kwargs.pop("open", True)
+    kwargs.setdefault("check", AsyncConnectionPool.check_connection)
+    kwargs["kwargs"] = session_options(
+        dict(kwargs.get("kwargs") or {}), statement_timeout, lock_timeout
+    )
+    pool = AsyncConnectionPool(dsn, configure=configure, open=False, **kwargs)
+    if opened:
+        await pool.open()
+    return pool

@@ -1,0 +1,224 @@
+"""The base of the table repositories: running a named statement on the
+caller's connection and decoding what it returns.
+
+Written once, for asyncio; ``optiinfra_db/repositories/_base.py`` is generated
+from it by ``tools/async_to_sync.py`` (``make generate``). Everything that does
+no I/O (parameters, cursors, decoding) is in ``optiinfra_db/repositories/_values.py``
+and serves both sides as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any, Generic, LiteralString
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel
+
+from optiinfra_db.aio.db import stream_batches
+from optiinfra_db.errors import ConflictError, NotFoundError, RepositoryError, wrap_errors
+from optiinfra_db.fieldtypes import (
+    check_batch_size,
+    check_id,
+    check_json_object_required,
+    check_time,
+)
+from optiinfra_db.queries import CATALOG
+from optiinfra_db.repositories._values import (
+    CHUNK,
+    UTC_NAMES,
+    Params,
+    R,
+    TableCore,
+    U,
+    require_connection,
+    to_params,
+)
+
+__all__ = ["Repository", "UpdatableRepository", "pin_utc"]
+
+
+class Repository(TableCore[R]):
+    """Base of the table repositories. Runs on the caller's connection and
+    never commits: the caller's transaction decides."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        require_connection(self, conn, psycopg.AsyncConnection)
+        self.conn = conn
+
+    # -- running statements ---------------------------------------------------------
+
+    async def _ready(self) -> contextlib.AbstractContextManager[None]:
+        """The error-mapping context for one statement, after making sure the
+        session renders timestamps in UTC (``to_json`` writes them in the
+        session's TimeZone; some zones give offsets with seconds or dates
+        outside years 1..9999 that no decoder reads). Reading the reported
+        TimeZone costs no round trip; only a session set elsewhere pays one SET."""
+        conn = self.conn
+        if conn.pgconn.parameter_status(b"TimeZone") not in UTC_NAMES:
+            await pin_utc(conn)
+        return wrap_errors(conn.autocommit)
+
+    async def _fetchone(
+        self, sql: LiteralString, params: Params, prepare: bool | None = None
+    ) -> tuple[Any, ...] | None:
+        with await self._ready():
+            async with self.conn.cursor(row_factory=tuple_row) as cur:
+                await cur.execute(sql, params, prepare=prepare)
+                return await cur.fetchone()
+
+    async def _fetchall(
+        self, sql: LiteralString, params: Params, prepare: bool | None = None
+    ) -> list[tuple[Any, ...]]:
+        with await self._ready():
+            async with self.conn.cursor(row_factory=tuple_row) as cur:
+                await cur.execute(sql, params, prepare=prepare)
+                return await cur.fetchall()
+
+    async def _rowcount(self, sql: LiteralString, params: Params) -> int:
+        with await self._ready():
+            async with self.conn.cursor(row_factory=tuple_row) as cur:
+                await cur.execute(sql, params)
+                return cur.rowcount
+
+    async def _copy(self, sql: LiteralString, rows: Sequence[Sequence[Any]]) -> int:
+        with await self._ready():
+            async with self.conn.cursor(row_factory=tuple_row) as cur, cur.copy(sql) as copy:
+                for row in rows:
+                    await copy.write_row(row)
+        return len(rows)
+
+    # -- decoding -------------------------------------------------------------------
+
+    async def _one(self, name: str, params: Params) -> R | None:
+        row = await self._fetchone(self.q[name], params, self._prepare(name))
+        return None if row is None else self._decode(self.record, row[0])
+
+    async def _many(self, name: str, params: Params) -> list[R]:
+        """All rows of a named query as records, decoded as they are fetched:
+        each row's text is dropped once its record is built, so a page holds
+        the server's result and the records, never a third copy."""
+        with await self._ready():
+            async with self.conn.cursor(row_factory=tuple_row) as cur:
+                await cur.execute(self.q[name], params, prepare=self._prepare(name))
+                records: list[R] = []
+                while chunk := await cur.fetchmany(CHUNK):
+                    records += self._decode_rows(chunk)
+                return records
+
+    def _stream(self, name: str, params: Params, batch_size: int) -> AsyncIterator[R]:
+        """The rows of a named query as records through a server-side cursor
+        (``DECLARE ... CURSOR``), ``batch_size`` rows per round trip: memory
+        stays bounded by one batch however many rows match. Runs inside the
+        caller's transaction, or in one of its own on an autocommit
+        connection; the cursor is closed when the iterator ends or is closed.
+        Arguments are checked now, before any SQL; rows come as it is read."""
+        return self._rows(name, params, check_batch_size(batch_size))
+
+    async def _rows(self, name: str, params: Params, size: int) -> AsyncIterator[R]:
+        with await self._ready():
+            async for batch in stream_batches(self.conn, self.q[name], params, size):
+                for record in self._decode_rows(batch):
+                    yield record
+
+    async def _one_or_missing(self, name: str, id: UUID, params: Params) -> R:
+        found = await self._one(name, params)
+        if found is None:
+            raise NotFoundError(self.entity, id)
+        return found
+
+    # -- the operations every table has ---------------------------------------------
+
+    async def _create(self, data: BaseModel, expected: type[BaseModel], **extra: Any) -> R:
+        row = await self._insert("create", data, expected, **extra)
+        assert row is not None  # INSERT ... RETURNING always returns the row
+        return row
+
+    async def _insert(
+        self, name: str, data: BaseModel, expected: type[BaseModel], **extra: Any
+    ) -> R | None:
+        """Run the insert ``name`` with an input model's fields (None: a guarded
+        insert that inserted nothing)."""
+        if not isinstance(data, expected):
+            raise TypeError(f"create() takes a {expected.__name__}, not {type(data).__name__}")
+        return await self._one(name, to_params(data, **extra))
+
+    async def get(self, id: UUID | str) -> R | None:
+        """The row with this id, or None."""
+        return await self._one("get", {"id": check_id(id)})
+
+    async def delete(self, id: UUID | str) -> bool:
+        """Delete the row (and what cascades from it); False if there was none."""
+        return await self._rowcount(self.q["delete"], {"id": check_id(id)}) > 0
+
+
+class UpdatableRepository(Repository[R], Generic[R, U]):
+    """A repository whose rows change: ``update(id, data)``."""
+
+    update_model: type[U]
+
+    async def update(
+        self, id: UUID | str, data: U, *, expected_updated_at: datetime | None = None
+    ) -> R:
+        """Write exactly the fields set in ``data`` (an explicit None writes NULL).
+
+        ``expected_updated_at``: the ``updated_at`` of the record the change was
+        based on (optimistic concurrency): if the row changed since,
+        ConflictError and nothing is written. Raises NotFoundError for a
+        missing id.
+        """
+        ident = check_id(id)
+        if not isinstance(data, self.update_model):
+            raise TypeError(
+                f"update() takes a {self.update_model.__name__}, not {type(data).__name__}"
+            )
+        params = to_params(
+            data,
+            id=ident,
+            expected_updated_at=check_time(expected_updated_at),
+            **data.set_flags(),
+        )
+        updated = await self._one("update", params)
+        if updated is not None:
+            return updated
+        current = await self.get(ident)
+        if current is None:
+            raise NotFoundError(self.entity, ident)
+        raise self._update_refused(current, data, expected_updated_at)
+
+    def _update_refused(
+        self, current: R, data: U, expected_updated_at: datetime | None
+    ) -> RepositoryError:
+        """Why ``update`` matched an existing row but changed nothing."""
+        return ConflictError(
+            f"{self.entity} {current.id} changed since it was read "  # type: ignore[attr-defined]
+            f"(updated_at {current.updated_at.isoformat()}, "  # type: ignore[attr-defined]
+            f"expected {expected_updated_at.isoformat() if expected_updated_at else None}); "
+            "read it again and retry"
+        )
+
+    async def merge_metadata(self, id: UUID | str, patch: dict[str, Any]) -> R:
+        """Merge ``patch`` into the row's ``metadata`` in one statement (top-level
+        keys replace, the rest stay), so concurrent merges lose nothing.
+        Raises NotFoundError for a missing id."""
+        if "merge_metadata" not in self.q:
+            raise TypeError(f"{self.table} has no metadata column")
+        ident = check_id(id)
+        params = {"id": ident, "patch": Jsonb(check_json_object_required(patch))}
+        return await self._one_or_missing("merge_metadata", ident, params)
+
+
+_SET_UTC = CATALOG["meta.set_time_zone_utc"].sql
+
+
+async def pin_utc(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Set the session's TimeZone to UTC (for as long as the session, or until
+    the transaction it runs in rolls back: then the next call sets it again)."""
+    with wrap_errors(conn.autocommit):
+        async with conn.cursor(row_factory=tuple_row) as cur:
+            await cur.execute(_SET_UTC)

@@ -1,0 +1,90 @@
+"""What the workflow repositories of either side share, none of it doing
+I/O: the ``status=`` filter, argument types, JSON arguments, and why a
+worker's refused call lost its lease (see ``optiinfra_db/aio/repositories/workflow.py``)."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+from pydantic import Field, TypeAdapter
+
+from optiinfra_db.enums import WorkflowStatus, WorkflowType
+from optiinfra_db.errors import LeaseLostError
+from optiinfra_db.fieldtypes import JsonObject, Text, WorkerId
+from optiinfra_db.records import NewWorkflowStep, WorkflowStepAttempt
+
+__all__ = ["DEFAULT_LEASE", "StatusFilter", "lease_lost", "statuses_of"]
+
+FINISHED = frozenset(
+    {
+        WorkflowStatus.COMPLETED,
+        WorkflowStatus.FAILED,
+        WorkflowStatus.CANCELLED,
+        WorkflowStatus.TIMEOUT,
+    }
+)
+RESULT_FIELDS = frozenset({"output_data", "error_details"})
+JSON_OR_NONE = TypeAdapter(JsonObject | None)
+JSON = TypeAdapter(JsonObject)
+NEW_STEPS = TypeAdapter(list[NewWorkflowStep])
+ATTEMPTS = TypeAdapter(list[WorkflowStepAttempt])
+TYPES = Annotated[list[WorkflowType], Field(min_length=1)]
+IDS = Annotated[list[UUID], Field(max_length=1000)]
+STATUSES = TypeAdapter(Annotated[list[WorkflowStatus], Field(min_length=1)])
+
+#: What the lists' ``status=`` takes: one status, or a collection (any of them).
+StatusFilter = WorkflowStatus | str | Iterable[WorkflowStatus | str] | None
+
+
+def statuses_of(status: StatusFilter) -> builtins.list[str] | None:
+    """The ``status=`` filter as the array the SQL takes (None: any status).
+    An unknown status or an empty collection raises ValidationError."""
+    if status is None:
+        return None
+    items = [status] if isinstance(status, str) or not isinstance(status, Iterable) else status
+    return sorted({s.value for s in STATUSES.validate_python(list(items))})
+
+
+WORKER = WorkerId | None
+REASON = Text | None
+
+#: How long a claim holds without a heartbeat, unless the caller says.
+DEFAULT_LEASE = timedelta(seconds=60)
+
+
+def jsonb(value: Any, *, required: bool) -> Jsonb | None:
+    checked = (JSON if required else JSON_OR_NONE).validate_python(value)
+    return None if checked is None else Jsonb(checked)
+
+
+def lease_lost(
+    entity: str,
+    ident: Any,
+    current: str,
+    wanted: str,
+    run: tuple[Any, str, str | None, bool, datetime | None],
+    worker_id: str | None,
+) -> LeaseLostError | None:
+    """The LeaseLostError for a worker's refused call, or None (the call was
+    made without a worker, or the worker still holds the run). ``run`` is the
+    execution as it stands: (id, status, holder, lease live, lease end)."""
+    if worker_id is None:
+        return None
+    run_id, status, holder, live, expires = run
+    if status != WorkflowStatus.RUNNING.value:
+        detail = f"the execution is {status}"
+    elif holder != worker_id:
+        detail = f"it is held by {holder!r}" if holder else "it is running without a claim"
+    elif not live:
+        when = expires.isoformat() if expires is not None else "?"
+        detail = f"the lease expired at {when}"
+    else:
+        return None
+    return LeaseLostError(
+        entity, ident, current, wanted, worker_id=worker_id, execution_id=run_id, detail=detail
+    )
