@@ -4,12 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: help venv test test-slow check lint lint-migrations types migrate demo bench bench-quick clean
+.PHONY: help venv test test-slow check lint lint-migrations types generate migrate demo bench bench-quick clean
 
 help:
 	@echo "make demo     migrate + seed + show an embedded demo database"
 	@echo "make test     run the test suite (embedded PostgreSQL unless OPTIINFRA_TEST_DSN is set)"
 	@echo "make check    lint (ruff), types (mypy --strict), tests"
+	@echo "make generate the sync modules from their asyncio source (optiinfra_db/aio/)"
 	@echo "make migrate  apply migrations to \$$OPTIINFRA_DATABASE_URL"
 	@echo "make bench    benchmarks side by side (raw psycopg, SQLAlchemy ORM)"
 
@@ -27,8 +28,13 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 lint: $(STAMP) lint-migrations
-	$(BIN)/ruff check optiinfra_db tests benchmarks
-	$(BIN)/ruff format --check optiinfra_db tests benchmarks
+	$(BIN)/ruff check optiinfra_db tests benchmarks tools
+	$(BIN)/ruff format --check optiinfra_db tests benchmarks tools
+	$(BIN)/python tools/async_to_sync.py --check
+
+# The sync modules are generated from optiinfra_db/aio/ (see tools/async_to_sync.py).
+generate: $(STAMP)
+	$(BIN)/python tools/async_to_sync.py
 
 # squawk (live-database safety of migrations), in three groups; each ignored rule and why:
 #  * 0001-0003 create the schema's tables, so nothing else holds a lock on them:

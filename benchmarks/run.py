@@ -26,6 +26,7 @@ printed plainly; the exit code stays 0 unless --strict is given.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import os
@@ -52,6 +53,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, selectinload
 
 import optiinfra_db as odb
+from benchmarks import aio as bench_aio
 from benchmarks import orm_models as orm
 from optiinfra_db import embedded
 from optiinfra_db.queries import parse_file
@@ -1185,6 +1187,7 @@ def run_on(label: str, base: str, args: argparse.Namespace) -> tuple[int, dict[s
             for op in ops:
                 results.append(measure(op, warmup, pids, dsn))
                 print(f"  measured: {op.name}", file=sys.stderr, flush=True)
+            async_results, lag = run_async(dsn, data, admin, args, warmup)
         finally:
             gc.callbacks.remove(GC_TIMER)
         single: dict[str, dict[str, int]] = {}
@@ -1208,10 +1211,12 @@ def run_on(label: str, base: str, args: argparse.Namespace) -> tuple[int, dict[s
             if not args.only or "live" in args.only
             else {}
         )
-        report(results, single)
+        report(results + async_results, single)
+        bench_aio.report_lag(lag)
         report_pool(pool)
         report_live(live)
         misses = verdicts(results, single) + pool_verdicts(pool) + live_verdicts(live)
+        misses += bench_aio.verdicts(async_results, lag)
         session.close()
         engine.dispose()
         lib_conn.close()
@@ -1235,11 +1240,49 @@ def run_on(label: str, base: str, args: argparse.Namespace) -> tuple[int, dict[s
             }
             for n in r.times
         }
-        for r in results
+        for r in results + async_results
     }
+    summary["event-loop lag"] = lag
     summary["worker pool"] = pool
     summary["live progress"] = live
     return misses, summary
+
+
+# --------------------------------------------------------------------------- async
+
+
+def run_async(
+    dsn: str, data: Data, admin: Any, args: argparse.Namespace, warmup: int
+) -> tuple[list[Result], dict[str, Any]]:
+    """The async section (benchmarks/aio.py), in one event loop."""
+    wanted = [w.strip() for w in (args.only or "async").split(",") if w.strip()]
+    if args.only and not any("async" in w or "lag" in w for w in wanted):
+        return [], {}
+    few = 8 if args.quick else 1
+    loop = asyncio.new_event_loop()
+    try:
+        setup = loop.run_until_complete(bench_aio.connect_all(dsn))
+        bench_aio.add_pending(admin, data, 3 * 20 * (max(100 // few, 15) + warmup + 2))
+        ops = bench_aio.operations(loop, setup, data, RAW, admin, few)
+        if args.only:
+            ops = [op for op in ops if any(w in op.name for w in wanted)]
+        results = []
+        for op in ops:
+            results.append(measure(op, warmup, setup.pids, dsn))
+            print(f"  measured: {op.name}", file=sys.stderr, flush=True)
+        lag: dict[str, Any] = {}
+        if not args.only or any("lag" in w or w == "async" for w in wanted):
+            with odb.create_pool(dsn, min_size=10, max_size=10) as sync_pool:
+                lag = loop.run_until_complete(
+                    bench_aio.event_loop_lag(dsn, data, RAW, 3 if args.quick else 9, sync_pool)
+                )
+            print("  measured: event-loop lag", file=sys.stderr, flush=True)
+        loop.run_until_complete(setup.lib.close())
+        loop.run_until_complete(setup.raw.close())
+        loop.run_until_complete(setup.apg.close())
+        return results, lag
+    finally:
+        loop.close()
 
 
 # --------------------------------------------------------------------------- worker pool
@@ -1495,7 +1538,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         metavar="TEXT,...",
         help="run only the operations whose name contains one of these "
-        "('pool': the worker pool, 'live': watch and wait_for_work latency)",
+        "('pool': the worker pool, 'live': watch and wait_for_work latency, "
+        "'async': the async section, 'lag': its event-loop lag only)",
     )
     parser.add_argument(
         "--in-place",

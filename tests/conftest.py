@@ -142,15 +142,47 @@ def empty_db_dsn(pg_server: Server) -> Iterator[str]:
 
 
 @pytest.fixture
-def raw_conn(db_dsn: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
-    """A plain psycopg connection to the test database (autocommit off)."""
+def raw_conn(
+    request: pytest.FixtureRequest, db_dsn: str
+) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+    """A plain psycopg connection to the test database (autocommit off; on
+    the async side a plain AsyncConnection behind the bridge)."""
+    if "side" in request.fixturenames and request.getfixturevalue("side") == "async":
+        from tests.aio_bridge import plain_async_connection
+
+        with plain_async_connection(db_dsn) as aconn:
+            yield aconn
+        return
     with psycopg.connect(db_dsn) as conn:
         yield conn
 
 
+@pytest.fixture(params=["sync", "async"])
+def side(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run the test on both sides: as written (sync), and with ``optiinfra_db``'s
+    I/O entry points swapped for ``optiinfra_db.aio``'s behind a blocking
+    bridge (see ``tests/aio_bridge.py``). Modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("side")``."""
+    if request.param == "sync":
+        yield "sync"
+        return
+    from tests.aio_bridge import Loop, swap_in_async
+
+    loop = Loop()
+    swap_in_async(monkeypatch, loop)
+    try:
+        yield "async"
+    finally:
+        monkeypatch.undo()
+        loop.close()
+
+
 @pytest.fixture
-def conn(db_dsn: str) -> Iterator[psycopg.Connection[Any]]:
-    """A connection made by the library (adapters registered), autocommit off."""
+def conn(request: pytest.FixtureRequest, db_dsn: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection made by the library (adapters registered), autocommit off
+    (an ``AsyncConnection`` behind the blocking bridge on the async side)."""
+    if "side" in request.fixturenames:
+        request.getfixturevalue("side")
     import optiinfra_db as odb
 
     with odb.connect(db_dsn) as connection:

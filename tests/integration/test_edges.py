@@ -19,6 +19,9 @@ from optiinfra_db.migrate import migrate, pending_migrations, rollback
 from optiinfra_db.schema import MIGRATION_IDS
 from tests.conftest import World
 
+# Every test here runs on both sides: sync, and optiinfra_db.aio (tests/aio_bridge.py).
+pytestmark = pytest.mark.usefixtures("side")
+
 Conn = psycopg.Connection[Any]
 
 
@@ -46,18 +49,18 @@ def _agent(**kw: Any) -> odb.AgentCreate:
 
 
 @pytest.mark.parametrize("zone", ["Europe/Amsterdam", "Pacific/Kiritimati", "America/Adak", "UTC"])
-def test_extreme_timestamps_read_back_on_any_session_time_zone(db_dsn: str, zone: str) -> None:
-    with psycopg.connect(db_dsn) as conn:  # a plain connection, not the library's
-        conn.execute(pgsql.SQL("SET TimeZone TO {}").format(pgsql.Literal(zone)))
-        repos = odb.Repositories(conn)
-        for moment in (
-            odb.fieldtypes.MIN_TIMESTAMP,
-            odb.fieldtypes.MAX_TIMESTAMP,
-            datetime(1900, 1, 1, tzinfo=UTC),  # +00:19:32 in Amsterdam's local mean time
-        ):
-            agent = repos.agents.create(_agent(name=f"a{moment.year}", last_heartbeat=moment))
-            assert repos.agents.get(agent.id) == agent
-            assert agent.last_heartbeat == moment
+def test_extreme_timestamps_read_back_on_any_session_time_zone(raw_conn: Any, zone: str) -> None:
+    conn = raw_conn  # a plain connection, not the library's
+    conn.execute(pgsql.SQL("SET TimeZone TO {}").format(pgsql.Literal(zone)))
+    repos = odb.Repositories(conn)
+    for moment in (
+        odb.fieldtypes.MIN_TIMESTAMP,
+        odb.fieldtypes.MAX_TIMESTAMP,
+        datetime(1900, 1, 1, tzinfo=UTC),  # +00:19:32 in Amsterdam's local mean time
+    ):
+        agent = repos.agents.create(_agent(name=f"a{moment.year}", last_heartbeat=moment))
+        assert repos.agents.get(agent.id) == agent
+        assert agent.last_heartbeat == moment
 
 
 def test_an_offset_with_seconds_keeps_its_instant(repos: odb.Repositories) -> None:

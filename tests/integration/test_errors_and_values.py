@@ -15,6 +15,9 @@ from pydantic import ValidationError
 import optiinfra_db as odb
 from tests.conftest import World
 
+# Every test here runs on both sides: sync, and optiinfra_db.aio (tests/aio_bridge.py).
+pytestmark = pytest.mark.usefixtures("side")
+
 Conn = psycopg.Connection[Any]
 
 

@@ -32,6 +32,9 @@ from pydantic import BaseModel, SecretStr, ValidationError
 import optiinfra_db as odb
 from tests.conftest import World
 
+# Every test here runs on both sides: sync, and optiinfra_db.aio (tests/aio_bridge.py).
+pytestmark = pytest.mark.usefixtures("side")
+
 Conn = psycopg.Connection[Any]
 
 #: Inputs tried in all (README "Reliability"): EXAMPLES per model.

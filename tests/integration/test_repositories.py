@@ -13,6 +13,9 @@ import pytest
 import optiinfra_db as odb
 from tests.conftest import World
 
+# Every test here runs on both sides: sync, and optiinfra_db.aio (tests/aio_bridge.py).
+pytestmark = pytest.mark.usefixtures("side")
+
 Conn = psycopg.Connection[Any]
 
 
@@ -381,4 +384,9 @@ def test_repositories_bundle_has_one_attribute_per_table(conn: Conn) -> None:
     # The transition log has no repository of its own: triggers write it, and
     # workflow_executions.history / workflow_steps.attempts read it.
     assert {name for name in vars(repos) if name != "conn"} == TABLES - {"workflow_transitions"}
-    assert isinstance(repos.workflow_executions, odb.WorkflowExecutionRepository)
+    import optiinfra_db.aio
+
+    twins = (odb.WorkflowExecutionRepository, optiinfra_db.aio.WorkflowExecutionRepository)
+    assert isinstance(
+        getattr(repos.workflow_executions, "_target", repos.workflow_executions), twins
+    )

@@ -12,7 +12,11 @@ import pydantic
 import pytest
 
 import optiinfra_db as odb
+from tests.aio_bridge import statements_sent
 from tests.conftest import World
+
+# Every test here runs on both sides: sync, and optiinfra_db.aio (tests/aio_bridge.py).
+pytestmark = pytest.mark.usefixtures("side")
 
 Conn = psycopg.Connection[Any]
 S = odb.WorkflowStatus
@@ -266,19 +270,8 @@ def test_get_detail_in_one_round_trip(repos: odb.Repositories, world: World, con
             artifact_path="/tmp/util.png",
         )
     )
-    statements: list[str] = []
-    conn.add_notice_handler(lambda n: None)
-    original_execute = psycopg.Cursor.execute
-
-    def counting_execute(self: Any, query: Any, *a: Any, **k: Any) -> Any:
-        statements.append(str(query))
-        return original_execute(self, query, *a, **k)
-
-    psycopg.Cursor.execute = counting_execute  # type: ignore[method-assign]
-    try:
+    with statements_sent() as statements:
         detail = repos.workflow_executions.get_detail(world.execution.id)
-    finally:
-        psycopg.Cursor.execute = original_execute  # type: ignore[method-assign]
     assert len(statements) == 1
     assert detail is not None
     assert detail.execution == repos.workflow_executions.get(world.execution.id)
@@ -406,13 +399,6 @@ def test_bulk_create_duplicate_order_writes_nothing(
 def test_create_with_steps_is_one_statement_and_all_or_nothing(
     repos: odb.Repositories, world: World, conn: Conn
 ) -> None:
-    sent: list[str] = []
-    original = psycopg.Cursor.execute
-
-    def counting(self: Any, query: Any, *a: Any, **k: Any) -> Any:
-        sent.append(str(query))
-        return original(self, query, *a, **k)
-
     data = odb.WorkflowExecutionCreate(
         agent_id=world.agent.id,
         customer_id=world.customer.id,
@@ -423,11 +409,8 @@ def test_create_with_steps_is_one_statement_and_all_or_nothing(
         odb.NewWorkflowStep(step_name=name, step_order=i, input_data={"i": i}, max_retries=i)
         for i, name in enumerate(["collect", "plan", "resize"], start=1)
     ]
-    psycopg.Cursor.execute = counting  # type: ignore[method-assign]
-    try:
+    with statements_sent() as sent:
         detail = repos.workflow_executions.create_with_steps(data, reversed(steps))
-    finally:
-        psycopg.Cursor.execute = original  # type: ignore[method-assign]
     assert len(sent) == 1
     assert detail == repos.workflow_executions.get_detail(detail.execution.id)
     assert [(s.step_name, s.step_order, s.max_retries, s.input_data) for s in detail.steps] == [
