@@ -38,9 +38,12 @@ def test_a_connection_of_the_other_side_is_refused_at_construction(db_dsn: str) 
 
 def test_a_pool_of_your_own_with_configure_connection(db_dsn: str, world: World) -> None:
     async def check() -> Any:
-        async with AsyncConnectionPool(
-            db_dsn, configure=aio.configure_connection, open=False, min_size=1, max_size=2
-        ) as pool, pool.connection() as conn:
+        async with (
+            AsyncConnectionPool(
+                db_dsn, configure=aio.configure_connection, open=False, min_size=1, max_size=2
+            ) as pool,
+            pool.connection() as conn,
+        ):
             repos = aio.AsyncRepositories(conn)
             return await repos.workflow_executions.get(world.execution.id)
 

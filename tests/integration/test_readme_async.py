@@ -62,9 +62,10 @@ def test_the_readme_handler_and_worker_run_as_written(
                 runs = odb.aio.AsyncRepositories(c).workflow_executions
                 for _ in range(500):  # until the queue is drained (at most ~5 s)
                     counts = await runs.count_by_status(customer_id=world.customer.id)
-                    if not counts[odb.WorkflowStatus.PENDING] and not counts[
-                        odb.WorkflowStatus.RUNNING
-                    ]:
+                    if (
+                        not counts[odb.WorkflowStatus.PENDING]
+                        and not counts[odb.WorkflowStatus.RUNNING]
+                    ):
                         break
                     await asyncio.sleep(0.01)
             # new work arrives while the worker sleeps in wait_for_work
