@@ -2,9 +2,9 @@
 psycopg async (the same hand-written SQL as the sync raw contender, tuple
 rows) and asyncpg (its own driver, the same SQL with ``$n`` placeholders, jsonb
 decoded with ``json.loads`` as psycopg does), side by side in one event loop.
-Each contender has one connection of its own; statements are prepared as a
-long-lived service has them (psycopg after 5 executions, asyncpg always),
-warm-up first. Then the event-loop lag: 40 concurrent list requests of 2,000
+Each contender has one connection of its own, autocommit (as asyncpg's
+are); statements are prepared as a long-lived service has them (psycopg after
+5 executions, asyncpg always), warm-up first. Then the event-loop lag: 40 concurrent list requests of 2,000
 rows through a pool, watched by a 1 ms ticker.
 """
 
@@ -64,8 +64,20 @@ class Apg:
         return await self.conn.fetch(sql, *args)
 
 
+def apg_params(dsn: str) -> dict[str, Any]:
+    """asyncpg's connect arguments from a libpq DSN (it reads URLs only)."""
+    p = psycopg.conninfo.conninfo_to_dict(dsn)
+    return {
+        "host": p.get("host"),
+        "port": int(p.get("port") or 5432),
+        "user": p.get("user"),
+        "password": p.get("password"),
+        "database": p.get("dbname"),
+    }
+
+
 async def apg_connect(dsn: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(**apg_params(dsn))
     for kind in ("json", "jsonb"):
         await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
     return conn
@@ -91,8 +103,9 @@ class Setup:
 
 
 async def connect_all(dsn: str) -> Setup:
-    lib = await aio.connect(dsn)
-    raw = await psycopg.AsyncConnection.connect(dsn)
+    # autocommit, as asyncpg is: a read is its own transaction, a block is BEGIN..COMMIT
+    lib = await aio.connect(dsn, autocommit=True)
+    raw = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
     apg = await apg_connect(dsn)
     pids = {LIB: lib.info.backend_pid, RAW_ASYNC: raw.info.backend_pid, APG: apg.get_server_pid()}
     return Setup(lib, raw, apg, pids)
@@ -326,7 +339,7 @@ async def event_loop_lag(
     await raw_pool.open(wait=True)
     await lib_pool.wait()
     apg_pool = await asyncpg.create_pool(
-        dsn, min_size=size, max_size=size, init=_apg_init, statement_cache_size=100
+        **apg_params(dsn), min_size=size, max_size=size, init=_apg_init, statement_cache_size=100
     )
     apg_sql, apg_names = positional(raw["list_for_customer"])
 

@@ -105,7 +105,9 @@ class Repository(TableCore[R]):
     def _many(self, name: str, params: Params) -> list[R]:
         """All rows of a named query as records, decoded as they are fetched:
         each row's text is dropped once its record is built, so a page holds
-        the server's result and the records, never a third copy."""
+        the server's result and the records, never a third copy. On the async
+        side the event loop gets a turn between chunks, so a long page does
+        not stall the other tasks for its whole decode."""
         with self._ready():
             with self.conn.cursor(row_factory=tuple_row) as cur:
                 cur.execute(self.q[name], params, prepare=self._prepare(name))

@@ -44,6 +44,11 @@ def test_the_transform_drops_async_and_renames() -> None:
         "    async with c.transaction():  # await stays in comments\n"
         "        await c.execute('await')\n"
         "    async for _ in c.notifies():\n"
+        "        if c.busy:  # async-only: a turn for the loop\n"
+        "            await asyncio.sleep(0)\n"
+        "\n"
+        "            await asyncio.sleep(0)\n"
+        "        await asyncio.sleep(0)  # async-only\n"
         "        pass\n"
         "__all__ = ['AsyncConnection']\n",
         "aio/x.py",

@@ -9,6 +9,7 @@ and serves both sides as it is.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
@@ -102,13 +103,17 @@ class Repository(TableCore[R]):
     async def _many(self, name: str, params: Params) -> list[R]:
         """All rows of a named query as records, decoded as they are fetched:
         each row's text is dropped once its record is built, so a page holds
-        the server's result and the records, never a third copy."""
+        the server's result and the records, never a third copy. On the async
+        side the event loop gets a turn between chunks, so a long page does
+        not stall the other tasks for its whole decode."""
         with await self._ready():
             async with self.conn.cursor(row_factory=tuple_row) as cur:
                 await cur.execute(self.q[name], params, prepare=self._prepare(name))
                 records: list[R] = []
                 while chunk := await cur.fetchmany(CHUNK):
                     records += self._decode_rows(chunk)
+                    if len(chunk) == CHUNK:  # async-only: let other tasks run meanwhile
+                        await asyncio.sleep(0)
                 return records
 
     def _stream(self, name: str, params: Params, batch_size: int) -> AsyncIterator[R]:
