@@ -4,8 +4,8 @@ rows) and asyncpg (its own driver, the same SQL with ``$n`` placeholders, jsonb
 decoded with ``json.loads`` as psycopg does), side by side in one event loop.
 Each contender has one connection of its own, autocommit (as asyncpg's
 are); statements are prepared as a long-lived service has them (psycopg after
-5 executions, asyncpg always), warm-up first. Then the event-loop lag: 40 concurrent list requests of 2,000
-rows through a pool, watched by a 1 ms ticker.
+5 executions, asyncpg always), warm-up first. Then the event-loop lag: 40
+concurrent list requests of 2,000 rows through a pool, watched by a 1 ms ticker.
 """
 
 from __future__ import annotations
