@@ -61,10 +61,14 @@ SELECT id, workflow_execution_id, workflow_step_id, artifact_type, artifact_name
 FROM workflow_artifacts WHERE workflow_execution_id = %(id)s ORDER BY created_at, id;
 
 -- name: complete :one
--- The guarded transition by hand.
-UPDATE workflow_executions
-SET status = 'completed', completed_at = clock_timestamp()
-WHERE id = %(id)s AND status = 'running'
+-- The guarded transition by hand, doing the library's work: running ->
+-- completed, the lease cleared, refused while a step is still open.
+UPDATE workflow_executions AS e
+SET status = 'completed', completed_at = clock_timestamp(), lease_expires_at = NULL
+WHERE e.id = %(id)s AND e.status = 'running'
+  AND NOT EXISTS (SELECT 1 FROM workflow_steps AS s
+                  WHERE s.workflow_execution_id = e.id
+                    AND s.status IN ('pending', 'running', 'retrying'))
 RETURNING id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
           input_data, output_data, error_details, metadata, created_at, updated_at,
           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts;

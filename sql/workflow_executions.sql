@@ -322,21 +322,22 @@ SELECT to_json(moved)::text FROM moved ORDER BY moved.created_at, moved.id;
 -- name: heartbeat :one
 -- Extend the lease of a running execution held by %(worker_id)s to now +
 -- %(lease)s. Matches no row unless the execution is running, held by that
--- worker and its lease has not expired (a lease once lost stays lost).
-WITH moved AS (
-    UPDATE workflow_executions AS e SET
-        heartbeat_at = clock_timestamp(),
-        lease_expires_at = clock_timestamp() + %(lease)s::interval
-    WHERE e.id = %(id)s
-      AND e.status = 'running'
-      AND e.worker_id = %(worker_id)s::text
-      AND e.lease_expires_at > clock_timestamp()
-    RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
-              e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
-              e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-              e.attempt, e.max_attempts
-)
-SELECT to_json(moved)::text FROM moved;
+-- worker and its lease has not expired (a lease once lost stays lost). One
+-- UPDATE (a worker sends it every few seconds); the row comes back as JSON of
+-- exactly these columns.
+UPDATE workflow_executions AS e SET
+    heartbeat_at = clock_timestamp(),
+    lease_expires_at = clock_timestamp() + %(lease)s::interval
+WHERE e.id = %(id)s
+  AND e.status = 'running'
+  AND e.worker_id = %(worker_id)s::text
+  AND e.lease_expires_at > clock_timestamp()
+RETURNING (
+    SELECT to_json(r)::text
+    FROM (SELECT e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
+                 e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
+                 e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
+                 e.attempt, e.max_attempts) AS r);
 
 -- name: start :one
 -- pending -> running without a claim (no worker, no lease: the reaper never
@@ -376,39 +377,38 @@ SELECT to_json(moved)::text FROM moved;
 -- ones). With %(worker_id)s, refused unless that worker holds the run and its
 -- lease has not expired (fencing, in this statement: no read before it). The
 -- open-step check is one index probe of ix_workflow_steps_execution_status.
-WITH ctx AS MATERIALIZED (
-    -- The reason and worker of this move, for the transition log's trigger
-    -- (transaction-local, stamped with this statement's start). With
-    -- neither, nothing is set: the trigger ignores a context stamped by an
-    -- earlier statement, and finds the worker on the row.
-    SELECT CASE WHEN %(reason)s::text IS NOT NULL OR %(worker_id)s::text IS NOT NULL
-                THEN set_config('optiinfra.transition', json_build_object(
-                         'at', statement_timestamp(), 'reason', %(reason)s::text,
-                         'worker_id', %(worker_id)s::text)::text, true)
-                ELSE '' END AS c
-),
-moved AS (
-    UPDATE workflow_executions AS e SET
-        status = 'completed',
-        completed_at = clock_timestamp(),
-        output_data = coalesce(%(output_data)s, e.output_data),
-        lease_expires_at = NULL
-    WHERE e.id = %(id)s
-      AND e.status = 'running'
-      AND (%(worker_id)s::text IS NULL
-           OR (e.worker_id = %(worker_id)s::text AND e.lease_expires_at > clock_timestamp()))
-      AND NOT EXISTS (
-          SELECT 1
-          FROM workflow_steps AS s
-          WHERE s.workflow_execution_id = e.id
-            AND s.status IN ('pending', 'running', 'retrying'))
-      AND (SELECT c FROM ctx) IS NOT NULL
-    RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
-              e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
-              e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-              e.attempt, e.max_attempts
-)
-SELECT to_json(moved)::text FROM moved;
+-- One UPDATE, no CTE around it (every worker finishes every run with it):
+-- the reason and worker reach the transition log's trigger through a
+-- transaction-local setting stamped with this statement's start, set by an
+-- uncorrelated subquery in the WHERE (an InitPlan: run once, before the row
+-- it lets through is updated); with neither, nothing is set (the trigger
+-- ignores a context stamped by an earlier statement and finds the worker on
+-- the row). The row comes back as JSON of exactly these columns.
+UPDATE workflow_executions AS e SET
+    status = 'completed',
+    completed_at = clock_timestamp(),
+    output_data = coalesce(%(output_data)s, e.output_data),
+    lease_expires_at = NULL
+WHERE e.id = %(id)s
+  AND e.status = 'running'
+  AND (%(worker_id)s::text IS NULL
+       OR (e.worker_id = %(worker_id)s::text AND e.lease_expires_at > clock_timestamp()))
+  AND NOT EXISTS (
+      SELECT 1
+      FROM workflow_steps AS s
+      WHERE s.workflow_execution_id = e.id
+        AND s.status IN ('pending', 'running', 'retrying'))
+  AND (SELECT CASE WHEN %(reason)s::text IS NOT NULL OR %(worker_id)s::text IS NOT NULL
+                   THEN set_config('optiinfra.transition', json_build_object(
+                            'at', statement_timestamp(), 'reason', %(reason)s::text,
+                            'worker_id', %(worker_id)s::text)::text, true)
+                   ELSE '' END) IS NOT NULL
+RETURNING (
+    SELECT to_json(r)::text
+    FROM (SELECT e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
+                 e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
+                 e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
+                 e.attempt, e.max_attempts) AS r);
 
 -- name: complete_skipping :one
 -- complete(..., skip_remaining=True): running -> completed while no step is

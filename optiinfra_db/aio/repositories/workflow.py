@@ -666,10 +666,10 @@ async def guarded(
     """Run the guarded lifecycle statement ``name`` (both repositories' moves
     start here): (the id, the worker, the moved record or None if refused)."""
     ident = check_id(id)
-    worker = check(WORKER, worker_id)
-    moved = await repo._one(
-        name, {"id": ident, "worker_id": worker, "reason": check(REASON, reason), **params}
-    )
+    # None (the common case) needs no validator call
+    worker = None if worker_id is None else check(WORKER, worker_id)
+    why = None if reason is None else check(REASON, reason)
+    moved = await repo._one(name, {"id": ident, "worker_id": worker, "reason": why, **params})
     return ident, worker, moved
 
 
