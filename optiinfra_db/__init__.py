@@ -5,6 +5,9 @@ import optiinfra_db as odb
 with odb.connect(dsn) as conn, conn.transaction():
     repos = odb.Repositories(conn)
     run = repos.workflow_executions.start(run_id)
+
+For asyncio: ``optiinfra_db.aio`` (the same API as coroutines on a
+``psycopg.AsyncConnection``; the sync modules are generated from it).
 """
 
 from optiinfra_db.db import configure_connection, connect, create_pool
