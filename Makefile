@@ -53,7 +53,7 @@ LATER_MIGRATIONS = $(filter-out $(wildcard migrations/*.rollback.sql) migrations
 lint-migrations: $(STAMP)
 	$(BIN)/squawk --exclude=prefer-robust-stmts,prefer-text-field,ban-char-field,prefer-bigint-over-int,require-concurrent-index-creation migrations/0001.core-schema.sql migrations/0002.agent-state.sql migrations/0003.workflow-history.sql
 	$(BIN)/squawk --exclude=prefer-robust-stmts $(LATER_MIGRATIONS)
-	$(BIN)/squawk --exclude=ban-drop-table,ban-drop-type,ban-drop-function,ban-drop-column,prefer-robust-stmts $(wildcard migrations/*.rollback.sql)
+	$(BIN)/squawk --exclude=ban-drop-table,ban-drop-type,ban-drop-function,ban-drop-column,ban-drop-constraint,prefer-robust-stmts $(wildcard migrations/*.rollback.sql)
 
 types: $(STAMP)
 	$(BIN)/mypy optiinfra_db

@@ -246,6 +246,12 @@ def translate(exc: psycopg.Error, *, autocommit: bool = False) -> RepositoryErro
         if constraint == "fk_workflow_artifacts_step":
             step, _, execution = vals.partition(", ")
             message = f"workflow step {step} does not exist in workflow execution {execution}"
+        elif constraint == "fk_optimizations_recommendation_customer":
+            recommendation, _, customer = vals.partition(", ")
+            message = (
+                f"recommendation {recommendation} does not exist for customer {customer} "
+                "(an optimization belongs to its recommendation's customer)"
+            )
         elif table in _ENTITY and "," not in cols:
             message = f"{_ENTITY[table]} {vals} does not exist"
         else:

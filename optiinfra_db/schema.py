@@ -18,6 +18,7 @@ MIGRATION_IDS = (
     "0007.workflow-runtime",
     "0008.runtime-indexes",
     "0009.operator-indexes",
+    "0010.optimization-owner",
 )
 
 EXPECTED_TABLES = frozenset({
@@ -36,6 +37,7 @@ EXPECTED_FOREIGN_KEYS: dict[str, tuple[str, str]] = {
     "fk_optimizations_recommendation": ("optimizations", "c"),
     "fk_optimizations_customer": ("optimizations", "c"),
     "fk_optimizations_agent": ("optimizations", "c"),
+    "fk_optimizations_recommendation_customer": ("optimizations", "c"),
     "fk_agent_configs_agent": ("agent_configs", "c"),
     "fk_agent_states_agent": ("agent_states", "c"),
     "fk_agent_states_current_workflow": ("agent_states", "n"),
@@ -56,6 +58,7 @@ EXPECTED_INDEXES: dict[str, str] = {
     "uq_customers_api_key_hash": "customers",
     "ix_customers_created": "customers",
     "uq_agents_type_name": "agents",
+    "uq_recommendations_id_customer": "recommendations",
     "ix_agents_created": "agents",
     "ix_events_customer_created": "events",
     "ix_events_agent_created": "events",

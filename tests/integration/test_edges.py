@@ -466,8 +466,12 @@ def test_rollback_refuses_to_drop_tables_holding_rows(db_dsn: str, world: World)
     assert "workflow_executions" in caught.value.tables and "customers" in caught.value.tables
     assert "workflow_transitions" in caught.value.tables
     assert pending_migrations(db_dsn) == []  # nothing was rolled back
-    # 0009 and 0008 drop no table: those steps are allowed; 0007 would drop the log.
-    assert rollback(db_dsn, steps=2) == ["0009.operator-indexes", "0008.runtime-indexes"]
+    # 0010, 0009 and 0008 drop no table: those steps are allowed; 0007 would drop the log.
+    assert rollback(db_dsn, steps=3) == [
+        "0010.optimization-owner",
+        "0009.operator-indexes",
+        "0008.runtime-indexes",
+    ]
     with pytest.raises(odb.RollbackRefusedError):
         rollback(db_dsn, steps=1)
     assert rollback(db_dsn, steps=1, drop_data=True) == ["0007.workflow-runtime"]
@@ -523,3 +527,44 @@ def test_migration_under_a_held_lock_fails_fast_without_stalling_others(
     assert pending_migrations(db_dsn)[0] == migration  # not recorded as applied
     assert migrate(db_dsn) == pending_migrations(db_dsn) or pending_migrations(db_dsn) == []
     assert pending_migrations(db_dsn) == []
+
+
+def test_0010_refuses_a_mismatched_optimization_and_applies_once_it_is_fixed(
+    empty_db_dsn: str,
+) -> None:
+    migrate(empty_db_dsn)
+    assert rollback(empty_db_dsn) == ["0010.optimization-owner"]
+    with psycopg.connect(empty_db_dsn) as conn:  # a row 0009 allowed: A's optimization, B's rec
+        a, b = (
+            conn.execute(
+                "INSERT INTO customers (name, email, api_key_hash)"
+                " VALUES (%s, %s, %s) RETURNING id",
+                (name, f"{name}@x.test", name * 64),
+            ).fetchone()[0]  # type: ignore[index]
+            for name in ("a", "b")
+        )
+        agent = conn.execute(
+            "INSERT INTO agents (type, name) VALUES ('cost', 'c') RETURNING id"
+        ).fetchone()[0]  # type: ignore[index]
+        rec = conn.execute(
+            "INSERT INTO recommendations (customer_id, agent_id, type, title, confidence_score)"
+            " VALUES (%s, %s, 'right_sizing', 't', 0.5) RETURNING id",
+            (b, agent),
+        ).fetchone()[0]  # type: ignore[index]
+        opt = conn.execute(
+            "INSERT INTO optimizations (recommendation_id, customer_id, agent_id)"
+            " VALUES (%s, %s, %s) RETURNING id",
+            (rec, a, agent),
+        ).fetchone()[0]  # type: ignore[index]
+    with pytest.raises(Exception, match="fk_optimizations_recommendation_customer"):
+        migrate(empty_db_dsn)
+    assert pending_migrations(empty_db_dsn) == ["0010.optimization-owner"]
+    with psycopg.connect(empty_db_dsn) as conn:
+        conn.execute("UPDATE optimizations SET customer_id = %s WHERE id = %s", (b, opt))
+    assert migrate(empty_db_dsn) == ["0010.optimization-owner"]
+    with psycopg.connect(empty_db_dsn) as conn:
+        (valid,) = conn.execute(
+            "SELECT convalidated FROM pg_constraint"
+            " WHERE conname = 'fk_optimizations_recommendation_customer'"
+        ).fetchone()  # type: ignore[misc]
+    assert valid

@@ -182,6 +182,46 @@ def test_missing_reference_is_invalid_reference(
     conn.rollback()
 
 
+def test_an_optimization_belongs_to_its_recommendations_customer(
+    repos: odb.Repositories, world: World, conn: Conn
+) -> None:
+    other = repos.customers.create(
+        odb.CustomerCreate(name="Other", email="ops@other.test", api_key=odb.new_api_key())
+    )
+    rec = repos.recommendations.create(
+        odb.RecommendationCreate(
+            customer_id=world.customer.id,
+            agent_id=world.agent.id,
+            type="right_sizing",
+            title="shrink the A100 pool",
+            confidence_score=0.9,
+        )
+    )
+    conn.commit()
+    with pytest.raises(odb.InvalidReferenceError) as info:
+        repos.optimizations.create(
+            odb.OptimizationCreate(
+                recommendation_id=rec.id, customer_id=other.id, agent_id=world.agent.id
+            )
+        )
+    assert info.value.constraint == "fk_optimizations_recommendation_customer"
+    assert str(info.value) == (
+        f"recommendation {rec.id} does not exist for customer {other.id} "
+        "(an optimization belongs to its recommendation's customer)"
+    )
+    conn.rollback()
+    # nothing was written; the owner's optimization is accepted and listed by its owner only
+    assert repos.optimizations.list(other.id) == []
+    made = repos.optimizations.create(
+        odb.OptimizationCreate(
+            recommendation_id=rec.id, customer_id=world.customer.id, agent_id=world.agent.id
+        )
+    )
+    conn.commit()
+    assert repos.optimizations.list(world.customer.id) == [made]
+    assert repos.optimizations.list(other.id) == []
+
+
 def test_check_violation_from_the_database_is_constraint_violation(
     repos: odb.Repositories, world: World, conn: Conn
 ) -> None:

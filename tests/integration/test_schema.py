@@ -128,6 +128,13 @@ EXPECTED_FOREIGN_KEYS = {
     ),
     "fk_optimizations_customer": ("optimizations", ["customer_id"], "customers", ["id"], "CASCADE"),
     "fk_optimizations_agent": ("optimizations", ["agent_id"], "agents", ["id"], "CASCADE"),
+    "fk_optimizations_recommendation_customer": (
+        "optimizations",
+        ["recommendation_id", "customer_id"],
+        "recommendations",
+        ["id", "customer_id"],
+        "CASCADE",
+    ),
     "fk_agent_configs_agent": ("agent_configs", ["agent_id"], "agents", ["id"], "CASCADE"),
     "fk_agent_states_agent": ("agent_states", ["agent_id"], "agents", ["id"], "CASCADE"),
     "fk_agent_states_current_workflow": (
@@ -441,8 +448,9 @@ def test_up_down_up_round_trip_leaves_nothing_and_same_catalog(empty_db_dsn: str
         first = snapshot(conn)
     assert {r[0] for r in first["tables"]} == TABLES | SEQUENCES
 
-    assert rollback(empty_db_dsn) == ["0009.operator-indexes"]  # one step by default
-    assert rollback(empty_db_dsn, steps=5) == [
+    assert rollback(empty_db_dsn) == ["0010.optimization-owner"]  # one step by default
+    assert rollback(empty_db_dsn, steps=6) == [
+        "0009.operator-indexes",
         "0008.runtime-indexes",
         "0007.workflow-runtime",
         "0006.plan-stability",
@@ -456,6 +464,7 @@ def test_up_down_up_round_trip_leaves_nothing_and_same_catalog(empty_db_dsn: str
         "0007.workflow-runtime",
         "0008.runtime-indexes",
         "0009.operator-indexes",
+        "0010.optimization-owner",
     ]
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         restored = {r[1] for r in snapshot(conn)["indexes"]}
