@@ -5,7 +5,8 @@
 -- up in B's list (the first step of tenant isolation, issue #11).
 --
 -- For a live database, in three short steps, each its own transaction:
--- * uq_recommendations_id_customer, built CONCURRENTLY (no write lock): the
+-- * uq_recommendations_id_customer, built CONCURRENTLY (no write lock) after
+--   dropping an invalid one an interrupted run left behind: the
 --   unique key the foreign key references (id alone is already unique, so it
 --   can never fail);
 -- * the foreign key added NOT VALID (a brief SHARE ROW EXCLUSIVE lock on
@@ -23,6 +24,11 @@
 
 SET lock_timeout = '2s';
 SET statement_timeout = '30min';
+-- A build interrupted by the lock_timeout leaves an INVALID index behind,
+-- which IF NOT EXISTS would keep and the foreign key could not use: drop
+-- it first (a no-op on a first run; the foreign key never exists here, as
+-- yoyo undoes the steps of a failed run).
+DROP INDEX CONCURRENTLY IF EXISTS uq_recommendations_id_customer;
 CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS uq_recommendations_id_customer
     ON recommendations (id, customer_id);
 ALTER TABLE optimizations

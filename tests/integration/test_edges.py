@@ -73,6 +73,7 @@ def test_an_offset_with_seconds_keeps_its_instant(repos: odb.Repositories) -> No
     assert read is not None and read.last_heartbeat == moment
 
 
+@pytest.mark.sync_only  # migrations / validation only: no async twin
 @pytest.mark.parametrize(
     "moment",
     [
@@ -249,6 +250,7 @@ def test_a_finished_executions_result_is_not_rewritten(
 # ------------------------------------------------------------------------ secrets
 
 
+@pytest.mark.sync_only  # migrations / validation only: no async twin
 @pytest.mark.parametrize(
     "call",
     [
@@ -460,6 +462,7 @@ def test_a_recreated_schema_does_not_break_pooled_connections(db_dsn: str, world
 # ------------------------------------------------------------------- migrations
 
 
+@pytest.mark.sync_only  # migrations / validation only: no async twin
 def test_rollback_refuses_to_drop_tables_holding_rows(db_dsn: str, world: World) -> None:
     with pytest.raises(odb.RollbackRefusedError) as caught:
         rollback(db_dsn, steps=None)
@@ -478,6 +481,7 @@ def test_rollback_refuses_to_drop_tables_holding_rows(db_dsn: str, world: World)
     assert rollback(db_dsn, steps=2) == ["0006.plan-stability", "0005.live-safe-followups"]
 
 
+@pytest.mark.sync_only  # migrations / validation only: no async twin
 @pytest.mark.parametrize(
     ("migration", "table"),
     [
@@ -488,6 +492,8 @@ def test_rollback_refuses_to_drop_tables_holding_rows(db_dsn: str, world: World)
         ("0007.workflow-runtime", "workflow_executions"),
         ("0008.runtime-indexes", "workflow_executions"),
         ("0009.operator-indexes", "workflow_executions"),
+        ("0010.optimization-owner", "recommendations"),
+        ("0010.optimization-owner", "optimizations"),
     ],
 )
 def test_migration_under_a_held_lock_fails_fast_without_stalling_others(
@@ -529,6 +535,7 @@ def test_migration_under_a_held_lock_fails_fast_without_stalling_others(
     assert pending_migrations(db_dsn) == []
 
 
+@pytest.mark.sync_only  # migrations / validation only: no async twin
 def test_0010_refuses_a_mismatched_optimization_and_applies_once_it_is_fixed(
     empty_db_dsn: str,
 ) -> None:
