@@ -86,12 +86,13 @@ class PurgeResult:
     artifact_paths: list[str] = field(default_factory=list)
 
 
-def _params(
+def purge_args(
     finished_before: datetime,
     statuses: Iterable[WorkflowStatus | str] | None,
     customer_id: UUID | str | None,
 ) -> dict[str, Any]:
-    """The validated arguments every purge statement takes (ValidationError before any SQL)."""
+    """The validated arguments every purge statement takes, ``purge_count``'s
+    too (ValidationError before any SQL)."""
     return {
         "finished_before": _CUTOFF.validate_python(finished_before),
         "statuses": [
@@ -113,19 +114,10 @@ def purge_params(
 ) -> tuple[dict[str, Any], PurgeResult]:
     """``purge``'s checked arguments as bound parameters, and its empty result."""
     params = {
-        **_params(finished_before, statuses, customer_id),
+        **purge_args(finished_before, statuses, customer_id),
         "batch_size": _BATCH.validate_python(batch_size),
     }
     return params, PurgeResult(dry_run=TypeAdapter(bool).validate_python(dry_run))
-
-
-def purge_args(
-    finished_before: datetime,
-    statuses: Iterable[WorkflowStatus | str] | None,
-    customer_id: UUID | str | None,
-) -> dict[str, Any]:
-    """``purge_count``'s checked arguments as bound parameters."""
-    return _params(finished_before, statuses, customer_id)
 
 
 def add_batch(result: PurgeResult, row: tuple[Any, ...], took: float) -> PurgeBatch | None:

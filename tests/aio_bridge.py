@@ -149,16 +149,21 @@ def bridge(func: Callable[..., Any], loop: Loop) -> Callable[..., Any]:
 
 #: The names of ``optiinfra_db`` replaced by their ``optiinfra_db.aio`` twins.
 SWAPPED = {
-    "connect": "connect",
-    "create_pool": "create_pool",
-    "configure_connection": "configure_connection",
     "Repositories": "AsyncRepositories",
-    "watch": "watch",
-    "wait_for_work": "wait_for_work",
-    "purge": "purge",
-    "purge_count": "purge_count",
-    "fetch_all": "fetch_all",
-    "stream_all": "stream_all",
+    **{
+        name: name
+        for name in (
+            "connect",
+            "create_pool",
+            "configure_connection",
+            "watch",
+            "wait_for_work",
+            "purge",
+            "purge_count",
+            "fetch_all",
+            "stream_all",
+        )
+    },
 }
 
 

@@ -157,7 +157,16 @@ def raw_conn(
         yield conn
 
 
-@pytest.fixture(params=["sync", "async"])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Give ``side`` its two values, or only ``sync`` for a test marked
+    ``sync_only`` (it runs no library I/O that has an async twin: migrations,
+    pure validation)."""
+    if "side" in metafunc.fixturenames:
+        one = metafunc.definition.get_closest_marker("sync_only") is not None
+        metafunc.parametrize("side", ["sync"] if one else ["sync", "async"], indirect=True)
+
+
+@pytest.fixture
 def side(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Run the test on both sides: as written (sync), and with ``optiinfra_db``'s
     I/O entry points swapped for ``optiinfra_db.aio``'s behind a blocking

@@ -30,6 +30,7 @@ def closed_repos(db_dsn: str) -> odb.Repositories:
     return odb.Repositories(conn)
 
 
+@pytest.mark.sync_only  # records only: no I/O
 @pytest.mark.parametrize(
     "make",
     [
@@ -299,6 +300,7 @@ def test_values_round_trip_exactly(repos: odb.Repositories, world: World, conn: 
     ).fetchone() == (tricky,)
 
 
+@pytest.mark.sync_only  # records only: no I/O
 def test_customer_record_is_frozen_and_strict() -> None:
     customer = odb.Customer(
         id=uuid4(),
@@ -316,6 +318,7 @@ def test_customer_record_is_frozen_and_strict() -> None:
         odb.Customer(**customer.model_dump(), api_key_hash="x")
 
 
+@pytest.mark.sync_only  # records only: no I/O
 def test_new_api_key_is_long_and_unique() -> None:
     keys = {odb.new_api_key() for _ in range(100)}
     assert len(keys) == 100 and all(len(k) >= 40 for k in keys)
