@@ -10,6 +10,7 @@ not: nothing failed inside the server.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -19,6 +20,7 @@ __all__ = [
     "ConflictError",
     "ConnectionLostError",
     "ConstraintViolationError",
+    "CustomerScopeError",
     "DeadlockError",
     "InvalidReferenceError",
     "InvalidTransitionError",
@@ -111,8 +113,20 @@ class ConnectionLostError(TransientError):
     not have been applied (``retry_safe`` is False)."""
 
 
+class CustomerScopeError(RepositoryError):
+    """A customer-scoped ``Repositories`` refused something outside its
+    customer: a row for another customer (before any SQL), a connection that
+    PostgreSQL would not apply row-level security to (at construction), or a
+    row the policies refused because no customer or another one is set for
+    the transaction."""
+
+
 class InvalidReferenceError(RepositoryError):
     """A foreign key refused the write (the referenced row does not exist)."""
+
+    #: The referenced table when PostgreSQL did not show the key (row-level
+    #: security on it); the repository then fills the key from its input.
+    key_hidden: str | None = None
 
 
 class ConstraintViolationError(RepositoryError):
@@ -180,6 +194,17 @@ _ENTITY = {
     "workflow_steps": "workflow step",
 }
 
+# Tables that row-level security scopes through a parent row: a new row whose
+# parent the transaction's customer cannot see is refused by the policy's
+# WITH CHECK, for a missing parent and another customer's alike.
+_PARENT_OF = {
+    "approvals": "recommendation",
+    "workflow_steps": "workflow execution",
+    "workflow_artifacts": "workflow execution",
+    "workflow_transitions": "workflow execution",
+}
+_RLS_TABLE = re.compile(r'row-level security policy for table "(?P<table>[^"]+)"')
+
 # Messages for unique constraints a person will meet.
 _UNIQUE_MESSAGES = {
     "uq_customers_email": "a customer with email {value} already exists",
@@ -223,6 +248,70 @@ def _transient(exc: psycopg.Error, autocommit: bool) -> RepositoryError | None:
     return None
 
 
+def _reference_message(constraint: str | None, table: str, cols: str, vals: str) -> str | None:
+    """What a violated foreign key means, for the key ``cols`` = ``vals``."""
+    if constraint == "fk_workflow_artifacts_step":
+        step, _, execution = vals.partition(", ")
+        return f"workflow step {step} does not exist in workflow execution {execution}"
+    if constraint in _BY_CUSTOMER:
+        parent, _, customer = vals.partition(", ")
+        return (
+            f"{_ENTITY[table]} {parent} does not exist for customer {customer} "
+            f"({_BY_CUSTOMER[constraint]})"
+        )
+    if table in _ENTITY and cols and "," not in cols:
+        return f"{_ENTITY[table]} {vals} does not exist"
+    return None
+
+
+#: Composite foreign keys (parent id, customer_id): the rule each one keeps.
+_BY_CUSTOMER = {
+    "fk_optimizations_recommendation_customer": (
+        "an optimization belongs to its recommendation's customer"
+    ),
+    "fk_approvals_recommendation_customer": "an approval belongs to its recommendation's customer",
+    "fk_workflow_steps_execution_customer": "a step belongs to its execution's customer",
+    "fk_workflow_artifacts_execution_customer": "an artifact belongs to its execution's customer",
+    "fk_workflow_transitions_execution_customer": "the log belongs to its execution's customer",
+}
+
+#: The referencing columns of the foreign keys whose key PostgreSQL may hide.
+_FK_COLUMNS = {
+    "fk_workflow_artifacts_step": ("workflow_step_id", "workflow_execution_id"),
+    "fk_optimizations_recommendation_customer": ("recommendation_id", "customer_id"),
+    "fk_approvals_recommendation_customer": ("recommendation_id", "customer_id"),
+    "fk_workflow_steps_execution_customer": ("workflow_execution_id", "customer_id"),
+    "fk_workflow_artifacts_execution_customer": ("workflow_execution_id", "customer_id"),
+    "fk_workflow_transitions_execution_customer": ("workflow_execution_id", "customer_id"),
+    "fk_events_customer": ("customer_id",),
+    "fk_recommendations_customer": ("customer_id",),
+    "fk_approvals_recommendation": ("recommendation_id",),
+    "fk_optimizations_recommendation": ("recommendation_id",),
+    "fk_optimizations_customer": ("customer_id",),
+    "fk_workflow_executions_customer": ("customer_id",),
+    "fk_workflow_steps_execution": ("workflow_execution_id",),
+    "fk_workflow_artifacts_execution": ("workflow_execution_id",),
+}
+
+
+def with_key(error: InvalidReferenceError, params: Mapping[str, Any]) -> InvalidReferenceError:
+    """``error`` with the key PostgreSQL hid (see ``translate``) taken from the
+    statement's parameters, so a scoped session reads the same message as the
+    operator's view; ``error`` itself when nothing was hidden."""
+    table = getattr(error, "key_hidden", None)
+    columns = _FK_COLUMNS.get(error.constraint or "")
+    if table is None or columns is None or not all(c in params for c in columns):
+        return error
+    message = _reference_message(
+        error.constraint, table, ", ".join(columns), ", ".join(str(params[c]) for c in columns)
+    )
+    if message is None:
+        return error
+    filled = InvalidReferenceError(message, constraint=error.constraint)
+    filled.__cause__ = error.__cause__
+    return filled
+
+
 def translate(exc: psycopg.Error, *, autocommit: bool = False) -> RepositoryError | None:
     """The domain error for a psycopg error, or None if it is not ours to map."""
     transient = _transient(exc, autocommit)
@@ -243,22 +332,31 @@ def translate(exc: psycopg.Error, *, autocommit: bool = False) -> RepositoryErro
         cols, vals = _key(diag.message_detail)
         table_match = _FK_TABLE.search(diag.message_detail or "")
         table = table_match["table"] if table_match else ""
-        if constraint == "fk_workflow_artifacts_step":
-            step, _, execution = vals.partition(", ")
-            message = f"workflow step {step} does not exist in workflow execution {execution}"
-        elif constraint == "fk_optimizations_recommendation_customer":
-            recommendation, _, customer = vals.partition(", ")
-            message = (
-                f"recommendation {recommendation} does not exist for customer {customer} "
-                "(an optimization belongs to its recommendation's customer)"
-            )
-        elif table in _ENTITY and "," not in cols:
-            message = f"{_ENTITY[table]} {vals} does not exist"
-        else:
-            message = diag.message_primary or str(exc)
+        explained = _reference_message(constraint, table, cols, vals)
+        if explained is None:
+            explained = diag.message_primary or str(exc)
             if diag.message_detail:
-                message += f": {diag.message_detail}"
-        return InvalidReferenceError(message, constraint=constraint)
+                explained += f": {diag.message_detail}"
+        error = InvalidReferenceError(explained, constraint=constraint)
+        # A session row-level security applies to is not shown the key of a
+        # referenced table under it: the repository fills it from its input.
+        error.key_hidden = table if not cols else None
+        return error
+    if isinstance(exc, pg.InsufficientPrivilege):
+        rls = _RLS_TABLE.search(diag.message_primary or "")
+        if rls is None:
+            return None  # a missing privilege: the role's grants, not ours to map
+        table = rls["table"]
+        if table in _PARENT_OF:
+            return InvalidReferenceError(
+                f"the {_PARENT_OF[table]} of this {table.removesuffix('s').replace('_', ' ')} "
+                "does not exist for the customer this transaction acts for",
+                constraint="customer_isolation",
+            )
+        return CustomerScopeError(
+            f"row-level security refused a row of {table}: it is not for the customer "
+            "this transaction acts for (optiinfra.customer_id unset or another customer)"
+        )
     if isinstance(exc, pg.CheckViolation):
         return ConstraintViolationError(
             f"{diag.table_name or 'row'} violates check constraint {constraint}",

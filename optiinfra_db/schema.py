@@ -19,6 +19,9 @@ MIGRATION_IDS = (
     "0008.runtime-indexes",
     "0009.operator-indexes",
     "0010.optimization-owner",
+    "0011.customer-on-children",
+    "0012.customer-on-children-backfill",
+    "0013.tenant-isolation",
 )
 
 EXPECTED_TABLES = frozenset({
@@ -49,6 +52,10 @@ EXPECTED_FOREIGN_KEYS: dict[str, tuple[str, str]] = {
     "fk_workflow_artifacts_execution": ("workflow_artifacts", "c"),
     "fk_workflow_artifacts_step": ("workflow_artifacts", "c"),
     "fk_workflow_transitions_execution": ("workflow_transitions", "c"),
+    "fk_approvals_recommendation_customer": ("approvals", "c"),
+    "fk_workflow_steps_execution_customer": ("workflow_steps", "c"),
+    "fk_workflow_artifacts_execution_customer": ("workflow_artifacts", "c"),
+    "fk_workflow_transitions_execution_customer": ("workflow_transitions", "c"),
 }
 
 #: index name -> table (primary keys and unique constraints included)
@@ -59,6 +66,7 @@ EXPECTED_INDEXES: dict[str, str] = {
     "ix_customers_created": "customers",
     "uq_agents_type_name": "agents",
     "uq_recommendations_id_customer": "recommendations",
+    "uq_workflow_executions_id_customer": "workflow_executions",
     "ix_agents_created": "agents",
     "ix_events_customer_created": "events",
     "ix_events_agent_created": "events",

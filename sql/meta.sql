@@ -81,3 +81,30 @@ SELECT set_config('TimeZone', 'UTC', false), pg_backend_pid();
 -- files drop, composed with psycopg.sql.Identifier (quoted, never a value);
 -- the probe reads at most one row.
 SELECT EXISTS (SELECT 1 FROM {table});
+
+-- name: set_customer_scope :one
+-- The customer a scoped Repositories acts for, for the rest of the current
+-- transaction only (is_local = true; a savepoint rolled back undoes it too):
+-- the row-level security policies of migration 0011 read
+-- optiinfra.customer_id through optiinfra_customer_id(). application_name
+-- gets a mark naming the customer for the same span: the server reports
+-- application_name to the client whenever it changes (ParameterStatus), also
+-- when the transaction ends and it reverts, so the library knows without a
+-- round trip whether the current transaction still acts for the customer.
+-- Sent in one pipeline with the statement it guards (no extra round trip);
+-- while a scoped transaction runs, pg_stat_activity shows its customer.
+SELECT set_config('optiinfra.customer_id', %(customer_id)s, true),
+       set_config('application_name', %(mark)s, true);
+
+-- name: set_role_app :exec
+-- The CLI's --customer: act as optiinfra_app for the rest of the session,
+-- so row-level security applies (run only when the login may: a superuser,
+-- or a member of optiinfra_app).
+SET ROLE optiinfra_app;
+
+-- name: may_be_app :one
+-- Whether the session's user may SET ROLE optiinfra_app (false when the role
+-- does not exist: an unmigrated database).
+SELECT coalesce(pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER'), false)
+FROM (SELECT NULL) AS one
+LEFT JOIN pg_catalog.pg_roles AS r ON r.rolname = 'optiinfra_app';

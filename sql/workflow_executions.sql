@@ -44,10 +44,12 @@ WITH created AS (
 ),
 steps AS (
     INSERT INTO workflow_steps (
-        workflow_execution_id, step_name, step_order, status, input_data,
+        workflow_execution_id, customer_id, step_name, step_order, status, input_data,
         max_retries, metadata
     )
-    SELECT created.id, s.step_name, s.step_order, s.status, s.input_data,
+    -- customer_id given (the fill trigger cannot see an execution inserted
+    -- by this same statement)
+    SELECT created.id, created.customer_id, s.step_name, s.step_order, s.status, s.input_data,
            s.max_retries, s.metadata
     FROM created
     CROSS JOIN jsonb_to_recordset(%(steps)s::jsonb) AS s (

@@ -110,6 +110,9 @@ def template_db(pg_server: Server) -> Iterator[str]:
     janitor = pg_server.janitor(name, as_template=True)
     with janitor:
         janitor.load(_apply_migrations)
+        from tests.tenant_harness import ensure_app_login
+
+        ensure_app_login(pg_server.dsn(name))
         yield name
 
 
@@ -147,7 +150,7 @@ def raw_conn(
 ) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
     """A plain psycopg connection to the test database (autocommit off; on
     the async side a plain AsyncConnection behind the bridge)."""
-    if "side" in request.fixturenames and request.getfixturevalue("side") == "async":
+    if "side" in request.fixturenames and request.getfixturevalue("side").endswith("async"):
         from tests.aio_bridge import plain_async_connection
 
         with plain_async_connection(db_dsn) as aconn:
@@ -163,7 +166,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     pure validation)."""
     if "side" in metafunc.fixturenames:
         one = metafunc.definition.get_closest_marker("sync_only") is not None
-        metafunc.parametrize("side", ["sync"] if one else ["sync", "async"], indirect=True)
+        sides = ["sync"] if one else ["sync", "async"]
+        if (
+            metafunc.definition.get_closest_marker("tenant") is not None
+            and metafunc.definition.get_closest_marker("operator_only") is None
+            and not one
+        ):
+            sides += ["tenant", "tenant-async"]
+        metafunc.parametrize("side", sides, indirect=True)
 
 
 @pytest.fixture
@@ -172,15 +182,27 @@ def side(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
     I/O entry points swapped for ``optiinfra_db.aio``'s behind a blocking
     bridge (see ``tests/aio_bridge.py``). Modules opt in with
     ``pytestmark = pytest.mark.usefixtures("side")``."""
-    if request.param == "sync":
-        yield "sync"
+    tenant = request.param.startswith("tenant")
+    if tenant:
+        from tests.tenant_harness import swap_in_tenant
+
+        admin_dsn = request.getfixturevalue("db_dsn")
+    if request.param in ("sync", "tenant"):
+        if tenant:
+            swap_in_tenant(monkeypatch, admin_dsn)
+        try:
+            yield request.param
+        finally:
+            monkeypatch.undo()
         return
     from tests.aio_bridge import Loop, swap_in_async
 
     loop = Loop()
     swap_in_async(monkeypatch, loop)
+    if tenant:
+        swap_in_tenant(monkeypatch, admin_dsn)
     try:
-        yield "async"
+        yield request.param
     finally:
         monkeypatch.undo()
         loop.close()

@@ -56,6 +56,9 @@ FILES = {
 RENAMES = {
     "AsyncConnection": "Connection",
     "AsyncConnectionPool": "ConnectionPool",
+    "AsyncCursor": "Cursor",
+    "AbstractAsyncContextManager": "AbstractContextManager",
+    "asynccontextmanager": "contextmanager",
     "AsyncIterator": "Iterator",
     "AsyncRepositories": "Repositories",
     "aclose": "close",

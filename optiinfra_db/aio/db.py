@@ -37,12 +37,14 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, LiteralString
+from uuid import UUID
 
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
+from optiinfra_db._scope import SET_SCOPE, Scope, customer_scope
 from optiinfra_db._session import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_STATEMENT_TIMEOUT,
@@ -90,14 +92,46 @@ async def configure_connection(conn: AsyncConnection, *, prepare: bool | None = 
     register_adapters(conn, found, setup, prepare)
 
 
+#: The context of a statement that needs no customer set first.
+_NO_SCOPE = contextlib.nullcontext()
+
+
+def scoped(
+    conn: AsyncConnection, cur: psycopg.AsyncCursor[Any], scope: Scope | None
+) -> contextlib.AbstractAsyncContextManager[Any]:
+    """Wrap the execute of one statement: when ``scope`` is a customer the
+    current transaction does not act for yet, a pipeline that sends the
+    customer first (one round trip for both; fetch the rows after it);
+    otherwise nothing. The one place a customer is set (see ``_scope.py``)."""
+    if scope is None or not scope.needed(conn.pgconn):
+        return _NO_SCOPE
+    return _set_scope(conn, cur, scope)
+
+
+@contextlib.asynccontextmanager
+async def _set_scope(
+    conn: AsyncConnection, cur: psycopg.AsyncCursor[Any], scope: Scope
+) -> AsyncIterator[None]:
+    async with conn.pipeline():
+        await cur.execute(SET_SCOPE, scope.params)
+        yield
+
+
 async def fetch_all(
-    conn: AsyncConnection, key: str, params: dict[str, Any] | None = None
+    conn: AsyncConnection,
+    key: str,
+    params: dict[str, Any] | None = None,
+    customer_id: UUID | str | None = None,
 ) -> list[tuple[Any, ...]]:
     """Run the named query ``key`` (``"file.name"``) and return its rows as tuples
-    (a ``plan: custom`` query is never prepared)."""
+    (a ``plan: custom`` query is never prepared). ``customer_id``: run it for
+    that customer only, under row-level security, as a scoped Repositories
+    does (refused on a session that bypasses it)."""
     query = CATALOG[key]
+    scope = customer_scope(conn, customer_id)
     async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(query.sql, params, prepare=False if query.custom_plan else None)
+        async with scoped(conn, cur, scope):
+            await cur.execute(query.sql, params, prepare=False if query.custom_plan else None)
         return await cur.fetchall()
 
 
@@ -112,17 +146,25 @@ _CURSOR_IDS = itertools.count(1)
 
 
 async def stream_batches(
-    conn: AsyncConnection, sql: LiteralString, params: Params | None, batch_size: int
+    conn: AsyncConnection,
+    sql: LiteralString,
+    params: Params | None,
+    batch_size: int,
+    scope: Scope | None = None,
 ) -> AsyncIterator[list[tuple[Any, ...]]]:
     """Run ``sql`` through a server-side cursor (``DECLARE ... CURSOR``) and
     yield its rows as lists of at most ``batch_size`` tuples, one round trip
     each: memory stays bounded by one batch. Runs in the caller's
     transaction, or in one of its own on an autocommit connection; the
     cursor is closed when the iterator ends or is closed. The one place the
-    library streams (the repositories' iterators and ``stream_all``)."""
+    library streams (the repositories' iterators and ``stream_all``).
+    ``scope``: a customer scope, set in that transaction before the cursor is
+    declared (unless the transaction already acts for the customer)."""
     own = conn.transaction() if conn.autocommit else contextlib.nullcontext()
     name = f"optiinfra_stream_{next(_CURSOR_IDS)}"
     async with own, conn.cursor(name, row_factory=tuple_row) as cur:
+        if scope is not None and scope.needed(conn.pgconn):
+            await conn.execute(SET_SCOPE, scope.params)  # its own round trip, once per stream
         cur.itersize = batch_size
         await cur.execute(sql, params)
         while batch := await cur.fetchmany(batch_size):
@@ -130,11 +172,16 @@ async def stream_batches(
 
 
 async def stream_all(
-    conn: AsyncConnection, key: str, params: Params | None = None, batch_size: int = 1000
+    conn: AsyncConnection,
+    key: str,
+    params: Params | None = None,
+    batch_size: int = 1000,
+    customer_id: UUID | str | None = None,
 ) -> AsyncIterator[tuple[Any, ...]]:
     """Run the named query ``key`` through a server-side cursor and yield its
-    rows as tuples (see ``stream_batches``)."""
-    async for batch in stream_batches(conn, CATALOG[key].sql, params, batch_size):
+    rows as tuples (see ``stream_batches``); ``customer_id`` as in ``fetch_all``."""
+    scope = customer_scope(conn, customer_id)
+    async for batch in stream_batches(conn, CATALOG[key].sql, params, batch_size, scope):
         for row in batch:
             yield row
 

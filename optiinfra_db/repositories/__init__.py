@@ -13,9 +13,11 @@ stale): one source, two sides. What does no I/O is shared as it is, in
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import psycopg
 
+from optiinfra_db._scope import customer_scope
 from optiinfra_db.repositories._values import Cursor, page_token, require_connection
 from optiinfra_db.repositories.agent_state import (
     AgentCapabilityRepository,
@@ -60,23 +62,41 @@ __all__ = [
 class Repositories:
     """Every repository on one connection, one attribute per table.
 
+    ``AsyncRepositories(conn)`` is the operator's view, across all customers:
+    it sees every row only on a session row-level security does not apply to
+    (a superuser, the tables' owner ``optiinfra_owner``, a BYPASSRLS role); on
+    an ``optiinfra_app`` session it sees no customer-owned row at all.
+    ``AsyncRepositories(conn, customer_id=...)`` acts for that customer only,
+    enforced by PostgreSQL's row-level security: another customer's id
+    behaves exactly like a missing one, and creating a row for another
+    customer raises CustomerScopeError before any SQL. A connection that
+    would bypass the policies (a superuser, a login as ``optiinfra_owner``)
+    is refused here, with CustomerScopeError.
+
     The repositories never commit: wrap calls in a transaction block of the
-    connection (or commit yourself) to make them one atomic unit.
+    connection (or commit yourself) to make them one atomic unit. A scoped
+    call sets the customer for the transaction it runs in, in the same round
+    trip as its statement, once per transaction.
     """
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any], customer_id: UUID | str | None = None
+    ) -> None:
         require_connection(self, conn, psycopg.Connection)
         self.conn = conn
-        self.customers = CustomerRepository(conn)
+        scope = customer_scope(conn, customer_id)
+        #: The customer these repositories act for; None for the operator's view.
+        self.customer_id = None if scope is None else scope.customer_id
+        self.customers = CustomerRepository(conn, self.customer_id)
         self.agents = AgentRepository(conn)
-        self.events = EventRepository(conn)
-        self.recommendations = RecommendationRepository(conn)
-        self.approvals = ApprovalRepository(conn)
-        self.optimizations = OptimizationRepository(conn)
+        self.events = EventRepository(conn, self.customer_id)
+        self.recommendations = RecommendationRepository(conn, self.customer_id)
+        self.approvals = ApprovalRepository(conn, self.customer_id)
+        self.optimizations = OptimizationRepository(conn, self.customer_id)
         self.agent_configs = AgentConfigRepository(conn)
         self.agent_states = AgentStateRepository(conn)
         self.agent_capabilities = AgentCapabilityRepository(conn)
         self.agent_metrics = AgentMetricRepository(conn)
-        self.workflow_executions = WorkflowExecutionRepository(conn)
-        self.workflow_steps = WorkflowStepRepository(conn)
-        self.workflow_artifacts = WorkflowArtifactRepository(conn)
+        self.workflow_executions = WorkflowExecutionRepository(conn, self.customer_id)
+        self.workflow_steps = WorkflowStepRepository(conn, self.customer_id)
+        self.workflow_artifacts = WorkflowArtifactRepository(conn, self.customer_id)

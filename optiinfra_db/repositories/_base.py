@@ -13,7 +13,7 @@ and serves both sides as it is.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, LiteralString
 from uuid import UUID
@@ -23,8 +23,16 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
-from optiinfra_db.db import stream_batches
-from optiinfra_db.errors import ConflictError, NotFoundError, RepositoryError, wrap_errors
+from optiinfra_db._scope import Scope, customer_scope
+from optiinfra_db.db import scoped, stream_batches
+from optiinfra_db.errors import (
+    ConflictError,
+    InvalidReferenceError,
+    NotFoundError,
+    RepositoryError,
+    with_key,
+    wrap_errors,
+)
 from optiinfra_db.fieldtypes import (
     check_batch_size,
     check_id,
@@ -48,11 +56,24 @@ __all__ = ["Repository", "UpdatableRepository", "pin_utc"]
 
 class Repository(TableCore[R]):
     """Base of the table repositories. Runs on the caller's connection and
-    never commits: the caller's transaction decides."""
+    never commits: the caller's transaction decides.
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    ``customer_id``: act for that customer only (row-level security, see
+    ``optiinfra_db/_scope.py``); None, the operator's view of every customer
+    (on a session row-level security applies to, that view holds no
+    customer-owned row at all)."""
+
+    def __init__(
+        self, conn: psycopg.Connection[Any], customer_id: UUID | str | None = None
+    ) -> None:
         require_connection(self, conn, psycopg.Connection)
         self.conn = conn
+        self.scope: Scope | None = customer_scope(conn, customer_id)
+
+    @property
+    def customer_id(self) -> UUID | None:
+        """The customer this repository acts for; None for the operator's view."""
+        return None if self.scope is None else self.scope.customer_id
 
     # -- running statements ---------------------------------------------------------
 
@@ -67,12 +88,18 @@ class Repository(TableCore[R]):
             pin_utc(conn)
         return wrap_errors(conn.autocommit)
 
+    def _scoped(self, cur: psycopg.Cursor[Any]) -> contextlib.AbstractContextManager[Any]:
+        """Wrap the execute of one statement so it runs for this repository's
+        customer (see ``db.scoped``)."""
+        return scoped(self.conn, cur, self.scope)
+
     def _fetchone(
         self, sql: LiteralString, params: Params, prepare: bool | None = None
     ) -> tuple[Any, ...] | None:
         with self._ready():
             with self.conn.cursor(row_factory=tuple_row) as cur:
-                cur.execute(sql, params, prepare=prepare)
+                with self._scoped(cur):
+                    cur.execute(sql, params, prepare=prepare)
                 return cur.fetchone()
 
     def _fetchall(
@@ -80,20 +107,34 @@ class Repository(TableCore[R]):
     ) -> list[tuple[Any, ...]]:
         with self._ready():
             with self.conn.cursor(row_factory=tuple_row) as cur:
-                cur.execute(sql, params, prepare=prepare)
+                with self._scoped(cur):
+                    cur.execute(sql, params, prepare=prepare)
                 return cur.fetchall()
 
     def _rowcount(self, sql: LiteralString, params: Params) -> int:
         with self._ready():
             with self.conn.cursor(row_factory=tuple_row) as cur:
-                cur.execute(sql, params)
+                with self._scoped(cur):
+                    cur.execute(sql, params)
                 return cur.rowcount
 
     def _copy(self, sql: LiteralString, rows: Sequence[Sequence[Any]]) -> int:
+        """COPY rows in (the platform's tables, or the operator's view: COPY
+        FROM refuses a table under row-level security; a scoped repository
+        inserts with ``_insert_each``)."""
         with self._ready():
             with self.conn.cursor(row_factory=tuple_row) as cur, cur.copy(sql) as copy:
                 for row in rows:
                     copy.write_row(row)
+        return len(rows)
+
+    def _insert_each(self, name: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Run the insert ``name`` once per row, pipelined (one round trip for
+        all, in the transaction that sets the customer): what a scoped
+        repository does where the operator's view COPYs."""
+        with self._ready():
+            with self.conn.cursor(row_factory=tuple_row) as cur, self._scoped(cur):
+                cur.executemany(self.q[name], rows)
         return len(rows)
 
     # -- decoding -------------------------------------------------------------------
@@ -110,7 +151,8 @@ class Repository(TableCore[R]):
         not stall the other tasks for its whole decode."""
         with self._ready():
             with self.conn.cursor(row_factory=tuple_row) as cur:
-                cur.execute(self.q[name], params, prepare=self._prepare(name))
+                with self._scoped(cur):
+                    cur.execute(self.q[name], params, prepare=self._prepare(name))
                 records: list[R] = []
                 while chunk := cur.fetchmany(CHUNK):
                     records += self._decode_rows(chunk)
@@ -127,7 +169,7 @@ class Repository(TableCore[R]):
 
     def _rows(self, name: str, params: Params, size: int) -> Iterator[R]:
         with self._ready():
-            for batch in stream_batches(self.conn, self.q[name], params, size):
+            for batch in stream_batches(self.conn, self.q[name], params, size, self.scope):
                 yield from self._decode_rows(batch)
 
     def _one_or_missing(self, name: str, id: UUID, params: Params) -> R:
@@ -150,7 +192,13 @@ class Repository(TableCore[R]):
         insert that inserted nothing)."""
         if not isinstance(data, expected):
             raise TypeError(f"create() takes a {expected.__name__}, not {type(data).__name__}")
-        return self._one(name, to_params(data, **extra))
+        if self.scope is not None:
+            self.scope.refuse(type(self).__name__, data)
+        params = to_params(data, **extra)
+        try:
+            return self._one(name, params)
+        except InvalidReferenceError as exc:
+            raise with_key(exc, params) from exc.__cause__
 
     def get(self, id: UUID | str) -> R | None:
         """The row with this id, or None."""

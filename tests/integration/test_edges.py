@@ -469,8 +469,11 @@ def test_rollback_refuses_to_drop_tables_holding_rows(db_dsn: str, world: World)
     assert "workflow_executions" in caught.value.tables and "customers" in caught.value.tables
     assert "workflow_transitions" in caught.value.tables
     assert pending_migrations(db_dsn) == []  # nothing was rolled back
-    # 0010, 0009 and 0008 drop no table: those steps are allowed; 0007 would drop the log.
-    assert rollback(db_dsn, steps=3) == [
+    # 0013 to 0008 drop no table: those steps are allowed; 0007 would drop the log.
+    assert rollback(db_dsn, steps=6) == [
+        "0013.tenant-isolation",
+        "0012.customer-on-children-backfill",
+        "0011.customer-on-children",
         "0010.optimization-owner",
         "0009.operator-indexes",
         "0008.runtime-indexes",
@@ -540,7 +543,7 @@ def test_0010_refuses_a_mismatched_optimization_and_applies_once_it_is_fixed(
     empty_db_dsn: str,
 ) -> None:
     migrate(empty_db_dsn)
-    assert rollback(empty_db_dsn) == ["0010.optimization-owner"]
+    assert rollback(empty_db_dsn, steps=4)[-1] == "0010.optimization-owner"
     with psycopg.connect(empty_db_dsn) as conn:  # a row 0009 allowed: A's optimization, B's rec
         a, b = (
             conn.execute(
@@ -565,10 +568,10 @@ def test_0010_refuses_a_mismatched_optimization_and_applies_once_it_is_fixed(
         ).fetchone()[0]  # type: ignore[index]
     with pytest.raises(Exception, match="fk_optimizations_recommendation_customer"):
         migrate(empty_db_dsn)
-    assert pending_migrations(empty_db_dsn) == ["0010.optimization-owner"]
+    assert pending_migrations(empty_db_dsn)[0] == "0010.optimization-owner"
     with psycopg.connect(empty_db_dsn) as conn:
         conn.execute("UPDATE optimizations SET customer_id = %s WHERE id = %s", (b, opt))
-    assert migrate(empty_db_dsn) == ["0010.optimization-owner"]
+    assert migrate(empty_db_dsn)[0] == "0010.optimization-owner"
     with psycopg.connect(empty_db_dsn) as conn:
         (valid,) = conn.execute(
             "SELECT convalidated FROM pg_constraint"

@@ -26,7 +26,7 @@ import optiinfra_db as odb
 from tests.conftest import World
 
 # Every test here runs on both sides: sync, and optiinfra_db.aio (tests/aio_bridge.py).
-pytestmark = pytest.mark.usefixtures("side")
+pytestmark = [pytest.mark.usefixtures("side"), pytest.mark.tenant]
 
 Conn = psycopg.Connection[Any]
 S = odb.WorkflowStatus
@@ -578,6 +578,7 @@ def test_a_worker_process_killed_mid_run_is_recovered(
 # -- the transition log ----------------------------------------------------------------------
 
 
+@pytest.mark.operator_only  # its raw COPY FROM: PostgreSQL refuses it under row-level security
 def test_a_raw_update_is_logged_and_inherits_nothing(
     repos: odb.Repositories, world: World, conn: Conn
 ) -> None:

@@ -135,6 +135,24 @@ EXPECTED_FOREIGN_KEYS = {
         ["id", "customer_id"],
         "CASCADE",
     ),
+    # 0012: a child row's customer is its parent's.
+    "fk_approvals_recommendation_customer": (
+        "approvals",
+        ["recommendation_id", "customer_id"],
+        "recommendations",
+        ["id", "customer_id"],
+        "CASCADE",
+    ),
+    **{
+        f"fk_{table}_execution_customer": (
+            table,
+            ["workflow_execution_id", "customer_id"],
+            "workflow_executions",
+            ["id", "customer_id"],
+            "CASCADE",
+        )
+        for table in ("workflow_steps", "workflow_artifacts", "workflow_transitions")
+    },
     "fk_agent_configs_agent": ("agent_configs", ["agent_id"], "agents", ["id"], "CASCADE"),
     "fk_agent_states_agent": ("agent_states", ["agent_id"], "agents", ["id"], "CASCADE"),
     "fk_agent_states_current_workflow": (
@@ -448,8 +466,11 @@ def test_up_down_up_round_trip_leaves_nothing_and_same_catalog(empty_db_dsn: str
         first = snapshot(conn)
     assert {r[0] for r in first["tables"]} == TABLES | SEQUENCES
 
-    assert rollback(empty_db_dsn) == ["0010.optimization-owner"]  # one step by default
-    assert rollback(empty_db_dsn, steps=6) == [
+    assert rollback(empty_db_dsn) == ["0013.tenant-isolation"]  # one step by default
+    assert rollback(empty_db_dsn, steps=9) == [
+        "0012.customer-on-children-backfill",
+        "0011.customer-on-children",
+        "0010.optimization-owner",
         "0009.operator-indexes",
         "0008.runtime-indexes",
         "0007.workflow-runtime",
@@ -465,6 +486,9 @@ def test_up_down_up_round_trip_leaves_nothing_and_same_catalog(empty_db_dsn: str
         "0008.runtime-indexes",
         "0009.operator-indexes",
         "0010.optimization-owner",
+        "0011.customer-on-children",
+        "0012.customer-on-children-backfill",
+        "0013.tenant-isolation",
     ]
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         restored = {r[1] for r in snapshot(conn)["indexes"]}

@@ -16,7 +16,7 @@ from tests.aio_bridge import statements_sent
 from tests.conftest import World
 
 # Every test here runs on both sides: sync, and optiinfra_db.aio (tests/aio_bridge.py).
-pytestmark = pytest.mark.usefixtures("side")
+pytestmark = [pytest.mark.usefixtures("side"), pytest.mark.tenant]
 
 Conn = psycopg.Connection[Any]
 S = odb.WorkflowStatus

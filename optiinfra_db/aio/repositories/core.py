@@ -24,6 +24,7 @@ from optiinfra_db.enums import (
     RecommendationStatus,
     RecommendationType,
 )
+from optiinfra_db.errors import CustomerScopeError
 from optiinfra_db.fieldtypes import Name, Str255, check_api_key, check_id
 from optiinfra_db.records import (
     Agent,
@@ -75,6 +76,11 @@ class CustomerRepository(UpdatableRepository[Customer, CustomerUpdate]):
     async def create(self, data: CustomerCreate) -> Customer:
         if not isinstance(data, CustomerCreate):
             raise TypeError(f"create() takes a CustomerCreate, not {type(data).__name__}")
+        if self.scope is not None:
+            raise CustomerScopeError(
+                f"{type(self).__name__} acts for customer {self.scope.customer_id}: "
+                "customers are created through the operator's view (no customer_id)"
+            )
         params = to_params(data)
         # The key never reaches the database: only its HMAC is bound.
         params["api_key_hash"] = hash_api_key(params.pop("api_key").get_secret_value())

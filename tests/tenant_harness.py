@@ -1,0 +1,182 @@
+"""Run the repository contract, race and fencing tests through customer-scoped
+repositories on an ``optiinfra_app`` login (issue #11).
+
+Modules marked ``tenant`` run each test on two more values of ``side``:
+``[tenant]`` (sync) and ``[tenant-async]`` (the aio twins behind the blocking
+bridge). The test is unchanged; what it calls is swapped:
+
+* ``optiinfra_db.connect`` and ``create_pool`` log in as ``optiinfra_test_app``,
+  a login role in ``optiinfra_app`` the harness creates (no superuser, not the
+  owner: row-level security applies to every statement);
+* ``optiinfra_db.Repositories(conn)`` becomes
+  ``Repositories(conn, customer_id=<the test's customer>)``: the customer the
+  test created last (through ``repos.customers.create``, which a scoped
+  bundle refuses, so the harness creates it on an operator connection and
+  commits it, as a platform's sign-up would). Before any customer exists it
+  is the unscoped view, which on this login sees no customer-owned row.
+
+* a statement the test writes itself (a raw ``SELECT``/``UPDATE`` on
+  ``conn`` that checks what the database holds or sets a lease in the past)
+  runs, on these logins, for the test's customer: the harness sets
+  ``optiinfra.customer_id`` for its transaction first, as a service's own SQL
+  would (a session that may run ``set_config`` chooses its tenant). The
+  library's statements (``/* optiinfra_db:...`` ones) are left alone: they
+  must set their customer themselves.
+
+The test's own superuser connections (``raw_conn``, ``psycopg.connect`` of
+``db_dsn``) stay the operator's: a test reads back from them what the
+database holds, across customers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+#: The login the scoped tests run as (cluster-wide, made once, no password).
+APP_USER = "optiinfra_test_app"
+
+_MAKE_LOGIN = """
+DO $$
+BEGIN
+    CREATE ROLE optiinfra_test_app LOGIN IN ROLE optiinfra_app;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
+END
+$$
+"""
+
+
+def ensure_app_login(admin_dsn: str) -> None:
+    """Create the test login (a member of optiinfra_app) unless it exists."""
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(_MAKE_LOGIN)
+
+
+def app_dsn(dsn: str) -> str:
+    """The same database, logged in as the test's optiinfra_app user."""
+    return make_conninfo(dsn, user=APP_USER, password=None)
+
+
+class Tenant:
+    """The customer the test acts for: the one it created last."""
+
+    def __init__(self, admin_dsn: str, real: Any) -> None:
+        self.admin_dsn = admin_dsn
+        self.real = real  # the Repositories class being scoped (sync or bridged async)
+        self.customer_id: Any = None
+
+    def create_customer(self, data: Any) -> Any:
+        import optiinfra_db as odb
+
+        with odb.connect_operator(self.admin_dsn) as admin:  # type: ignore[attr-defined]
+            created = odb.Repositories.__wrapped_real__(admin).customers.create(data)  # type: ignore[attr-defined]
+            admin.commit()
+        self.customer_id = created.id
+        return created
+
+
+def _superuser(conn: Any) -> bool:
+    return conn.pgconn.parameter_status(b"is_superuser") == b"on"
+
+
+class _Customers:
+    """``repos.customers`` of a tenant bundle: create goes through the operator."""
+
+    def __init__(self, outer: TenantRepositories) -> None:
+        self._outer = outer
+
+    def create(self, data: Any) -> Any:
+        return self._outer._tenant.create_customer(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._outer._current().customers, name)
+
+
+class TenantRepositories:
+    """``Repositories(conn)`` as the tenant side sees it (see the module doc)."""
+
+    def __init__(self, conn: Any, tenant: Tenant) -> None:
+        self._conn = conn
+        self._tenant = tenant
+        self._for: Any = object()
+        self._bundle: Any = None
+        self._current()  # construction errors (a wrong connection type) surface here
+
+    def _current(self) -> Any:
+        wanted = self._tenant.customer_id
+        if self._bundle is None or self._for != wanted:
+            if wanted is None or _superuser(self._conn):
+                self._bundle = self._tenant.real(self._conn)
+            else:
+                self._bundle = self._tenant.real(self._conn, customer_id=wanted)
+            self._for = wanted
+        return self._bundle
+
+    @property
+    def __dict__(self) -> dict[str, Any]:  # type: ignore[override]
+        return vars(self._current())  # vars(repos): the bundle's attributes
+
+    @property
+    def customers(self) -> _Customers:
+        return _Customers(self)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._current(), name)
+
+
+def swap_in_tenant(monkeypatch: pytest.MonkeyPatch, admin_dsn: str) -> Tenant:
+    """Point ``optiinfra_db``'s connections and Repositories at the tenant
+    harness (on top of whatever side is swapped in already)."""
+    import optiinfra_db as odb
+
+    admin_user = conninfo_to_dict(admin_dsn).get("user")
+    real_connect, real_pool, real_repos = odb.connect, odb.create_pool, odb.Repositories
+    tenant = Tenant(admin_dsn, real_repos)
+
+    def as_app(dsn: str) -> str:
+        return app_dsn(dsn) if conninfo_to_dict(dsn).get("user") == admin_user else dsn
+
+    def connect(dsn: str, *args: Any, **kwargs: Any) -> Any:
+        return real_connect(as_app(dsn), *args, **kwargs)
+
+    def create_pool(dsn: str, *args: Any, **kwargs: Any) -> Any:
+        return real_pool(as_app(dsn), *args, **kwargs)
+
+    def repositories(conn: Any, customer_id: Any = None) -> Any:
+        if customer_id is not None:
+            return real_repos(conn, customer_id=customer_id)
+        return TenantRepositories(conn, tenant)
+
+    sync_execute, async_execute = psycopg.Cursor.execute, psycopg.AsyncCursor.execute
+    set_local = "SELECT set_config('optiinfra.customer_id', %s, true)"
+
+    def own_statement(cur: Any, query: Any) -> bool:
+        return (
+            tenant.customer_id is not None
+            and not str(query).startswith("/* optiinfra_db:")
+            and cur.connection.pgconn.parameter_status(b"session_authorization")
+            == APP_USER.encode()
+        )
+
+    def execute(self: Any, query: Any, *a: Any, **k: Any) -> Any:
+        if own_statement(self, query):
+            sync_execute(self, set_local, (str(tenant.customer_id),))
+        return sync_execute(self, query, *a, **k)
+
+    async def execute_async(self: Any, query: Any, *a: Any, **k: Any) -> Any:
+        if own_statement(self, query):
+            await async_execute(self, set_local, (str(tenant.customer_id),))
+        return await async_execute(self, query, *a, **k)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", execute_async)
+    repositories.__wrapped_real__ = real_repos  # type: ignore[attr-defined]
+    monkeypatch.setattr(odb, "connect_operator", real_connect, raising=False)
+    monkeypatch.setattr(odb, "connect", connect)
+    monkeypatch.setattr(odb, "create_pool", create_pool)
+    monkeypatch.setattr(odb, "Repositories", repositories)
+    return tenant
