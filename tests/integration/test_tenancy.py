@@ -1,0 +1,625 @@
+"""Tenant isolation (issue #11): customer A's scoped repositories, on an
+``optiinfra_app`` login, never return, count, update, move or delete customer
+B's rows, whatever method is called with B's ids; PostgreSQL's row-level
+security enforces it (a raw SELECT shows the same); the operator's view sees
+everything. Both sides (``side``). What the database holds is read back on a
+superuser connection after every attempt."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+import optiinfra_db as odb
+from optiinfra_db.errors import CustomerScopeError, InvalidReferenceError, NotFoundError
+from tests.tenant_harness import APP_USER, app_dsn
+
+pytestmark = pytest.mark.usefixtures("side")
+
+Conn = psycopg.Connection[Any]
+
+#: Every customer-owned table, and how a row names its customer.
+OWNED = {
+    "customers": "id",
+    "events": "customer_id",
+    "recommendations": "customer_id",
+    "approvals": "customer_id",
+    "optimizations": "customer_id",
+    "workflow_executions": "customer_id",
+    "workflow_steps": "customer_id",
+    "workflow_artifacts": "customer_id",
+    "workflow_transitions": "customer_id",
+}
+
+
+def _tenant(repos: Any, agent: Any, name: str) -> dict[str, Any]:
+    """A customer with one row in every customer-owned table (and a run that moved)."""
+    customer = repos.customers.create(
+        odb.CustomerCreate(name=name, email=f"{name}@tenant.test", api_key=odb.new_api_key())
+    )
+    event = repos.events.create(
+        odb.EventCreate(customer_id=customer.id, event_type=odb.EventType.RECOMMENDATION_CREATED)
+    )
+    rec = repos.recommendations.create(
+        odb.RecommendationCreate(
+            customer_id=customer.id,
+            agent_id=agent.id,
+            type=odb.RecommendationType.RIGHT_SIZING,
+            title=f"{name}: smaller nodes",
+            confidence_score=0.9,
+        )
+    )
+    approval = repos.approvals.create(
+        odb.ApprovalCreate(recommendation_id=rec.id, approved_by=f"ops@{name}")
+    )
+    opt = repos.optimizations.create(
+        odb.OptimizationCreate(recommendation_id=rec.id, customer_id=customer.id, agent_id=agent.id)
+    )
+    detail = repos.workflow_executions.create_with_steps(
+        odb.WorkflowExecutionCreate(
+            agent_id=agent.id,
+            customer_id=customer.id,
+            workflow_type=odb.WorkflowType.COST_ANALYSIS,
+            input_data={"secret": name},
+        ),
+        [odb.NewWorkflowStep(step_name=f"s{i}", step_order=i) for i in (1, 2)],
+    )
+    run = detail.execution
+    step = detail.steps[0]
+    artifact = repos.workflow_artifacts.create(
+        odb.WorkflowArtifactCreate(
+            workflow_execution_id=run.id,
+            workflow_step_id=step.id,
+            artifact_type=odb.ArtifactType.REPORT,
+            artifact_name="r",
+            artifact_path=f"s3://{name}/r",
+        )
+    )
+    return {
+        "customer": customer,
+        "event": event,
+        "rec": rec,
+        "approval": approval,
+        "opt": opt,
+        "run": run,
+        "step": step,
+        "step2": detail.steps[1],
+        "artifact": artifact,
+    }
+
+
+@pytest.fixture
+def tenants(db_dsn: str) -> Iterator[dict[str, Any]]:
+    """Customers A and B, each with a row in every customer-owned table (made
+    through the operator's view, committed); B's run is claimed and running."""
+    with odb.connect(db_dsn) as conn:
+        repos = odb.Repositories(conn)
+        agent = repos.agents.create(odb.AgentCreate(type=odb.AgentType.COST, name="tenant-agent"))
+        a = _tenant(repos, agent, "alpha")
+        b = _tenant(repos, agent, "bravo")
+        conn.commit()
+        for t in (a, b):  # each run claimed, its first step running: lifecycle moves apply
+            (claimed,) = odb.Repositories(conn).workflow_executions.claim(
+                "w", customer_id=t["customer"].id
+            )
+            assert claimed.id == t["run"].id
+            repos.workflow_steps.start(t["step"].id, worker_id="w")
+        conn.commit()
+    yield {"a": a, "b": b, "agent": agent}
+
+
+def _holdings(db_dsn: str, customer_id: Any) -> dict[str, list[Any]]:
+    """Every row of the customer, per table, as the database holds it (operator)."""
+    with psycopg.connect(db_dsn) as conn:
+        return {
+            table: [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT to_jsonb(t)::text FROM {table} AS t"  # noqa: S608 - fixed names
+                    f" WHERE {col} = %s ORDER BY 1",
+                    (customer_id,),
+                ).fetchall()
+            ]
+            for table, col in OWNED.items()
+        }
+
+
+@pytest.fixture
+def app(db_dsn: str) -> Iterator[Conn]:
+    """A library connection logged in as the optiinfra_app test user."""
+    with odb.connect(app_dsn(db_dsn)) as conn:
+        yield conn
+
+
+def test_a_plain_select_shows_the_transactions_customer_only(
+    db_dsn: str, tenants: dict[str, Any]
+) -> None:
+    a, b = tenants["a"]["customer"].id, tenants["b"]["customer"].id
+    with psycopg.connect(app_dsn(db_dsn)) as conn:
+        assert conn.info.parameter_status("session_authorization") == APP_USER
+        for table, col in OWNED.items():
+            sql = f"SELECT {col} FROM {table}"  # noqa: S608 - fixed names
+            assert conn.execute(sql).fetchall() == [], f"{table} without a customer set"
+            conn.execute("SELECT set_config('optiinfra.customer_id', %s, true)", (str(a),))
+            seen = {r[0] for r in conn.execute(sql).fetchall()}
+            assert seen == {a}, table
+            conn.rollback()  # the setting ends with the transaction
+            assert conn.execute(sql).fetchall() == [], f"{table} after the transaction"
+            conn.rollback()
+        # the spec's example, on workflow_executions: only A's rows
+        conn.execute("SELECT set_config('optiinfra.customer_id', %s, true)", (str(a),))
+        rows = conn.execute("SELECT * FROM workflow_executions").fetchall()
+        assert [r[0] for r in rows] == [tenants["a"]["run"].id]
+    with psycopg.connect(db_dsn) as operator:  # the operator's view: both
+        for table, col in OWNED.items():
+            seen = {
+                r[0]
+                for r in operator.execute(f"SELECT {col} FROM {table}").fetchall()  # noqa: S608
+            }
+            assert seen == {a, b}, table
+
+
+def test_writes_without_a_customer_set_change_nothing(db_dsn: str, tenants: dict[str, Any]) -> None:
+    before = _holdings(db_dsn, tenants["b"]["customer"].id)
+    with psycopg.connect(app_dsn(db_dsn), autocommit=True) as conn:
+        for table in OWNED.keys() - {"workflow_transitions"}:
+            assert conn.execute(f"DELETE FROM {table}").rowcount == 0  # noqa: S608
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+            conn.execute("DELETE FROM workflow_transitions")  # the audit trail: no DELETE at all
+        assert conn.execute("UPDATE workflow_executions SET status = 'failed'").rowcount == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            conn.execute(
+                "INSERT INTO events (customer_id, event_type) VALUES (%s, 'recommendation_created')",
+                (tenants["b"]["customer"].id,),
+            )
+    assert _holdings(db_dsn, tenants["b"]["customer"].id) == before
+
+
+def _calls(a: dict[str, Any], b: dict[str, Any], agent: Any) -> dict[str, Callable[[Any], Any]]:
+    """Every public method of the customer-owned repositories, called by A's
+    scoped repositories with B's ids (or B's customer): name -> call."""
+    bc = b["customer"].id
+    rec_update = odb.RecommendationUpdate(title="hijacked")
+    return {
+        # customers
+        "customers.create": lambda r: r.customers.create(
+            odb.CustomerCreate(name="x", email="x@tenant.test", api_key=odb.new_api_key())
+        ),
+        "customers.get": lambda r: r.customers.get(bc),
+        "customers.get_by_email": lambda r: r.customers.get_by_email("bravo@tenant.test"),
+        "customers.get_by_api_key": lambda r: r.customers.get_by_api_key(odb.new_api_key()),
+        "customers.list": lambda r: [c for c in r.customers.list() if c.id == bc],
+        "customers.update": lambda r: r.customers.update(bc, odb.CustomerUpdate(name="hijacked")),
+        "customers.merge_metadata": lambda r: r.customers.merge_metadata(bc, {"x": 1}),
+        "customers.rotate_api_key": lambda r: r.customers.rotate_api_key(bc, odb.new_api_key()),
+        "customers.delete": lambda r: r.customers.delete(bc),
+        # events
+        "events.create": lambda r: r.events.create(
+            odb.EventCreate(customer_id=bc, event_type=odb.EventType.RECOMMENDATION_CREATED)
+        ),
+        "events.get": lambda r: r.events.get(b["event"].id),
+        "events.list": lambda r: r.events.list(bc),
+        "events.list_for_agent": lambda r: [
+            e for e in r.events.list_for_agent(agent.id) if e.customer_id == bc
+        ],
+        "events.delete": lambda r: r.events.delete(b["event"].id),
+        # recommendations
+        "recommendations.create": lambda r: r.recommendations.create(
+            odb.RecommendationCreate(
+                customer_id=bc,
+                agent_id=agent.id,
+                type=odb.RecommendationType.RIGHT_SIZING,
+                title="x",
+                confidence_score=0.5,
+            )
+        ),
+        "recommendations.get": lambda r: r.recommendations.get(b["rec"].id),
+        "recommendations.list": lambda r: r.recommendations.list(bc),
+        "recommendations.list_for_agent": lambda r: [
+            x for x in r.recommendations.list_for_agent(agent.id) if x.customer_id == bc
+        ],
+        "recommendations.update": lambda r: r.recommendations.update(b["rec"].id, rec_update),
+        "recommendations.merge_metadata": lambda r: r.recommendations.merge_metadata(
+            b["rec"].id, {"x": 1}
+        ),
+        "recommendations.delete": lambda r: r.recommendations.delete(b["rec"].id),
+        # approvals (B's through B's recommendation)
+        "approvals.create": lambda r: r.approvals.create(
+            odb.ApprovalCreate(recommendation_id=b["rec"].id, approved_by="mallory")
+        ),
+        "approvals.get": lambda r: r.approvals.get(b["approval"].id),
+        "approvals.list": lambda r: r.approvals.list(b["rec"].id),
+        "approvals.update": lambda r: r.approvals.update(
+            b["approval"].id, odb.ApprovalUpdate(status=odb.ApprovalStatus.APPROVED)
+        ),
+        "approvals.merge_metadata": lambda r: r.approvals.merge_metadata(
+            b["approval"].id, {"x": 1}
+        ),
+        "approvals.delete": lambda r: r.approvals.delete(b["approval"].id),
+        # optimizations: A's own customer on B's recommendation is refused too
+        "optimizations.create": lambda r: r.optimizations.create(
+            odb.OptimizationCreate(
+                recommendation_id=b["rec"].id, customer_id=a["customer"].id, agent_id=agent.id
+            )
+        ),
+        "optimizations.get": lambda r: r.optimizations.get(b["opt"].id),
+        "optimizations.list": lambda r: r.optimizations.list(bc),
+        "optimizations.list_for_recommendation": lambda r: r.optimizations.list_for_recommendation(
+            b["rec"].id
+        ),
+        "optimizations.update": lambda r: r.optimizations.update(
+            b["opt"].id, odb.OptimizationUpdate(status=odb.OptimizationStatus.FAILED)
+        ),
+        "optimizations.merge_metadata": lambda r: r.optimizations.merge_metadata(
+            b["opt"].id, {"x": 1}
+        ),
+        "optimizations.delete": lambda r: r.optimizations.delete(b["opt"].id),
+        # workflow executions
+        "workflow_executions.create": lambda r: r.workflow_executions.create(
+            odb.WorkflowExecutionCreate(
+                agent_id=agent.id, customer_id=bc, workflow_type=odb.WorkflowType.COST_ANALYSIS
+            )
+        ),
+        "workflow_executions.create_with_steps": lambda r: r.workflow_executions.create_with_steps(
+            odb.WorkflowExecutionCreate(
+                agent_id=agent.id, customer_id=bc, workflow_type=odb.WorkflowType.COST_ANALYSIS
+            ),
+            [odb.NewWorkflowStep(step_name="s", step_order=1)],
+        ),
+        "workflow_executions.get": lambda r: r.workflow_executions.get(b["run"].id),
+        "workflow_executions.get_detail": lambda r: r.workflow_executions.get_detail(b["run"].id),
+        "workflow_executions.get_details": lambda r: r.workflow_executions.get_details(
+            [b["run"].id]
+        ),
+        "workflow_executions.history": lambda r: r.workflow_executions.history(b["run"].id),
+        "workflow_executions.list": lambda r: [
+            x for x in r.workflow_executions.list() if x.customer_id == bc
+        ],
+        "workflow_executions.iter": lambda r: [
+            x for x in r.workflow_executions.iter() if x.customer_id == bc
+        ],
+        "workflow_executions.list_for_customer": lambda r: r.workflow_executions.list_for_customer(
+            bc
+        ),
+        "workflow_executions.iter_for_customer": lambda r: list(
+            r.workflow_executions.iter_for_customer(bc)
+        ),
+        "workflow_executions.list_for_agent": lambda r: [
+            x for x in r.workflow_executions.list_for_agent(agent.id) if x.customer_id == bc
+        ],
+        "workflow_executions.iter_for_agent": lambda r: [
+            x for x in r.workflow_executions.iter_for_agent(agent.id) if x.customer_id == bc
+        ],
+        "workflow_executions.list_active_for_agent": lambda r: [
+            x for x in r.workflow_executions.list_active_for_agent(agent.id) if x.customer_id == bc
+        ],
+        "workflow_executions.list_running": lambda r: r.workflow_executions.list_running(
+            customer_id=bc
+        ),
+        "workflow_executions.count_by_status": lambda r: r.workflow_executions.count_by_status(
+            customer_id=bc
+        ),
+        "workflow_executions.count_by_type": lambda r: r.workflow_executions.count_by_type(bc),
+        "workflow_executions.count_active_for_agent": lambda r: (
+            r.workflow_executions.count_active_for_agent(agent.id) - 1  # A's own run counts
+        ),
+        "workflow_executions.stats": lambda r: r.workflow_executions.stats(customer_id=bc),
+        "workflow_executions.claim": lambda r: r.workflow_executions.claim("m", customer_id=bc),
+        "workflow_executions.reap_expired": lambda r: r.workflow_executions.reap_expired(),
+        "workflow_executions.heartbeat": lambda r: r.workflow_executions.heartbeat(
+            b["run"].id, "w", lease=timedelta(hours=1)
+        ),
+        "workflow_executions.start": lambda r: r.workflow_executions.start(b["run"].id),
+        "workflow_executions.complete": lambda r: r.workflow_executions.complete(
+            b["run"].id, {"x": 1}, skip_remaining=True
+        ),
+        "workflow_executions.fail": lambda r: r.workflow_executions.fail(b["run"].id, {"e": 1}),
+        "workflow_executions.cancel": lambda r: r.workflow_executions.cancel(b["run"].id),
+        "workflow_executions.time_out": lambda r: r.workflow_executions.time_out(b["run"].id),
+        "workflow_executions.update": lambda r: r.workflow_executions.update(
+            b["run"].id, odb.WorkflowExecutionUpdate(input_data={"x": 1})
+        ),
+        "workflow_executions.merge_metadata": lambda r: r.workflow_executions.merge_metadata(
+            b["run"].id, {"x": 1}
+        ),
+        "workflow_executions.delete": lambda r: r.workflow_executions.delete(b["run"].id),
+        # workflow steps
+        "workflow_steps.create": lambda r: r.workflow_steps.create(
+            odb.WorkflowStepCreate(workflow_execution_id=b["run"].id, step_name="x", step_order=9)
+        ),
+        "workflow_steps.bulk_create": lambda r: r.workflow_steps.bulk_create(
+            [odb.WorkflowStepCreate(workflow_execution_id=b["run"].id, step_name="x", step_order=9)]
+        ),
+        "workflow_steps.get": lambda r: r.workflow_steps.get(b["step"].id),
+        "workflow_steps.list": lambda r: r.workflow_steps.list(b["run"].id),
+        "workflow_steps.list_for_execution": lambda r: r.workflow_steps.list_for_execution(
+            b["run"].id
+        ),
+        "workflow_steps.list_by_name": lambda r: [
+            s for s in r.workflow_steps.list_by_name("s1", odb.StepStatus.RUNNING)
+            if s.workflow_execution_id == b["run"].id
+        ],
+        "workflow_steps.attempts": lambda r: r.workflow_steps.attempts(b["step"].id),
+        "workflow_steps.failure_summary": lambda r: r.workflow_steps.failure_summary(
+            customer_id=bc
+        ),
+        "workflow_steps.start": lambda r: r.workflow_steps.start(b["step2"].id),
+        "workflow_steps.complete": lambda r: r.workflow_steps.complete(b["step"].id),
+        "workflow_steps.fail": lambda r: r.workflow_steps.fail(b["step"].id, {"e": 1}),
+        "workflow_steps.retry": lambda r: r.workflow_steps.retry(b["step"].id),
+        "workflow_steps.skip": lambda r: r.workflow_steps.skip(b["step2"].id),
+        "workflow_steps.update": lambda r: r.workflow_steps.update(
+            b["step"].id, odb.WorkflowStepUpdate(step_name="hijacked")
+        ),
+        "workflow_steps.merge_metadata": lambda r: r.workflow_steps.merge_metadata(
+            b["step"].id, {"x": 1}
+        ),
+        "workflow_steps.delete": lambda r: r.workflow_steps.delete(b["step"].id),
+        # workflow artifacts
+        "workflow_artifacts.create": lambda r: r.workflow_artifacts.create(
+            odb.WorkflowArtifactCreate(
+                workflow_execution_id=b["run"].id,
+                artifact_type=odb.ArtifactType.REPORT,
+                artifact_name="x",
+                artifact_path="s3://x",
+            )
+        ),
+        "workflow_artifacts.get": lambda r: r.workflow_artifacts.get(b["artifact"].id),
+        "workflow_artifacts.list": lambda r: r.workflow_artifacts.list(b["run"].id),
+        "workflow_artifacts.list_for_execution": lambda r: r.workflow_artifacts.list_for_execution(
+            b["run"].id
+        ),
+        "workflow_artifacts.list_for_step": lambda r: r.workflow_artifacts.list_for_step(
+            b["step"].id
+        ),
+        "workflow_artifacts.update": lambda r: r.workflow_artifacts.update(
+            b["artifact"].id, odb.WorkflowArtifactUpdate(artifact_name="hijacked")
+        ),
+        "workflow_artifacts.merge_metadata": lambda r: r.workflow_artifacts.merge_metadata(
+            b["artifact"].id, {"x": 1}
+        ),
+        "workflow_artifacts.delete": lambda r: r.workflow_artifacts.delete(b["artifact"].id),
+    }
+
+
+def _public_methods() -> set[str]:
+    import inspect
+
+    scoped = {
+        "customers": odb.CustomerRepository,
+        "events": odb.EventRepository,
+        "recommendations": odb.RecommendationRepository,
+        "approvals": odb.ApprovalRepository,
+        "optimizations": odb.OptimizationRepository,
+        "workflow_executions": odb.WorkflowExecutionRepository,
+        "workflow_steps": odb.WorkflowStepRepository,
+        "workflow_artifacts": odb.WorkflowArtifactRepository,
+    }
+    return {
+        f"{attr}.{name}"
+        for attr, cls in scoped.items()
+        for name, _ in inspect.getmembers(cls, inspect.isfunction)
+        if not name.startswith("_")
+    }
+
+
+#: What each outcome may be: nothing found, or refused before/by the database.
+_EMPTY: tuple[Any, ...] = (None, [], {}, 0, False)
+
+
+def test_every_method_of_a_scoped_repository_misses_another_customers_rows(
+    db_dsn: str, app: Conn, tenants: dict[str, Any]
+) -> None:
+    a, b, agent = tenants["a"], tenants["b"], tenants["agent"]
+    calls = _calls(a, b, agent)
+    assert set(calls) == _public_methods(), "a repository method has no isolation case"
+    with psycopg.connect(db_dsn) as operator:  # B's lease has expired: A's reaper must not see it
+        operator.execute(
+            "UPDATE workflow_executions SET lease_expires_at = now() - interval '1 hour'"
+            " WHERE id = %s",
+            (b["run"].id,),
+        )
+    before = _holdings(db_dsn, b["customer"].id)
+    outcomes: dict[str, str] = {}
+    for name, call in calls.items():
+        repos = odb.Repositories(app, customer_id=a["customer"].id)
+        try:
+            result = call(repos)
+        except (NotFoundError, CustomerScopeError, InvalidReferenceError) as exc:
+            outcomes[name] = type(exc).__name__
+            app.rollback()
+            continue
+        except TypeError as exc:  # merge_metadata of a table without metadata
+            assert "has no metadata column" in str(exc), name
+            outcomes[name] = "n/a"
+            continue
+        app.commit()
+        assert result in _EMPTY or result == {} or (
+            isinstance(result, dict) and not any(result.values())
+        ), f"{name} returned {result!r}"
+        outcomes[name] = "empty"
+    assert _holdings(db_dsn, b["customer"].id) == before, "B's rows changed"
+    # the moves and writes on B's ids behave like missing ids: NotFoundError
+    for name in (
+        "workflow_executions.heartbeat",
+        "workflow_executions.complete",
+        "workflow_executions.cancel",
+        "workflow_steps.complete",
+        "workflow_steps.skip",
+        "customers.update",
+        "recommendations.update",
+        "workflow_artifacts.merge_metadata",
+    ):
+        assert outcomes[name] == "NotFoundError", (name, outcomes[name])
+    for name in ("events.create", "workflow_executions.create", "customers.create"):
+        assert outcomes[name] == "CustomerScopeError", (name, outcomes[name])
+    for name in ("approvals.create", "workflow_steps.create", "workflow_artifacts.create"):
+        assert outcomes[name] == "InvalidReferenceError", (name, outcomes[name])
+    # and A's own rows are there for A: the scope is not simply empty
+    mine = odb.Repositories(app, customer_id=a["customer"].id)
+    assert mine.workflow_executions.get_detail(a["run"].id).execution.input_data == {  # type: ignore[union-attr]
+        "secret": "alpha"
+    }
+    assert [s.id for s in mine.workflow_steps.list(a["run"].id)] == [a["step"].id, a["step2"].id]
+    assert mine.approvals.list(a["rec"].id)[0].id == a["approval"].id
+
+
+def test_a_foreign_id_reads_exactly_like_a_missing_one(app: Conn, tenants: dict[str, Any]) -> None:
+    a, b = tenants["a"], tenants["b"]
+    repos = odb.Repositories(app, customer_id=a["customer"].id)
+    nobody = uuid.uuid4()
+
+    def message(call: Callable[[Any], Any], ident: Any) -> str:
+        with pytest.raises(odb.RepositoryError) as caught:
+            call(ident)
+        app.rollback()
+        return str(caught.value).replace(str(ident), "<id>")
+
+    wx, steps = repos.workflow_executions, repos.workflow_steps
+    for call in (
+        lambda i: wx.cancel(i),
+        lambda i: wx.complete(i, {}),
+        lambda i: wx.heartbeat(i, "w"),
+        lambda i: steps.start(i),
+        lambda i: repos.customers.update(i, odb.CustomerUpdate(name="x")),
+        lambda i: steps.create(
+            odb.WorkflowStepCreate(workflow_execution_id=i, step_name="x", step_order=7)
+        ),
+        lambda i: repos.approvals.create(
+            odb.ApprovalCreate(recommendation_id=i, approved_by="x")
+        ),
+    ):
+        foreign = b["run"].id
+        if call.__code__.co_names[-1:] == ("start",):
+            foreign = b["step2"].id
+        if "customers" in call.__code__.co_names:
+            foreign = b["customer"].id
+        if "approvals" in call.__code__.co_names:
+            foreign = b["rec"].id
+        assert message(call, foreign) == message(call, nobody)
+    assert wx.get(b["run"].id) is None and wx.get(nobody) is None
+
+
+def test_a_scope_is_refused_where_postgres_would_not_enforce_it(
+    db_dsn: str, side: str
+) -> None:
+    with odb.connect(db_dsn) as operator:  # the test server's superuser
+        with pytest.raises(CustomerScopeError, match="superuser"):
+            odb.Repositories(operator, customer_id=uuid.uuid4())
+        assert odb.Repositories(operator).customer_id is None  # the operator's view is fine
+    with odb.connect(app_dsn(db_dsn)) as app:
+        assert odb.Repositories(app, customer_id=uuid.uuid4()).customer_id is not None
+
+
+def test_one_connection_two_customers_in_one_transaction_and_savepoints(
+    app: Conn, tenants: dict[str, Any]
+) -> None:
+    a, b = tenants["a"], tenants["b"]
+    ra = odb.Repositories(app, customer_id=a["customer"].id)
+    rb = odb.Repositories(app, customer_id=b["customer"].id)
+    with app.transaction():
+        assert ra.workflow_executions.get(a["run"].id) is not None
+        assert rb.workflow_executions.get(a["run"].id) is None  # B's turn sets B
+        assert ra.workflow_executions.get(b["run"].id) is None  # and A's sets A again
+        assert rb.workflow_executions.get(b["run"].id) is not None
+        with app.transaction():  # a savepoint rolled back undoes a customer set inside it
+            assert rb.workflow_executions.get(b["run"].id) is not None
+            app.execute("SELECT 1")
+            raise_in = False
+        assert not raise_in
+        try:
+            with app.transaction():
+                assert ra.workflow_executions.get(a["run"].id) is not None
+                raise RuntimeError("roll the savepoint back")
+        except RuntimeError:
+            pass
+        # after the rollback to the savepoint the transaction acts for B again
+        assert rb.workflow_executions.get(b["run"].id) is not None
+        assert ra.workflow_executions.get(a["run"].id) is not None
+    # a transaction ended and begun again by the caller's own statement
+    app.execute("SELECT 1")
+    assert ra.workflow_executions.get(a["run"].id) is not None
+    app.commit()
+
+
+def test_the_customer_setting_is_sent_once_per_transaction(
+    app: Conn, tenants: dict[str, Any]
+) -> None:
+    from tests.aio_bridge import _SCOPE_TAG
+
+    a = tenants["a"]
+    repos = odb.Repositories(app, customer_id=a["customer"].id)
+    seen: list[str] = []
+    sync_execute, async_execute = psycopg.Cursor.execute, psycopg.AsyncCursor.execute
+
+    def counting(self: Any, query: Any, *args: Any, **kw: Any) -> Any:
+        seen.append(str(query)[: len(_SCOPE_TAG)])
+        return sync_execute(self, query, *args, **kw)
+
+    async def counting_async(self: Any, query: Any, *args: Any, **kw: Any) -> Any:
+        seen.append(str(query)[: len(_SCOPE_TAG)])
+        return await async_execute(self, query, *args, **kw)
+
+    psycopg.Cursor.execute = counting  # type: ignore[method-assign]
+    psycopg.AsyncCursor.execute = counting_async  # type: ignore[method-assign]
+    try:
+        for _ in range(3):
+            assert repos.workflow_executions.get(a["run"].id) is not None
+            repos.workflow_steps.list(a["run"].id)
+        app.commit()
+        repos.workflow_executions.get(a["run"].id)
+    finally:
+        psycopg.Cursor.execute = sync_execute  # type: ignore[method-assign]
+        psycopg.AsyncCursor.execute = async_execute  # type: ignore[method-assign]
+    assert seen.count(_SCOPE_TAG) == 2  # once in each transaction
+    assert len(seen) == 9
+
+
+def test_an_autocommit_connection_and_a_pool_run_scoped(
+    db_dsn: str, tenants: dict[str, Any]
+) -> None:
+    a, b = tenants["a"], tenants["b"]
+    with odb.connect(app_dsn(db_dsn), autocommit=True) as conn:
+        repos = odb.Repositories(conn, customer_id=a["customer"].id)
+        for _ in range(2):  # every call is its own transaction: each sets the customer
+            assert repos.workflow_executions.get(a["run"].id) is not None
+            assert repos.workflow_executions.get(b["run"].id) is None
+        assert [r.id for r in repos.workflow_executions.iter_for_customer(a["customer"].id)] == [
+            a["run"].id
+        ]
+    with odb.create_pool(app_dsn(db_dsn), min_size=1, max_size=2) as pool:
+        for customer, mine, theirs in ((a, a, b), (b, b, a)):
+            with pool.connection() as conn:
+                repos = odb.Repositories(conn, customer_id=customer["customer"].id)
+                assert repos.workflow_executions.get(mine["run"].id) is not None
+                assert repos.workflow_executions.get(theirs["run"].id) is None
+
+
+def test_a_scoped_worker_claims_and_finishes_only_its_customers_runs(
+    db_dsn: str, tenants: dict[str, Any]
+) -> None:
+    a, b = tenants["a"], tenants["b"]
+    with odb.connect(db_dsn) as operator:
+        for t in (a, b):
+            odb.Repositories(operator).workflow_executions.create(
+                odb.WorkflowExecutionCreate(
+                    agent_id=tenants["agent"].id,
+                    customer_id=t["customer"].id,
+                    workflow_type=odb.WorkflowType.HEALTH_CHECK,
+                )
+            )
+        operator.commit()
+    before = _holdings(db_dsn, b["customer"].id)
+    with odb.connect(app_dsn(db_dsn), autocommit=True) as conn:
+        wx = odb.Repositories(conn, customer_id=a["customer"].id).workflow_executions
+        got = wx.claim("scoped-worker", limit=10)
+        assert [r.customer_id for r in got] == [a["customer"].id]
+        finished = wx.complete(got[0].id, {"ok": True}, worker_id="scoped-worker")
+        assert finished.status is odb.WorkflowStatus.COMPLETED
+        assert wx.claim("scoped-worker", limit=10) == []
+    assert _holdings(db_dsn, b["customer"].id) == before
