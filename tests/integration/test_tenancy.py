@@ -120,8 +120,7 @@ def _holdings(db_dsn: str, customer_id: Any) -> dict[str, list[Any]]:
             table: [
                 r[0]
                 for r in conn.execute(
-                    f"SELECT to_jsonb(t)::text FROM {table} AS t"  # noqa: S608 - fixed names
-                    f" WHERE {col} = %s ORDER BY 1",
+                    f"SELECT to_jsonb(t)::text FROM {table} AS t WHERE {col} = %s ORDER BY 1",
                     (customer_id,),
                 ).fetchall()
             ]
@@ -143,7 +142,7 @@ def test_a_plain_select_shows_the_transactions_customer_only(
     with psycopg.connect(app_dsn(db_dsn)) as conn:
         assert conn.info.parameter_status("session_authorization") == APP_USER
         for table, col in OWNED.items():
-            sql = f"SELECT {col} FROM {table}"  # noqa: S608 - fixed names
+            sql = f"SELECT {col} FROM {table}"
             assert conn.execute(sql).fetchall() == [], f"{table} without a customer set"
             conn.execute("SELECT set_config('optiinfra.customer_id', %s, true)", (str(a),))
             seen = {r[0] for r in conn.execute(sql).fetchall()}
@@ -157,10 +156,7 @@ def test_a_plain_select_shows_the_transactions_customer_only(
         assert [r[0] for r in rows] == [tenants["a"]["run"].id]
     with psycopg.connect(db_dsn) as operator:  # the operator's view: both
         for table, col in OWNED.items():
-            seen = {
-                r[0]
-                for r in operator.execute(f"SELECT {col} FROM {table}").fetchall()  # noqa: S608
-            }
+            seen = {r[0] for r in operator.execute(f"SELECT {col} FROM {table}").fetchall()}
             assert seen == {a, b}, table
 
 
@@ -168,13 +164,14 @@ def test_writes_without_a_customer_set_change_nothing(db_dsn: str, tenants: dict
     before = _holdings(db_dsn, tenants["b"]["customer"].id)
     with psycopg.connect(app_dsn(db_dsn), autocommit=True) as conn:
         for table in OWNED.keys() - {"workflow_transitions"}:
-            assert conn.execute(f"DELETE FROM {table}").rowcount == 0  # noqa: S608
+            assert conn.execute(f"DELETE FROM {table}").rowcount == 0
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
             conn.execute("DELETE FROM workflow_transitions")  # the audit trail: no DELETE at all
         assert conn.execute("UPDATE workflow_executions SET status = 'failed'").rowcount == 0
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
             conn.execute(
-                "INSERT INTO events (customer_id, event_type) VALUES (%s, 'recommendation_created')",
+                "INSERT INTO events (customer_id, event_type)"
+                " VALUES (%s, 'recommendation_created')",
                 (tenants["b"]["customer"].id,),
             )
     assert _holdings(db_dsn, tenants["b"]["customer"].id) == before
@@ -341,7 +338,8 @@ def _calls(a: dict[str, Any], b: dict[str, Any], agent: Any) -> dict[str, Callab
             b["run"].id
         ),
         "workflow_steps.list_by_name": lambda r: [
-            s for s in r.workflow_steps.list_by_name("s1", odb.StepStatus.RUNNING)
+            s
+            for s in r.workflow_steps.list_by_name("s1", odb.StepStatus.RUNNING)
             if s.workflow_execution_id == b["run"].id
         ],
         "workflow_steps.attempts": lambda r: r.workflow_steps.attempts(b["step"].id),
@@ -439,8 +437,10 @@ def test_every_method_of_a_scoped_repository_misses_another_customers_rows(
             outcomes[name] = "n/a"
             continue
         app.commit()
-        assert result in _EMPTY or result == {} or (
-            isinstance(result, dict) and not any(result.values())
+        assert (
+            result in _EMPTY
+            or result == {}
+            or (isinstance(result, dict) and not any(result.values()))
         ), f"{name} returned {result!r}"
         outcomes[name] = "empty"
     assert _holdings(db_dsn, b["customer"].id) == before, "B's rows changed"
@@ -490,9 +490,7 @@ def test_a_foreign_id_reads_exactly_like_a_missing_one(app: Conn, tenants: dict[
         lambda i: steps.create(
             odb.WorkflowStepCreate(workflow_execution_id=i, step_name="x", step_order=7)
         ),
-        lambda i: repos.approvals.create(
-            odb.ApprovalCreate(recommendation_id=i, approved_by="x")
-        ),
+        lambda i: repos.approvals.create(odb.ApprovalCreate(recommendation_id=i, approved_by="x")),
     ):
         foreign = b["run"].id
         if call.__code__.co_names[-1:] == ("start",):
@@ -505,9 +503,7 @@ def test_a_foreign_id_reads_exactly_like_a_missing_one(app: Conn, tenants: dict[
     assert wx.get(b["run"].id) is None and wx.get(nobody) is None
 
 
-def test_a_scope_is_refused_where_postgres_would_not_enforce_it(
-    db_dsn: str, side: str
-) -> None:
+def test_a_scope_is_refused_where_postgres_would_not_enforce_it(db_dsn: str, side: str) -> None:
     with odb.connect(db_dsn) as operator:  # the test server's superuser
         with pytest.raises(CustomerScopeError, match="superuser"):
             odb.Repositories(operator, customer_id=uuid.uuid4())
