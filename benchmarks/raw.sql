@@ -110,3 +110,14 @@ SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_a
 FROM workflow_executions
 WHERE customer_id = %(customer_id)s
 ORDER BY created_at DESC, id DESC;
+
+-- name: make_app_login :exec
+-- Benchmark set-up, not timed: the login the scoped contender runs as, a
+-- member of optiinfra_app (row-level security applies), made once per cluster.
+DO $$
+BEGIN
+    CREATE ROLE optiinfra_bench_app LOGIN IN ROLE optiinfra_app;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
+END
+$$;

@@ -25,11 +25,13 @@ from optiinfra_db.errors import CustomerScopeError
 from optiinfra_db.fieldtypes import check_id
 from optiinfra_db.queries import CATALOG
 
-__all__ = ["SET_SCOPE", "Scope", "customer_scope"]
+__all__ = ["SET_ONCE", "SET_SCOPE", "Scope", "customer_scope"]
 
 SET_SCOPE = CATALOG["meta.set_customer_scope"].sql
+SET_ONCE = CATALOG["meta.set_customer_once"].sql
 
 _INTRANS = pq.TransactionStatus.INTRANS
+_IDLE = pq.TransactionStatus.IDLE
 
 #: Logins whose sessions bypass row-level security by owning the tables.
 _OWNER = b"optiinfra_owner"
@@ -53,6 +55,14 @@ class Scope:
             pgconn.transaction_status == _INTRANS
             and pgconn.parameter_status(b"application_name") == self.mark
         )
+
+    def statement(self, conn: Any) -> tuple[Any, dict[str, Any]]:
+        """What sets the customer before the next statement: with the mark,
+        unless that statement is a transaction of its own (autocommit, no
+        transaction block open), which needs none."""
+        if conn.autocommit and conn.pgconn.transaction_status == _IDLE:
+            return SET_ONCE, self.params
+        return SET_SCOPE, self.params
 
     def refuse(self, owner: str, data: Any) -> None:
         """Raise CustomerScopeError (before any SQL) if ``data`` is a row for

@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from yoyo.exceptions import LockTimeout
 
 from optiinfra_db import embedded, health
-from optiinfra_db.db import connect, fetch_all, stream_all
+from optiinfra_db.db import connect, execute, fetch_all, stream_all
 from optiinfra_db.enums import AgentType, StepStatus, WorkflowStatus, WorkflowType
 from optiinfra_db.errors import (
     ConnectionLostError,
@@ -486,6 +486,34 @@ def _resolve_one(
     return ident
 
 
+def scope_to(conn: psycopg.Connection[Any], value: str | None) -> UUID | None:
+    """``--customer``: the customer the command then acts for, enforced by
+    row-level security (scoped repositories, scoped report queries). Given
+    as an id, e-mail or name, resolved through the operator's view; a login
+    that bypasses row-level security (a superuser) becomes optiinfra_app for
+    the rest of the session first, so PostgreSQL enforces the scope. A login
+    of optiinfra_app sees no customer before it is scoped: give the id."""
+    if value is None:
+        return None
+    if conn.pgconn.parameter_status(b"is_superuser") != b"on":
+        try:
+            return UUID(value)
+        except ValueError as exc:
+            raise CliError(
+                f"--customer {value!r}: this login sees no customer before it is scoped; "
+                "give the customer's id"
+            ) from exc
+    ident = _resolve_one(conn, "reports.find_customer", value, "customer")
+    if not fetch_all(conn, "meta.may_be_app")[0][0]:
+        raise CliError(
+            "--customer: this login bypasses row-level security and may not become "
+            "optiinfra_app (apply the migrations, or log in as a member of optiinfra_app)"
+        )
+    execute(conn, "meta.set_role_app")
+    conn.commit()
+    return ident
+
+
 _RUN_KEYS = (
     "id",
     "created_at",
@@ -517,8 +545,9 @@ def emit_json_rows(keys: Sequence[str], rows: Iterator[tuple[Any, ...]]) -> None
 def cmd_runs_list(args: argparse.Namespace) -> int:
     target = resolve(args)
     with open_conn(target, read_only=True) as conn:
+        customer = scope_to(conn, args.customer)
         params = {
-            "customer_id": _resolve_one(conn, "reports.find_customer", args.customer, "customer"),
+            "customer_id": customer,
             "agent_id": _resolve_one(conn, "reports.find_agent", args.agent, "agent"),
             "workflow_type": args.type,
             "status": args.status,
@@ -526,9 +555,10 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
             "limit": None if args.all else args.limit,
         }
         if args.json:  # streamed through a server-side cursor, written as it comes
-            emit_json_rows(_RUN_KEYS, stream_all(conn, "reports.runs", params))
+            rows = stream_all(conn, "reports.runs", params, customer_id=customer)
+            emit_json_rows(_RUN_KEYS, rows)
             return EXIT_OK
-        found = fetch_all(conn, "reports.runs", params)
+        found = fetch_all(conn, "reports.runs", params, customer_id=customer)
     style = Style(sys.stdout)
     table(
         [
@@ -559,7 +589,7 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(f"not an execution id: {args.id!r}") from exc
     with open_conn(target, read_only=True) as conn:
-        found = load_run(conn, run_id)
+        found = load_run(conn, run_id, scope_to(conn, args.customer))
     if found is None:
         raise CliError(f"workflow execution {run_id} does not exist")
     if args.json:
@@ -590,15 +620,16 @@ class RunStory:
 
 
 def load_run(
-    conn: psycopg.Connection[Any], run_id: UUID
+    conn: psycopg.Connection[Any], run_id: UUID, customer: UUID | None = None
 ) -> tuple[WorkflowExecutionDetail, tuple[Any, ...], RunStory] | None:
     """The run with its steps and artifacts, the names of its customer and
-    agent, its transition log and each step's attempts (None: no such run)."""
-    repos = Repositories(conn)
+    agent, its transition log and each step's attempts (None: no such run,
+    or not the customer's when ``customer`` is given)."""
+    repos = Repositories(conn, customer_id=customer)
     detail = repos.workflow_executions.get_detail(run_id)
     if detail is None:
         return None
-    names = fetch_all(conn, "reports.run_names", {"id": run_id})[0]
+    names = fetch_all(conn, "reports.run_names", {"id": run_id}, customer_id=customer)[0]
     story = RunStory(
         repos.workflow_executions.history(run_id),
         {step.id: repos.workflow_steps.attempts(step.id) for step in detail.steps},
@@ -800,7 +831,10 @@ def _step_label(step: Any) -> str:
 def cmd_stats(args: argparse.Namespace) -> int:
     target = resolve(args)
     with open_conn(target, read_only=True) as conn:
-        found = Repositories(conn).workflow_executions.stats(since=parse_since(args.since))
+        customer = scope_to(conn, args.customer)
+        found = Repositories(conn, customer_id=customer).workflow_executions.stats(
+            since=parse_since(args.since)
+        )
     if args.json:
         emit_json([row.model_dump(mode="json") for row in found])
         return EXIT_OK
@@ -991,8 +1025,9 @@ def cmd_reap(args: argparse.Namespace) -> int:
     every = None if args.every is None else parse_every(args.every)
     total = 0
     with open_conn(target) as conn:
+        customer = scope_to(conn, args.customer)
         conn.autocommit = True  # each pass commits on its own
-        wx = Repositories(conn).workflow_executions
+        wx = Repositories(conn, customer_id=customer).workflow_executions
         try:
             while True:
                 moved = wx.reap_expired(limit=args.limit)
@@ -1088,8 +1123,14 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="workflow executions").add_subparsers(
         dest="runs_command", required=True, metavar="SUBCOMMAND"
     )
-    p = runs.add_parser("list", parents=[common, as_json], help="executions, newest first")
-    p.add_argument("--customer", metavar="ID|EMAIL|NAME")
+    scoped = argparse.ArgumentParser(add_help=False)
+    scoped.add_argument(
+        "--customer",
+        metavar="ID|EMAIL|NAME",
+        help="act for this customer only: row-level security shows no other's rows "
+        "(a superuser login becomes optiinfra_app for it)",
+    )
+    p = runs.add_parser("list", parents=[common, as_json, scoped], help="executions, newest first")
     p.add_argument("--agent", metavar="ID|NAME")
     p.add_argument("--type", choices=[t.value for t in WorkflowType])
     p.add_argument("--status", choices=[s.value for s in WorkflowStatus])
@@ -1099,7 +1140,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="every matching run (with --json: streamed, no limit)"
     )
     p.set_defaults(func=cmd_runs_list)
-    p = runs.add_parser("show", parents=[common, as_json], help="timeline of one execution")
+    p = runs.add_parser("show", parents=[common, as_json, scoped], help="timeline of one execution")
     p.add_argument("id", help="execution id")
     p.set_defaults(func=cmd_runs_show)
     p = runs.add_parser(
@@ -1114,7 +1155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "stats",
-        parents=[common, as_json],
+        parents=[common, as_json, scoped],
         help="per workflow type: counts, success rate, p50/p95 duration",
     )
     p.add_argument("--since", metavar="7d|24h|ISO", help="runs started at or after")
@@ -1137,7 +1178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_purge)
     p = sub.add_parser(
         "reap",
-        parents=[common],
+        parents=[common, scoped],
         help="requeue (or time out) running executions whose lease has expired",
     )
     p.add_argument(

@@ -113,8 +113,9 @@ def scoped(
 
 @contextlib.contextmanager
 def _set_scope(conn: Connection, cur: psycopg.Cursor[Any], scope: Scope) -> Iterator[None]:
+    sql, params = scope.statement(conn)
     with conn.pipeline():
-        cur.execute(SET_SCOPE, scope.params)
+        cur.execute(sql, params)
         yield
 
 

@@ -96,6 +96,13 @@ SELECT EXISTS (SELECT 1 FROM {table});
 SELECT set_config('optiinfra.customer_id', %(customer_id)s, true),
        set_config('application_name', %(mark)s, true);
 
+-- name: set_customer_once :one
+-- set_customer_scope for a statement that is a transaction of its own (an
+-- autocommit connection outside a transaction block): the transaction ends
+-- with the statement, so it needs no mark (and the server sends no
+-- ParameterStatus for it).
+SELECT set_config('optiinfra.customer_id', %(customer_id)s, true);
+
 -- name: set_role_app :exec
 -- The CLI's --customer: act as optiinfra_app for the rest of the session,
 -- so row-level security applies (run only when the login may: a superuser,

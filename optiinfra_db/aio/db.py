@@ -112,8 +112,9 @@ def scoped(
 async def _set_scope(
     conn: AsyncConnection, cur: psycopg.AsyncCursor[Any], scope: Scope
 ) -> AsyncIterator[None]:
+    sql, params = scope.statement(conn)
     async with conn.pipeline():
-        await cur.execute(SET_SCOPE, scope.params)
+        await cur.execute(sql, params)
         yield
 
 

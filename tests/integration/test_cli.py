@@ -491,3 +491,55 @@ def test_runs_watch_replays_a_finished_run_and_exits(
     assert [line["id"] for line in lines] == [t.id for t in logged]
     code, out, _ = run(capsys, "runs", "watch", rid, "--after", "0", "--database-url", db_dsn)
     assert code == 0 and "step 1 probe: running -> completed" in out and "worker w-cli" in out
+
+
+def test_customer_scopes_commands_through_row_level_security(
+    capsys: pytest.CaptureFixture[str], db_dsn: str
+) -> None:
+    from tests.tenant_harness import app_dsn
+
+    _seeded(capsys, db_dsn, "--scale", "60")
+    with psycopg.connect(db_dsn) as check:
+        acme, acme_runs = check.execute(
+            "SELECT c.id, count(*) FROM customers AS c JOIN workflow_executions AS e"
+            " ON e.customer_id = c.id WHERE c.name = 'Acme Corp' GROUP BY c.id"
+        ).fetchone()  # type: ignore[misc]
+        other, other_run = check.execute(
+            "SELECT customer_id, id FROM workflow_executions WHERE customer_id <> %s LIMIT 1",
+            (acme,),
+        ).fetchone()  # type: ignore[misc]
+    # a superuser login: resolved by name, then run as optiinfra_app
+    code, out, err = run(
+        capsys, "runs", "list", "--json", "--all", "--customer", "Acme Corp",
+        "--database-url", db_dsn,
+    )  # fmt: skip
+    assert code == 0, err
+    listed = json.loads(out)
+    assert len(listed) == acme_runs and {r["customer"] for r in listed} == {"Acme Corp"}
+    code, out, err = run(
+        capsys, "runs", "show", str(other_run), "--customer", str(acme), "--database-url", db_dsn
+    )
+    assert code != 0 and f"workflow execution {other_run} does not exist" in err
+    code, out, err = run(
+        capsys, "runs", "show", str(other_run), "--customer", str(other), "--database-url", db_dsn
+    )
+    assert code == 0 and str(other_run) in out
+    code, out, err = run(
+        capsys, "stats", "--json", "--customer", str(acme), "--database-url", db_dsn
+    )
+    with odb.connect(db_dsn) as check:
+        expected = odb.Repositories(check).workflow_executions.stats(customer_id=acme)
+    assert code == 0 and json.loads(out) == [s.model_dump(mode="json") for s in expected]
+    assert sum(s["total"] for s in json.loads(out)) > 0
+    # an optiinfra_app login: the id scopes it; without --customer it sees nothing
+    code, out, err = run(
+        capsys, "runs", "list", "--json", "--all", "--customer", str(acme),
+        "--database-url", app_dsn(db_dsn),
+    )  # fmt: skip
+    assert code == 0 and len(json.loads(out)) == acme_runs, err
+    code, out, _ = run(capsys, "runs", "list", "--json", "--database-url", app_dsn(db_dsn))
+    assert code == 0 and json.loads(out) == []
+    code, _, err = run(
+        capsys, "runs", "list", "--customer", "Acme Corp", "--database-url", app_dsn(db_dsn)
+    )
+    assert code != 0 and "give the customer's id" in err

@@ -519,10 +519,13 @@ def explain(
     *,
     generic: bool,
     analyze: bool = True,
+    customer: UUID | None = None,
 ) -> dict[str, Any]:
     sql = CATALOG[key].sql
     options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
     with conn.transaction(force_rollback=True), conn.cursor(row_factory=tuple_row) as cur:
+        if customer is not None:  # a scoped transaction: row-level security applies
+            cur.execute("SELECT set_config('optiinfra.customer_id', %s, true)", (str(customer),))
         if generic:
             cur.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             cur.execute(f"PREPARE plan_probe AS {_dollar(sql)}")  # type: ignore[arg-type]
@@ -840,3 +843,78 @@ def test_purge_half_of_history_while_workers_run(scale_db: dict[str, Any]) -> No
     # slowest of 431 batches moved between 168 and 304 ms across runs.
     met = "met" if result.slowest_batch_s < 0.25 else "MISSED"
     print(f"{met}: slowest batch under 250 ms ({result.slowest_batch_s * 1000:.0f} ms)")
+
+
+#: Statement files a scoped repository runs (customer-owned tables, and the
+#: reports and live reads): their plans under row-level security are checked.
+SCOPED_FILES = {
+    "customers", "events", "recommendations", "approvals", "optimizations",
+    "workflow_executions", "workflow_steps", "workflow_artifacts", "reports", "live",
+}  # fmt: skip
+
+
+def test_plans_at_scale_under_row_level_security(scale_db: dict[str, Any]) -> None:
+    """The same statements on an optiinfra_app login, for the seeded customer:
+    the policies (customer_id = optiinfra_customer_id() on every customer-owned
+    table) must not turn an index scan into a sequential one, custom or generic."""
+    from tests.tenant_harness import app_dsn
+
+    ids = scale_db["ids"]
+    problems: list[str] = []
+    table: list[tuple[str, str, str, str]] = []
+    with (
+        odb.connect(scale_db["dsn"], statement_timeout=None) as operator,
+        odb.connect(app_dsn(scale_db["dsn"]), statement_timeout=None) as app,
+    ):
+        for key in sorted(CATALOG):
+            if key in SKIP or key.split(".")[0] not in SCOPED_FILES:
+                continue
+            base = params_for(key, ids)
+            variants = [base] + [_apply_variant(base, v, ids) for v in VARIANTS.get(key, [])]
+            for n, params in enumerate(variants):
+                label = key if n == 0 else f"{key} #{n}"
+                for generic in (False, True):
+                    analyze = not (generic and CATALOG[key].custom_plan)
+                    scans = {}
+                    for who, conn, customer in (
+                        ("operator", operator, None),
+                        ("scoped", app, ids["customer"]),
+                    ):
+                        try:
+                            plan = explain(
+                                conn, key, params, generic=generic, analyze=analyze,
+                                customer=customer,
+                            )  # fmt: skip
+                        except psycopg.Error as exc:
+                            raise AssertionError(f"{label} ({who}): {exc}") from exc
+                        scans[who] = {
+                            (nd["Relation Name"], nd["Node Type"])
+                            for nd in _walk(plan["Plan"])
+                            if "Relation Name" in nd
+                        }
+                    kind = "generic" if generic else "custom"
+                    seq = sorted(
+                        rel
+                        for rel, node in scans["scoped"]
+                        if node == "Seq Scan"
+                        and rel.startswith("workflow_")
+                        and (rel, "Seq Scan") not in scans["operator"]
+                    )
+                    if seq and not {key, label} & set(SEQ_SCAN_ALLOWED):
+                        problems.append(
+                            f"{label} ({kind} plan): row-level security turned the scan of "
+                            f"{', '.join(seq)} sequential"
+                        )
+                    table.append(
+                        (
+                            label,
+                            kind,
+                            "; ".join(sorted(f"{t} on {r}" for r, t in scans["scoped"])) or "-",
+                            "same as operator" if scans["scoped"] == scans["operator"] else "",
+                        )
+                    )
+    print("\nquery plans under row-level security (optiinfra_app login, one customer set)")
+    width = max(len(r[0]) for r in table)
+    for label, kind, scans, same in table:
+        print(f"{label:<{width}}  {kind:<7} {scans}" + (f"  [{same}]" if same else ""))
+    assert problems == [], "\n".join(problems)
