@@ -497,6 +497,10 @@ def test_rollback_refuses_to_drop_tables_holding_rows(db_dsn: str, world: World)
         ("0009.operator-indexes", "workflow_executions"),
         ("0010.optimization-owner", "recommendations"),
         ("0010.optimization-owner", "optimizations"),
+        ("0011.customer-on-children", "workflow_steps"),
+        ("0012.customer-on-children-backfill", "workflow_steps"),
+        ("0012.customer-on-children-backfill", "approvals"),
+        ("0013.tenant-isolation", "workflow_executions"),
     ],
 )
 def test_migration_under_a_held_lock_fails_fast_without_stalling_others(
@@ -578,3 +582,78 @@ def test_0010_refuses_a_mismatched_optimization_and_applies_once_it_is_fixed(
             " WHERE conname = 'fk_optimizations_recommendation_customer'"
         ).fetchone()  # type: ignore[misc]
     assert valid
+
+
+@pytest.mark.sync_only  # migrations only: no async twin
+def test_0011_0012_give_existing_child_rows_their_customer_without_touching_them(
+    empty_db_dsn: str,
+) -> None:
+    """Rows written before 0011 (no customer_id) get their parent's customer
+    from 0012's batched backfill; updated_at stays what it was (optimistic
+    concurrency tokens survive), and the rules hold afterwards."""
+    migrate(empty_db_dsn)
+    assert rollback(empty_db_dsn, steps=3)[-1] == "0011.customer-on-children"
+    with psycopg.connect(empty_db_dsn) as conn:
+        customer = conn.execute(
+            "INSERT INTO customers (name, email, api_key_hash) VALUES ('a', 'a@x.test', %s)"
+            " RETURNING id",
+            ("a" * 64,),
+        ).fetchone()[0]  # type: ignore[index]
+        agent = conn.execute(
+            "INSERT INTO agents (type, name) VALUES ('cost', 'c') RETURNING id"
+        ).fetchone()[0]  # type: ignore[index]
+        run = conn.execute(
+            "INSERT INTO workflow_executions (agent_id, customer_id, workflow_type)"
+            " VALUES (%s, %s, 'cost_analysis') RETURNING id",
+            (agent, customer),
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute(  # more than one batch of 5,000
+            "INSERT INTO workflow_steps (workflow_execution_id, step_name, step_order)"
+            " SELECT %s, 's' || n, n FROM generate_series(1, 12001) AS n",
+            (run,),
+        )
+        rec = conn.execute(
+            "INSERT INTO recommendations (customer_id, agent_id, type, title, confidence_score)"
+            " VALUES (%s, %s, 'right_sizing', 't', 0.5) RETURNING id",
+            (customer, agent),
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute(
+            "INSERT INTO approvals (recommendation_id, approved_by) VALUES (%s, 'x')", (rec,)
+        )
+        conn.execute(
+            "INSERT INTO workflow_artifacts (workflow_execution_id, artifact_type, artifact_name,"
+            " artifact_path) VALUES (%s, 'report', 'r', 's3://r')",
+            (run,),
+        )
+        stamps = conn.execute("SELECT id, updated_at FROM workflow_steps ORDER BY id").fetchall()
+    assert migrate(empty_db_dsn)[:2] == [
+        "0011.customer-on-children",
+        "0012.customer-on-children-backfill",
+    ]
+    with psycopg.connect(empty_db_dsn) as conn:
+        for table in ("workflow_steps", "workflow_artifacts", "workflow_transitions", "approvals"):
+            missing, wrong = conn.execute(
+                f"SELECT count(*) FILTER (WHERE customer_id IS NULL),"
+                f" count(*) FILTER (WHERE customer_id <> %s) FROM {table}",
+                (customer,),
+            ).fetchone()  # type: ignore[misc]
+            assert (missing, wrong) == (0, 0), table
+        assert (
+            conn.execute("SELECT id, updated_at FROM workflow_steps ORDER BY id").fetchall()
+            == stamps
+        )
+        assert conn.execute(
+            "SELECT count(*) FROM pg_constraint WHERE conname LIKE '%%customer%%'"
+            " AND NOT convalidated"
+        ).fetchone() == (0,)
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):  # a step of another customer
+            other = conn.execute(
+                "INSERT INTO customers (name, email, api_key_hash) VALUES ('b', 'b@x.test', %s)"
+                " RETURNING id",
+                ("b" * 64,),
+            ).fetchone()[0]  # type: ignore[index]
+            conn.execute(
+                "INSERT INTO workflow_steps (workflow_execution_id, customer_id, step_name,"
+                " step_order) VALUES (%s, %s, 'x', 99999)",
+                (run, other),
+            )
