@@ -47,6 +47,7 @@ from optiinfra_db._live import (
 from optiinfra_db.db import Connection, connect, execute, fetch_all
 from optiinfra_db.enums import WorkflowType
 from optiinfra_db.errors import ConnectionLostError, wrap_errors
+from optiinfra_db.fieldtypes import check_id
 from optiinfra_db.records import WorkflowTransition
 
 __all__ = ["wait_for_work", "watch"]
@@ -61,6 +62,7 @@ def watch(
     execution_id: UUID | str | None = None,
     after: int | None = None,
     timeout: float | timedelta | None = None,
+    customer_id: UUID | str | None = None,
 ) -> Iterator[WorkflowTransition]:
     """Yield transitions as they are committed, of one execution or of all.
 
@@ -69,14 +71,18 @@ def watch(
     connection (a LISTEN session can't sit in a pool), reconnects after the
     connection drops and resumes where it was: no transition is skipped or
     repeated. It ends when ``timeout`` seconds pass with nothing new, or, with
-    ``execution_id``, once that execution has finished. Arguments are checked
-    now (ValidationError), before any connection."""
+    ``execution_id``, once that execution has finished. ``customer_id``: read
+    the log for that customer only, under row-level security (``conninfo``
+    then logs in as a member of optiinfra_app; on such a login a watch without
+    it sees nothing). Arguments are checked now (ValidationError), before any
+    connection."""
     run, start, idle = watch_args(execution_id, after, timeout)
-    return _follow(conninfo, run, start, idle)
+    customer = None if customer_id is None else check_id(customer_id)
+    return _follow(conninfo, run, start, idle, customer)
 
 
 def _follow(
-    conninfo: str, run: UUID | None, last: int | None, idle: float | None
+    conninfo: str, run: UUID | None, last: int | None, idle: float | None, customer: UUID | None
 ) -> Iterator[WorkflowTransition]:
     conn: Connection | None = None
     quiet_since = monotonic()
@@ -87,12 +93,12 @@ def _follow(
                 if conn is None:
                     conn = _listening(conninfo, "listen_transitions", "optiinfra-watch")
                     if last is None:
-                        last = _settled_top(conn)
-                        if run is not None and _has_ended(conn, run):
+                        last = _settled_top(conn, customer)
+                        if run is not None and _has_ended(conn, run, customer):
                             return
                     backoff = 0.05
                 assert last is not None
-                rows, last, full = _read_final(conn, last, run)
+                rows, last, full = _read_final(conn, last, run, customer)
                 yield from rows
                 if rows:
                     quiet_since = monotonic()
@@ -144,32 +150,34 @@ def _outlast(conn: Connection, xids: list[str]) -> None:
         n += 1
 
 
-def _settled_top(conn: Connection) -> int:
+def _settled_top(conn: Connection, customer: UUID | None) -> int:
     """Where a watcher without after= starts: the highest id once the
     transactions in flight now have ended (their rows count as before it)."""
     with wrap_errors(True):
         snapshot, _, _, _ = (
-            fetch_all(conn, "live.read_log", {"after": 0, "limit": 1, "execution_id": None})
+            fetch_all(
+                conn, "live.read_log", {"after": 0, "limit": 1, "execution_id": None}, customer
+            )
         )[0]
     _outlast(conn, in_progress(snapshot))
     with wrap_errors(True):
-        return int((fetch_all(conn, "live.last_id"))[0][0])
+        return int((fetch_all(conn, "live.last_id", None, customer))[0][0])
 
 
-def _has_ended(conn: Connection, run: UUID) -> bool:
+def _has_ended(conn: Connection, run: UUID, customer: UUID | None) -> bool:
     with wrap_errors(True):
-        found = fetch_all(conn, "live.execution_status", {"id": run})
+        found = fetch_all(conn, "live.execution_status", {"id": run}, customer)
     return not found or found[0][0] in ENDED
 
 
 def _read_final(
-    conn: Connection, last: int, run: UUID | None
+    conn: Connection, last: int, run: UUID | None, customer: UUID | None
 ) -> tuple[list[WorkflowTransition], int, bool]:
     """The transitions after ``last`` that can no longer change: (rows in id
     order, the new position, whether the read was cut at the batch size)."""
     params = {"after": last, "limit": BATCH, "execution_id": run}
     with wrap_errors(True):
-        snapshot, top, rows, n = (fetch_all(conn, "live.read_log", params))[0]
+        snapshot, top, rows, n = (fetch_all(conn, "live.read_log", params, customer))[0]
     if top is None:
         return [], last, False
     pending = in_progress(snapshot)
@@ -180,7 +188,10 @@ def _read_final(
         with wrap_errors(True):
             rows = (
                 fetch_all(
-                    conn, "live.read_range", {"after": last, "upto": top, "execution_id": run}
+                    conn,
+                    "live.read_range",
+                    {"after": last, "upto": top, "execution_id": run},
+                    customer,
                 )
             )[0][0]
     return ROWS.validate_json(rows), int(top), n >= BATCH

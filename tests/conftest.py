@@ -180,32 +180,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def side(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Run the test on both sides: as written (sync), and with ``optiinfra_db``'s
     I/O entry points swapped for ``optiinfra_db.aio``'s behind a blocking
-    bridge (see ``tests/aio_bridge.py``). Modules opt in with
+    bridge (see ``tests/aio_bridge.py``); in ``tenant`` modules also through
+    customer-scoped repositories on an optiinfra_app login, on each side
+    (see ``tests/tenant_harness.py``). Modules opt in with
     ``pytestmark = pytest.mark.usefixtures("side")``."""
-    tenant = request.param.startswith("tenant")
-    if tenant:
+    loop = None
+    if request.param.endswith("async"):
+        from tests.aio_bridge import Loop, swap_in_async
+
+        loop = Loop()
+        swap_in_async(monkeypatch, loop)
+    if request.param.startswith("tenant"):
         from tests.tenant_harness import swap_in_tenant
 
-        admin_dsn = request.getfixturevalue("db_dsn")
-    if request.param in ("sync", "tenant"):
-        if tenant:
-            swap_in_tenant(monkeypatch, admin_dsn)
-        try:
-            yield request.param
-        finally:
-            monkeypatch.undo()
-        return
-    from tests.aio_bridge import Loop, swap_in_async
-
-    loop = Loop()
-    swap_in_async(monkeypatch, loop)
-    if tenant:
-        swap_in_tenant(monkeypatch, admin_dsn)
+        swap_in_tenant(monkeypatch, request.getfixturevalue("db_dsn"))
     try:
         yield request.param
     finally:
         monkeypatch.undo()
-        loop.close()
+        if loop is not None:
+            loop.close()
 
 
 @pytest.fixture

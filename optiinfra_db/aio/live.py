@@ -44,6 +44,7 @@ from optiinfra_db._live import (
 from optiinfra_db.aio.db import AsyncConnection, connect, execute, fetch_all
 from optiinfra_db.enums import WorkflowType
 from optiinfra_db.errors import ConnectionLostError, wrap_errors
+from optiinfra_db.fieldtypes import check_id
 from optiinfra_db.records import WorkflowTransition
 
 __all__ = ["wait_for_work", "watch"]
@@ -58,6 +59,7 @@ def watch(
     execution_id: UUID | str | None = None,
     after: int | None = None,
     timeout: float | timedelta | None = None,
+    customer_id: UUID | str | None = None,
 ) -> AsyncIterator[WorkflowTransition]:
     """Yield transitions as they are committed, of one execution or of all.
 
@@ -66,14 +68,18 @@ def watch(
     connection (a LISTEN session can't sit in a pool), reconnects after the
     connection drops and resumes where it was: no transition is skipped or
     repeated. It ends when ``timeout`` seconds pass with nothing new, or, with
-    ``execution_id``, once that execution has finished. Arguments are checked
-    now (ValidationError), before any connection."""
+    ``execution_id``, once that execution has finished. ``customer_id``: read
+    the log for that customer only, under row-level security (``conninfo``
+    then logs in as a member of optiinfra_app; on such a login a watch without
+    it sees nothing). Arguments are checked now (ValidationError), before any
+    connection."""
     run, start, idle = watch_args(execution_id, after, timeout)
-    return _follow(conninfo, run, start, idle)
+    customer = None if customer_id is None else check_id(customer_id)
+    return _follow(conninfo, run, start, idle, customer)
 
 
 async def _follow(
-    conninfo: str, run: UUID | None, last: int | None, idle: float | None
+    conninfo: str, run: UUID | None, last: int | None, idle: float | None, customer: UUID | None
 ) -> AsyncIterator[WorkflowTransition]:
     conn: AsyncConnection | None = None
     quiet_since = monotonic()
@@ -84,12 +90,12 @@ async def _follow(
                 if conn is None:
                     conn = await _listening(conninfo, "listen_transitions", "optiinfra-watch")
                     if last is None:
-                        last = await _settled_top(conn)
-                        if run is not None and await _has_ended(conn, run):
+                        last = await _settled_top(conn, customer)
+                        if run is not None and await _has_ended(conn, run, customer):
                             return
                     backoff = 0.05
                 assert last is not None
-                rows, last, full = await _read_final(conn, last, run)
+                rows, last, full = await _read_final(conn, last, run, customer)
                 for row in rows:
                     yield row
                 if rows:
@@ -142,32 +148,34 @@ async def _outlast(conn: AsyncConnection, xids: list[str]) -> None:
         n += 1
 
 
-async def _settled_top(conn: AsyncConnection) -> int:
+async def _settled_top(conn: AsyncConnection, customer: UUID | None) -> int:
     """Where a watcher without after= starts: the highest id once the
     transactions in flight now have ended (their rows count as before it)."""
     with wrap_errors(True):
         snapshot, _, _, _ = (
-            await fetch_all(conn, "live.read_log", {"after": 0, "limit": 1, "execution_id": None})
+            await fetch_all(
+                conn, "live.read_log", {"after": 0, "limit": 1, "execution_id": None}, customer
+            )
         )[0]
     await _outlast(conn, in_progress(snapshot))
     with wrap_errors(True):
-        return int((await fetch_all(conn, "live.last_id"))[0][0])
+        return int((await fetch_all(conn, "live.last_id", None, customer))[0][0])
 
 
-async def _has_ended(conn: AsyncConnection, run: UUID) -> bool:
+async def _has_ended(conn: AsyncConnection, run: UUID, customer: UUID | None) -> bool:
     with wrap_errors(True):
-        found = await fetch_all(conn, "live.execution_status", {"id": run})
+        found = await fetch_all(conn, "live.execution_status", {"id": run}, customer)
     return not found or found[0][0] in ENDED
 
 
 async def _read_final(
-    conn: AsyncConnection, last: int, run: UUID | None
+    conn: AsyncConnection, last: int, run: UUID | None, customer: UUID | None
 ) -> tuple[list[WorkflowTransition], int, bool]:
     """The transitions after ``last`` that can no longer change: (rows in id
     order, the new position, whether the read was cut at the batch size)."""
     params = {"after": last, "limit": BATCH, "execution_id": run}
     with wrap_errors(True):
-        snapshot, top, rows, n = (await fetch_all(conn, "live.read_log", params))[0]
+        snapshot, top, rows, n = (await fetch_all(conn, "live.read_log", params, customer))[0]
     if top is None:
         return [], last, False
     pending = in_progress(snapshot)
@@ -178,7 +186,10 @@ async def _read_final(
         with wrap_errors(True):
             rows = (
                 await fetch_all(
-                    conn, "live.read_range", {"after": last, "upto": top, "execution_id": run}
+                    conn,
+                    "live.read_range",
+                    {"after": last, "upto": top, "execution_id": run},
+                    customer,
                 )
             )[0][0]
     return ROWS.validate_json(rows), int(top), n >= BATCH

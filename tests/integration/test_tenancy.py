@@ -619,3 +619,15 @@ def test_a_scoped_worker_claims_and_finishes_only_its_customers_runs(
         assert finished.status is odb.WorkflowStatus.COMPLETED
         assert wx.claim("scoped-worker", limit=10) == []
     assert _holdings(db_dsn, b["customer"].id) == before
+
+
+def test_a_scoped_watch_replays_only_its_customers_log(
+    db_dsn: str, tenants: dict[str, Any]
+) -> None:
+    a, b = tenants["a"], tenants["b"]
+    seen = list(odb.watch(app_dsn(db_dsn), after=0, timeout=0.3, customer_id=a["customer"].id))
+    runs = {t.workflow_execution_id for t in seen}
+    assert runs == {a["run"].id} and len(seen) >= 4  # inserted, claimed, its steps
+    everything = list(odb.watch(db_dsn, after=0, timeout=0.3))  # the operator's view
+    assert {t.workflow_execution_id for t in everything} == {a["run"].id, b["run"].id}
+    assert list(odb.watch(app_dsn(db_dsn), after=0, timeout=0.3)) == []  # no customer: nothing

@@ -867,8 +867,8 @@ def test_plans_at_scale_under_row_level_security(scale_db: dict[str, Any]) -> No
         odb.connect(app_dsn(scale_db["dsn"]), statement_timeout=None) as app,
     ):
         for key in sorted(CATALOG):
-            if key in SKIP or key.split(".")[0] not in SCOPED_FILES:
-                continue
+            if key in SKIP or key.split(".")[0] not in SCOPED_FILES or key == "customers.create":
+                continue  # (customers are created by the operator's view only)
             base = params_for(key, ids)
             variants = [base] + [_apply_variant(base, v, ids) for v in VARIANTS.get(key, [])]
             for n, params in enumerate(variants):
@@ -881,10 +881,17 @@ def test_plans_at_scale_under_row_level_security(scale_db: dict[str, Any]) -> No
                         ("scoped", app, ids["customer"]),
                     ):
                         try:
-                            plan = explain(
-                                conn, key, params, generic=generic, analyze=analyze,
-                                customer=customer,
-                            )  # fmt: skip
+                            try:
+                                plan = explain(
+                                    conn, key, params, generic=generic, analyze=analyze,
+                                    customer=customer,
+                                )  # fmt: skip
+                            except psycopg.errors.InsufficientPrivilege:
+                                # a write the policy refuses for this customer: its plan only
+                                plan = explain(
+                                    conn, key, params, generic=generic, analyze=False,
+                                    customer=customer,
+                                )  # fmt: skip
                         except psycopg.Error as exc:
                             raise AssertionError(f"{label} ({who}): {exc}") from exc
                         scans[who] = {
