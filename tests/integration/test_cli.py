@@ -178,9 +178,9 @@ def test_migrate_rollback_status_round_trip(
     code, _, err = run(capsys, "migrate", "--database-url", empty_db_dsn)
     assert "nothing to apply" in err
     code, _, err = run(capsys, "rollback", "--database-url", empty_db_dsn)
-    assert code == 0 and "rolled back: 0013.tenant-isolation" in err
+    assert code == 0 and "rolled back: 0014.tenant-indexes" in err
     code, out, _ = run(capsys, "status", "--json", "--database-url", empty_db_dsn)
-    assert json.loads(out)["pending"] == ["0013.tenant-isolation"]
+    assert json.loads(out)["pending"] == ["0014.tenant-indexes"]
     code, _, err = run(capsys, "rollback", "--all", "--database-url", empty_db_dsn)
     assert "0005.live-safe-followups, 0004.index-review, 0003.workflow-history" in err
 

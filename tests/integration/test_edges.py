@@ -469,8 +469,9 @@ def test_rollback_refuses_to_drop_tables_holding_rows(db_dsn: str, world: World)
     assert "workflow_executions" in caught.value.tables and "customers" in caught.value.tables
     assert "workflow_transitions" in caught.value.tables
     assert pending_migrations(db_dsn) == []  # nothing was rolled back
-    # 0013 to 0008 drop no table: those steps are allowed; 0007 would drop the log.
-    assert rollback(db_dsn, steps=6) == [
+    # 0014 to 0008 drop no table: those steps are allowed; 0007 would drop the log.
+    assert rollback(db_dsn, steps=7) == [
+        "0014.tenant-indexes",
         "0013.tenant-isolation",
         "0012.customer-on-children-backfill",
         "0011.customer-on-children",
@@ -501,6 +502,7 @@ def test_rollback_refuses_to_drop_tables_holding_rows(db_dsn: str, world: World)
         ("0012.customer-on-children-backfill", "workflow_steps"),
         ("0012.customer-on-children-backfill", "approvals"),
         ("0013.tenant-isolation", "workflow_executions"),
+        ("0014.tenant-indexes", "workflow_steps"),
     ],
 )
 def test_migration_under_a_held_lock_fails_fast_without_stalling_others(
@@ -547,7 +549,7 @@ def test_0010_refuses_a_mismatched_optimization_and_applies_once_it_is_fixed(
     empty_db_dsn: str,
 ) -> None:
     migrate(empty_db_dsn)
-    assert rollback(empty_db_dsn, steps=4)[-1] == "0010.optimization-owner"
+    assert rollback(empty_db_dsn, steps=5)[-1] == "0010.optimization-owner"
     with psycopg.connect(empty_db_dsn) as conn:  # a row 0009 allowed: A's optimization, B's rec
         a, b = (
             conn.execute(
@@ -592,7 +594,7 @@ def test_0011_0012_give_existing_child_rows_their_customer_without_touching_them
     from 0012's batched backfill; updated_at stays what it was (optimistic
     concurrency tokens survive), and the rules hold afterwards."""
     migrate(empty_db_dsn)
-    assert rollback(empty_db_dsn, steps=3)[-1] == "0011.customer-on-children"
+    assert rollback(empty_db_dsn, steps=4)[-1] == "0011.customer-on-children"
     with psycopg.connect(empty_db_dsn) as conn:
         customer = conn.execute(
             "INSERT INTO customers (name, email, api_key_hash) VALUES ('a', 'a@x.test', %s)"

@@ -72,4 +72,4 @@ def test_wheel_installed_elsewhere_migrates(tmp_path: Path, empty_db_dsn: str) -
     assert found["module"].startswith(str(target))
     assert found["migrations"] == str(target / "optiinfra_db" / "_resources" / "migrations")
     assert found["sql"] == str(target / "optiinfra_db" / "_resources" / "sql")
-    assert found["applied"][0] == "0001.core-schema" and len(found["applied"]) == 13
+    assert found["applied"][0] == "0001.core-schema" and len(found["applied"]) == 14

@@ -466,8 +466,9 @@ def test_up_down_up_round_trip_leaves_nothing_and_same_catalog(empty_db_dsn: str
         first = snapshot(conn)
     assert {r[0] for r in first["tables"]} == TABLES | SEQUENCES
 
-    assert rollback(empty_db_dsn) == ["0013.tenant-isolation"]  # one step by default
-    assert rollback(empty_db_dsn, steps=9) == [
+    assert rollback(empty_db_dsn) == ["0014.tenant-indexes"]  # one step by default
+    assert rollback(empty_db_dsn, steps=10) == [
+        "0013.tenant-isolation",
         "0012.customer-on-children-backfill",
         "0011.customer-on-children",
         "0010.optimization-owner",
@@ -489,6 +490,7 @@ def test_up_down_up_round_trip_leaves_nothing_and_same_catalog(empty_db_dsn: str
         "0011.customer-on-children",
         "0012.customer-on-children-backfill",
         "0013.tenant-isolation",
+        "0014.tenant-indexes",
     ]
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         restored = {r[1] for r in snapshot(conn)["indexes"]}
