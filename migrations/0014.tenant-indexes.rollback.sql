@@ -5,7 +5,7 @@
 
 SET lock_timeout = '2s';
 SET statement_timeout = '30min';
-DROP INDEX CONCURRENTLY IF EXISTS ix_workflow_steps_customer_name_created;
-SELECT 'ix_workflow_steps_customer_name_created: its leftover drop has nothing to undo' AS nothing_to_undo;
+DROP INDEX CONCURRENTLY IF EXISTS ix_workflow_steps_name_customer_created;
+SELECT 'ix_workflow_steps_name_customer_created: its leftover drop has nothing to undo' AS nothing_to_undo;
 RESET statement_timeout;
 RESET lock_timeout;

@@ -68,7 +68,7 @@ EXPECTED_INDEXES: dict[str, str] = {
     "uq_agents_type_name": "agents",
     "uq_recommendations_id_customer": "recommendations",
     "uq_workflow_executions_id_customer": "workflow_executions",
-    "ix_workflow_steps_customer_name_created": "workflow_steps",
+    "ix_workflow_steps_name_customer_created": "workflow_steps",
     "ix_agents_created": "agents",
     "ix_events_customer_created": "events",
     "ix_events_agent_created": "events",

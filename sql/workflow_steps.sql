@@ -81,8 +81,8 @@ DELETE FROM workflow_steps WHERE id = %(id)s;
 -- Steps of one name in one status across executions (e.g. "every failure of
 -- the apply_kv_cache_config step"), newest first. Keyset pagination as in the
 -- other lists. Served by ix_workflow_steps_name_status (both columns); under
--- a customer scope by ix_workflow_steps_customer_name_created (the policy's
--- customer_id, the name, in page order; the enum's = is not leakproof, so
+-- a customer scope by ix_workflow_steps_name_customer_created (the name, the
+-- policy's customer_id, in page order; the enum's = is not leakproof, so
 -- status is filtered, not an index key, there).
 SELECT to_json(r)::text
 FROM (

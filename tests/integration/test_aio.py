@@ -118,3 +118,47 @@ def test_errors_come_from_the_same_mapping_point(db_dsn: str, world: World) -> N
             assert await repos.workflow_executions.get(world.execution.id) == world.execution
 
     asyncio.run(check())
+
+
+def test_scoped_requests_of_two_customers_interleave_on_one_loop(db_dsn: str, world: World) -> None:
+    """Concurrent requests of two customers through one async pool on an
+    optiinfra_app login: each sees its own runs only, whichever connection
+    (and whichever transaction mark) it gets."""
+    from tests.tenant_harness import app_dsn
+
+    with odb.connect(db_dsn) as operator:
+        other = odb.Repositories(operator).customers.create(
+            odb.CustomerCreate(name="Other", email="other@x.test", api_key=odb.new_api_key())
+        )
+        theirs = odb.Repositories(operator).workflow_executions.create(
+            odb.WorkflowExecutionCreate(
+                agent_id=world.agent.id,
+                customer_id=other.id,
+                workflow_type=odb.WorkflowType.HEALTH_CHECK,
+            )
+        )
+        operator.commit()
+    mine = world.execution.id
+
+    async def request(pool: Any, customer: Any, run: Any, foreign: Any) -> bool:
+        async with pool.connection() as aconn:
+            repos = aio.AsyncRepositories(aconn, customer_id=customer)
+            found = await repos.workflow_executions.get(run)
+            await asyncio.sleep(0)  # let the other customer's request run in between
+            hidden = await repos.workflow_executions.get(foreign)
+            return found is not None and found.id == run and hidden is None
+
+    async def check() -> list[bool]:
+        async with await aio.create_pool(app_dsn(db_dsn), min_size=2, max_size=2) as pool:
+            return await asyncio.gather(
+                *(
+                    request(pool, c, r, f)
+                    for _ in range(10)
+                    for c, r, f in (
+                        (world.customer.id, mine, theirs.id),
+                        (other.id, theirs.id, mine),
+                    )
+                )
+            )
+
+    assert all(asyncio.run(check()))

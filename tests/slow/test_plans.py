@@ -684,7 +684,7 @@ def test_plans_at_scale(scale_db: dict[str, Any]) -> None:
 
 
 #: Indexes only a scoped session's plans use.
-SCOPED_ONLY = {"ix_workflow_steps_customer_name_created"}
+SCOPED_ONLY = {"ix_workflow_steps_name_customer_created"}
 
 #: Statement files a scoped repository runs (customer-owned tables, and the
 #: reports and live reads): their plans under row-level security are checked.
