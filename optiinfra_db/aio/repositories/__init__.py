@@ -59,11 +59,11 @@ __all__ = [
 class AsyncRepositories:
     """Every repository on one connection, one attribute per table.
 
-    ``AsyncRepositories(conn)`` is the operator's view, across all customers:
+    Without ``customer_id`` it is the operator's view, across all customers:
     it sees every row only on a session row-level security does not apply to
     (a superuser, the tables' owner ``optiinfra_owner``, a BYPASSRLS role); on
     an ``optiinfra_app`` session it sees no customer-owned row at all.
-    ``AsyncRepositories(conn, customer_id=...)`` acts for that customer only,
+    With ``customer_id=...`` it acts for that customer only,
     enforced by PostgreSQL's row-level security: another customer's id
     behaves exactly like a missing one, and creating a row for another
     customer raises CustomerScopeError before any SQL. A connection that
