@@ -25,8 +25,6 @@ ALTER TABLE approvals DROP CONSTRAINT IF EXISTS fk_approvals_recommendation_cust
 DROP INDEX CONCURRENTLY IF EXISTS uq_workflow_executions_id_customer;
 SELECT 'uq_workflow_executions_id_customer: its leftover drop has nothing to undo' AS nothing_to_undo;
 SELECT 'workflow_transitions: its backfill has nothing to undo (0011''s rollback drops the column)' AS nothing_to_undo;
-SELECT 'workflow_artifacts: its backfill has nothing to undo (0011''s rollback drops the column)' AS nothing_to_undo;
-SELECT 'workflow_steps: its backfill has nothing to undo (0011''s rollback drops the column)' AS nothing_to_undo;
-SELECT 'approvals: its backfill has nothing to undo (0011''s rollback drops the column)' AS nothing_to_undo;
+SELECT 'approvals, workflow_steps, workflow_artifacts: their backfill has nothing to undo (0011''s rollback drops the column)' AS nothing_to_undo;
 RESET statement_timeout;
 RESET lock_timeout;

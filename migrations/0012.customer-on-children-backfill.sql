@@ -21,54 +21,34 @@
 
 SET lock_timeout = '2s';
 SET statement_timeout = '2h';
+-- approvals, workflow_steps, workflow_artifacts: uuid ids, batches by id
+-- (keyset on the primary key), the same loop for each (table, parent, link).
 DO $$
 DECLARE
-    low uuid := '00000000-0000-0000-0000-000000000000';
+    t record;
+    low uuid;
     high uuid;
 BEGIN
+    FOR t IN SELECT * FROM (VALUES
+        ('approvals', 'recommendations', 'recommendation_id'),
+        ('workflow_steps', 'workflow_executions', 'workflow_execution_id'),
+        ('workflow_artifacts', 'workflow_executions', 'workflow_execution_id')
+    ) AS v (child, parent, link)
     LOOP
-        SELECT c.id INTO high FROM approvals AS c WHERE c.id > low ORDER BY c.id OFFSET 4999 LIMIT 1;
-        UPDATE approvals AS c SET customer_id = p.customer_id
-        FROM recommendations AS p
-        WHERE c.id > low AND (high IS NULL OR c.id <= high) AND c.customer_id IS NULL
-          AND p.id = c.recommendation_id;
-        COMMIT;
-        EXIT WHEN high IS NULL;
-        low := high;
-    END LOOP;
-END
-$$;
-DO $$
-DECLARE
-    low uuid := '00000000-0000-0000-0000-000000000000';
-    high uuid;
-BEGIN
-    LOOP
-        SELECT c.id INTO high FROM workflow_steps AS c WHERE c.id > low ORDER BY c.id OFFSET 4999 LIMIT 1;
-        UPDATE workflow_steps AS c SET customer_id = p.customer_id
-        FROM workflow_executions AS p
-        WHERE c.id > low AND (high IS NULL OR c.id <= high) AND c.customer_id IS NULL
-          AND p.id = c.workflow_execution_id;
-        COMMIT;
-        EXIT WHEN high IS NULL;
-        low := high;
-    END LOOP;
-END
-$$;
-DO $$
-DECLARE
-    low uuid := '00000000-0000-0000-0000-000000000000';
-    high uuid;
-BEGIN
-    LOOP
-        SELECT c.id INTO high FROM workflow_artifacts AS c WHERE c.id > low ORDER BY c.id OFFSET 4999 LIMIT 1;
-        UPDATE workflow_artifacts AS c SET customer_id = p.customer_id
-        FROM workflow_executions AS p
-        WHERE c.id > low AND (high IS NULL OR c.id <= high) AND c.customer_id IS NULL
-          AND p.id = c.workflow_execution_id;
-        COMMIT;
-        EXIT WHEN high IS NULL;
-        low := high;
+        low := '00000000-0000-0000-0000-000000000000';
+        LOOP
+            EXECUTE format('SELECT c.id FROM %I AS c WHERE c.id > $1 ORDER BY c.id OFFSET 4999 LIMIT 1',
+                           t.child)
+                INTO high USING low;
+            EXECUTE format('UPDATE %I AS c SET customer_id = p.customer_id FROM %I AS p'
+                           ' WHERE c.id > $1 AND ($2 IS NULL OR c.id <= $2)'
+                           ' AND c.customer_id IS NULL AND p.id = c.%I',
+                           t.child, t.parent, t.link)
+                USING low, high;
+            COMMIT;
+            EXIT WHEN high IS NULL;
+            low := high;
+        END LOOP;
     END LOOP;
 END
 $$;

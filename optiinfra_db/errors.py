@@ -194,15 +194,6 @@ _ENTITY = {
     "workflow_steps": "workflow step",
 }
 
-# Tables that row-level security scopes through a parent row: a new row whose
-# parent the transaction's customer cannot see is refused by the policy's
-# WITH CHECK, for a missing parent and another customer's alike.
-_PARENT_OF = {
-    "approvals": "recommendation",
-    "workflow_steps": "workflow execution",
-    "workflow_artifacts": "workflow execution",
-    "workflow_transitions": "workflow execution",
-}
 _RLS_TABLE = re.compile(r'row-level security policy for table "(?P<table>[^"]+)"')
 
 # Messages for unique constraints a person will meet.
@@ -298,7 +289,7 @@ def with_key(error: InvalidReferenceError, params: Mapping[str, Any]) -> Invalid
     """``error`` with the key PostgreSQL hid (see ``translate``) taken from the
     statement's parameters, so a scoped session reads the same message as the
     operator's view; ``error`` itself when nothing was hidden."""
-    table = getattr(error, "key_hidden", None)
+    table = error.key_hidden
     columns = _FK_COLUMNS.get(error.constraint or "")
     if table is None or columns is None or not all(c in params for c in columns):
         return error
@@ -346,15 +337,10 @@ def translate(exc: psycopg.Error, *, autocommit: bool = False) -> RepositoryErro
         rls = _RLS_TABLE.search(diag.message_primary or "")
         if rls is None:
             return None  # a missing privilege: the role's grants, not ours to map
-        table = rls["table"]
-        if table in _PARENT_OF:
-            return InvalidReferenceError(
-                f"the {_PARENT_OF[table]} of this {table.removesuffix('s').replace('_', ' ')} "
-                "does not exist for the customer this transaction acts for",
-                constraint="customer_isolation",
-            )
+        # (A child row under a parent the customer can't see never gets here:
+        # 0011's fill trigger raises the parent's foreign-key violation first.)
         return CustomerScopeError(
-            f"row-level security refused a row of {table}: it is not for the customer "
+            f"row-level security refused a row of {rls['table']}: it is not for the customer "
             "this transaction acts for (optiinfra.customer_id unset or another customer)"
         )
     if isinstance(exc, pg.CheckViolation):

@@ -84,19 +84,31 @@ class Repositories:
     ) -> None:
         require_connection(self, conn, psycopg.Connection)
         self.conn = conn
-        scope = customer_scope(conn, customer_id)
+        scope = customer_scope(conn, customer_id)  # checked once, shared below
         #: The customer these repositories act for; None for the operator's view.
         self.customer_id = None if scope is None else scope.customer_id
-        self.customers = CustomerRepository(conn, self.customer_id)
+        self.customers = CustomerRepository(conn)
         self.agents = AgentRepository(conn)
-        self.events = EventRepository(conn, self.customer_id)
-        self.recommendations = RecommendationRepository(conn, self.customer_id)
-        self.approvals = ApprovalRepository(conn, self.customer_id)
-        self.optimizations = OptimizationRepository(conn, self.customer_id)
+        self.events = EventRepository(conn)
+        self.recommendations = RecommendationRepository(conn)
+        self.approvals = ApprovalRepository(conn)
+        self.optimizations = OptimizationRepository(conn)
         self.agent_configs = AgentConfigRepository(conn)
         self.agent_states = AgentStateRepository(conn)
         self.agent_capabilities = AgentCapabilityRepository(conn)
         self.agent_metrics = AgentMetricRepository(conn)
-        self.workflow_executions = WorkflowExecutionRepository(conn, self.customer_id)
-        self.workflow_steps = WorkflowStepRepository(conn, self.customer_id)
-        self.workflow_artifacts = WorkflowArtifactRepository(conn, self.customer_id)
+        self.workflow_executions = WorkflowExecutionRepository(conn)
+        self.workflow_steps = WorkflowStepRepository(conn)
+        self.workflow_artifacts = WorkflowArtifactRepository(conn)
+        if scope is not None:  # the customer-owned tables' repositories (not the platform's)
+            for repo in (
+                self.customers,
+                self.events,
+                self.recommendations,
+                self.approvals,
+                self.optimizations,
+                self.workflow_executions,
+                self.workflow_steps,
+                self.workflow_artifacts,
+            ):
+                repo.scope = scope
