@@ -1,5 +1,5 @@
 """A customer scope: what a ``Repositories(conn, customer_id=...)`` sends so
-that PostgreSQL's row-level security (migration 0011) shows and lets it
+that PostgreSQL's row-level security (migration 0013) shows and lets it
 change only that customer's rows. No I/O here; both sides use it as it is.
 
 The policies read the transaction-local setting ``optiinfra.customer_id``.

@@ -85,7 +85,7 @@ SELECT EXISTS (SELECT 1 FROM {table});
 -- name: set_customer_scope :one
 -- The customer a scoped Repositories acts for, for the rest of the current
 -- transaction only (is_local = true; a savepoint rolled back undoes it too):
--- the row-level security policies of migration 0011 read
+-- the row-level security policies of migration 0013 read
 -- optiinfra.customer_id through optiinfra_customer_id(). application_name
 -- gets a mark naming the customer for the same span: the server reports
 -- application_name to the client whenever it changes (ParameterStatus), also

@@ -64,16 +64,15 @@ def app_dsn(dsn: str) -> str:
 class Tenant:
     """The customer the test acts for: the one it created last."""
 
-    def __init__(self, admin_dsn: str, real: Any) -> None:
+    def __init__(self, admin_dsn: str, connect: Any, real: Any) -> None:
         self.admin_dsn = admin_dsn
+        self.connect = connect  # the side's own connect (the operator's login)
         self.real = real  # the Repositories class being scoped (sync or bridged async)
         self.customer_id: Any = None
 
     def create_customer(self, data: Any) -> Any:
-        import optiinfra_db as odb
-
-        with odb.connect_operator(self.admin_dsn) as admin:  # type: ignore[attr-defined]
-            created = odb.Repositories.__wrapped_real__(admin).customers.create(data)  # type: ignore[attr-defined]
+        with self.connect(self.admin_dsn) as admin:
+            created = self.real(admin).customers.create(data)
             admin.commit()
         self.customer_id = created.id
         return created
@@ -135,7 +134,7 @@ def swap_in_tenant(monkeypatch: pytest.MonkeyPatch, admin_dsn: str) -> Tenant:
 
     admin_user = conninfo_to_dict(admin_dsn).get("user")
     real_connect, real_pool, real_repos = odb.connect, odb.create_pool, odb.Repositories
-    tenant = Tenant(admin_dsn, real_repos)
+    tenant = Tenant(admin_dsn, real_connect, real_repos)
 
     def as_app(dsn: str) -> str:
         return app_dsn(dsn) if conninfo_to_dict(dsn).get("user") == admin_user else dsn
@@ -174,8 +173,6 @@ def swap_in_tenant(monkeypatch: pytest.MonkeyPatch, admin_dsn: str) -> Tenant:
 
     monkeypatch.setattr(psycopg.Cursor, "execute", execute)
     monkeypatch.setattr(psycopg.AsyncCursor, "execute", execute_async)
-    repositories.__wrapped_real__ = real_repos  # type: ignore[attr-defined]
-    monkeypatch.setattr(odb, "connect_operator", real_connect, raising=False)
     monkeypatch.setattr(odb, "connect", connect)
     monkeypatch.setattr(odb, "create_pool", create_pool)
     monkeypatch.setattr(odb, "Repositories", repositories)
