@@ -12,7 +12,9 @@
 SET lock_timeout = '2s';
 SET statement_timeout = '30min';
 -- Serves ON DELETE SET NULL from workflow_executions and "which agent runs this".
-CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_agent_states_current_workflow
+-- The invalid leftover of an interrupted run goes first (docs: migrations, the index rule).
+DROP INDEX CONCURRENTLY IF EXISTS ix_agent_states_current_workflow;
+CREATE INDEX CONCURRENTLY ix_agent_states_current_workflow
     ON agent_states (current_workflow_id);
 ALTER TABLE agent_states VALIDATE CONSTRAINT fk_agent_states_current_workflow;
 RESET statement_timeout;

@@ -38,7 +38,9 @@ BEGIN
     END IF;
 END
 $$;
-CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_workflow_executions_agent_open
+-- The invalid leftover of an interrupted run goes first (docs: migrations, the index rule).
+DROP INDEX CONCURRENTLY IF EXISTS ix_workflow_executions_agent_open;
+CREATE INDEX CONCURRENTLY ix_workflow_executions_agent_open
     ON workflow_executions (agent_id, created_at, id)
     WHERE status IN ('pending', 'running');
 RESET statement_timeout;

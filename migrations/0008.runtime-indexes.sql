@@ -19,10 +19,14 @@ SET lock_timeout = '2s';
 SET statement_timeout = '30min';
 ALTER TABLE workflow_executions VALIDATE CONSTRAINT ck_workflow_executions_max_attempts_positive;
 ALTER TABLE workflow_executions VALIDATE CONSTRAINT ck_workflow_executions_attempt_nonnegative;
-CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_workflow_executions_pending
+-- The invalid leftover of an interrupted run goes first (docs: migrations, the index rule).
+DROP INDEX CONCURRENTLY IF EXISTS ix_workflow_executions_pending;
+CREATE INDEX CONCURRENTLY ix_workflow_executions_pending
     ON workflow_executions (created_at, id)
     WHERE status = 'pending';
-CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_workflow_executions_running_lease
+-- The invalid leftover of an interrupted run goes first (docs: migrations, the index rule).
+DROP INDEX CONCURRENTLY IF EXISTS ix_workflow_executions_running_lease;
+CREATE INDEX CONCURRENTLY ix_workflow_executions_running_lease
     ON workflow_executions (lease_expires_at)
     WHERE status = 'running';
 RESET statement_timeout;

@@ -18,13 +18,19 @@
 
 SET lock_timeout = '2s';
 SET statement_timeout = '30min';
-CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_workflow_executions_completed
+-- The invalid leftover of an interrupted run goes first (docs: migrations, the index rule).
+DROP INDEX CONCURRENTLY IF EXISTS ix_workflow_executions_completed;
+CREATE INDEX CONCURRENTLY ix_workflow_executions_completed
     ON workflow_executions (completed_at, id)
     WHERE completed_at IS NOT NULL;
-CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_workflow_executions_running_created
+-- The invalid leftover of an interrupted run goes first (docs: migrations, the index rule).
+DROP INDEX CONCURRENTLY IF EXISTS ix_workflow_executions_running_created;
+CREATE INDEX CONCURRENTLY ix_workflow_executions_running_created
     ON workflow_executions (created_at DESC, id DESC)
     WHERE status = 'running';
-CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_workflow_transitions_step_failures
+-- The invalid leftover of an interrupted run goes first (docs: migrations, the index rule).
+DROP INDEX CONCURRENTLY IF EXISTS ix_workflow_transitions_step_failures;
+CREATE INDEX CONCURRENTLY ix_workflow_transitions_step_failures
     ON workflow_transitions (at)
     WHERE to_status = 'failed' AND workflow_step_id IS NOT NULL;
 RESET statement_timeout;

@@ -10,7 +10,15 @@ For asyncio: ``optiinfra_db.aio`` (the same API as coroutines on a
 ``psycopg.AsyncConnection``; the sync modules are generated from it).
 """
 
-from optiinfra_db.db import configure_connection, connect, create_pool
+from optiinfra_db.db import (
+    configure_connection,
+    connect,
+    create_pool,
+    execute,
+    fetch_all,
+    stream_all,
+    stream_batches,
+)
 from optiinfra_db.enums import (
     AgentStatus,
     AgentStatusDetail,
@@ -47,7 +55,7 @@ from optiinfra_db.errors import (
     SerializationError,
     TransientError,
 )
-from optiinfra_db.live import wait_for_work, watch
+from optiinfra_db.live import log_position, wait_for_work, watch
 from optiinfra_db.migrate import RollbackRefusedError, migrate, pending_migrations, rollback
 from optiinfra_db.records import (
     Agent,
@@ -113,7 +121,7 @@ from optiinfra_db.repositories import (
     WorkflowStepRepository,
     page_token,
 )
-from optiinfra_db.retention import PurgeBatch, PurgeResult, purge
+from optiinfra_db.retention import PurgeBatch, PurgeResult, purge, purge_count
 
 __version__ = "0.1.0"
 
@@ -214,12 +222,18 @@ __all__ = [
     "configure_connection",
     "connect",
     "create_pool",
+    "execute",
+    "fetch_all",
+    "log_position",
     "migrate",
     "new_api_key",
     "page_token",
     "pending_migrations",
     "purge",
+    "purge_count",
     "rollback",
+    "stream_all",
+    "stream_batches",
     "wait_for_work",
     "watch",
 ]

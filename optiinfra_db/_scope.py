@@ -16,6 +16,9 @@ is noticed.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from typing import Any
 from uuid import UUID
 
@@ -33,6 +36,9 @@ SET_ONCE = CATALOG["meta.set_customer_once"].sql
 _INTRANS = pq.TransactionStatus.INTRANS
 _IDLE = pq.TransactionStatus.IDLE
 
+#: The key of the transaction marks, new in every process.
+_MARK_KEY = secrets.token_bytes(32)
+
 #: Logins whose sessions bypass row-level security by owning the tables.
 _OWNER = b"optiinfra_owner"
 
@@ -44,7 +50,11 @@ class Scope:
 
     def __init__(self, customer_id: UUID) -> None:
         self.customer_id = customer_id
-        mark = f"optiinfra customer {customer_id}"
+        # Every session may read application_name (pg_stat_activity): the
+        # mark names no customer, only a keyed digest of it that this process
+        # alone can compute (one customer, one mark, within the process).
+        digest = hmac.new(_MARK_KEY, customer_id.bytes, hashlib.sha256).hexdigest()[:20]
+        mark = f"optiinfra scope {digest}"
         self.mark = mark.encode()
         self.params: dict[str, Any] = {"customer_id": str(customer_id), "mark": mark}
 

@@ -121,6 +121,15 @@ class CustomerScopeError(RepositoryError):
     the transaction."""
 
 
+def platform_refusal(owner: str, table: str, customer_id: Any) -> CustomerScopeError:
+    """A write to a platform table asked of a customer scope."""
+    return CustomerScopeError(
+        f"{owner} acts for customer {customer_id}: {table} is the platform's, shared by "
+        "every customer, and read-only to a customer scope (write it from a session "
+        "with no customer set)"
+    )
+
+
 class InvalidReferenceError(RepositoryError):
     """A foreign key refused the write (the referenced row does not exist)."""
 
@@ -195,6 +204,7 @@ _ENTITY = {
 }
 
 _RLS_TABLE = re.compile(r'row-level security policy for table "(?P<table>[^"]+)"')
+_PLATFORM_TABLE = re.compile(r'platform table "(?P<table>[^"]+)" is read-only')
 
 # Messages for unique constraints a person will meet.
 _UNIQUE_MESSAGES = {
@@ -212,6 +222,8 @@ _UNIQUE_MESSAGES = {
     ),
 }
 
+#: Unique keys whose violation detail shows a secret (a key's hash).
+_SECRET_KEYS = frozenset({"uq_customers_api_key_hash"})
 _KEY_DETAIL = re.compile(r"Key \((?P<cols>.+?)\)=\((?P<vals>.*)\)")
 _FK_TABLE = re.compile(r'table "(?P<table>[^"]+)"')
 
@@ -334,6 +346,13 @@ def translate(exc: psycopg.Error, *, autocommit: bool = False) -> RepositoryErro
         error.key_hidden = table if not cols else None
         return error
     if isinstance(exc, pg.InsufficientPrivilege):
+        platform = _PLATFORM_TABLE.search(diag.message_primary or "")
+        if platform is not None:  # migration 0015's trigger: a scoped write, or its cascade
+            return CustomerScopeError(
+                f"{platform['table']} is the platform's, read-only to a customer scope: "
+                "this transaction acts for a customer (a cascade from one of its deletes "
+                "counts: an agent's state still points at the run)"
+            )
         rls = _RLS_TABLE.search(diag.message_primary or "")
         if rls is None:
             return None  # a missing privilege: the role's grants, not ours to map
@@ -373,6 +392,10 @@ class _WrapErrors:
         if isinstance(exc, psycopg.Error):
             mapped = translate(exc, autocommit=self.autocommit)
             if mapped is not None:
+                if mapped.constraint in _SECRET_KEYS:
+                    # Its detail shows the stored key hash: not chained, so no
+                    # log or traceback carries it (the constraint is named).
+                    raise mapped from None
                 raise mapped from exc
 
 

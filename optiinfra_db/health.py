@@ -138,13 +138,22 @@ def verify(conn: psycopg.Connection[Any]) -> Verification:
     if not fk_problems:
         result.ok.append(f"foreign keys: all {len(EXPECTED_FOREIGN_KEYS)} present")
 
-    indexes = {r[0]: r[1] for r in fetch_all(conn, "meta.indexes")}
+    found_indexes = fetch_all(conn, "meta.indexes")
+    indexes = {r[0]: r[1] for r in found_indexes}
     missing_indexes = [
         (name, table)
         for name, table in sorted(EXPECTED_INDEXES.items())
         if indexes.get(name) != table and table not in missing_tables
     ]
     result.problems += [f"missing index: {name} on {table}" for name, table in missing_indexes]
-    if not missing_indexes:
-        result.ok.append(f"indexes: all {len(EXPECTED_INDEXES)} present")
+    # Any index of the schema, ours or not: an invalid one is a cut-off
+    # CREATE INDEX CONCURRENTLY (unused by the planner, enforcing nothing).
+    invalid = [(r[0], r[1]) for r in found_indexes if not r[3]]
+    result.problems += [
+        f"invalid index: {name} on {table} (an interrupted CREATE INDEX CONCURRENTLY; "
+        "apply the migrations again, or drop it and rebuild it)"
+        for name, table in invalid
+    ]
+    if not missing_indexes and not invalid:
+        result.ok.append(f"indexes: all {len(EXPECTED_INDEXES)} present and valid")
     return result

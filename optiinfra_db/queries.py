@@ -48,6 +48,12 @@ _HEADER_FULL = re.compile(r"^--\s*name\s*:\s*([a-z][a-z0-9_]*)\s+:([a-z]+)\s*$")
 # Allowed uses of '%': '%%' and '%(identifier)s'.
 _PERCENT_OK = re.compile(r"%%|%\([a-z_][a-z0-9_]*\)s")
 _PLACEHOLDER = re.compile(r"%\(([a-z_][a-z0-9_]*)\)s")
+# A statement that changes rows (a data-modifying CTE included); SELECT ...
+# FOR UPDATE is not one.
+_WRITES = re.compile(
+    r"\b(?:INSERT\s+INTO|UPDATE\s+\w+(?:\s+AS\s+\w+)?\s+SET|DELETE\s+FROM|COPY\s+\w+)\b",
+    re.IGNORECASE,
+)
 
 
 class QueryFileError(ValueError):
@@ -66,6 +72,8 @@ class Query:
     line: int  # line of the header in the file
     params: frozenset[str]  # the %(name)s placeholders it uses
     custom_plan: bool = False  # "plan: custom" in its description: never prepared
+    writes: bool = False  # it inserts, updates or deletes rows
+
 
     @property
     def key(self) -> str:
@@ -109,6 +117,10 @@ def parse_file(path: Path) -> list[Query]:
                 line=lineno,
                 params=frozenset(_PLACEHOLDER.findall(text)),
                 custom_plan=any(line.startswith("plan: custom") for line in doc),
+                writes=_WRITES.search(
+                    "\n".join(ln for ln in text.splitlines() if not ln.strip().startswith("--"))
+                )
+                is not None,
             )
         )
 

@@ -724,6 +724,22 @@ class WorkflowTransition(Record):
     attempt: int | None
     reason: str | None
     error_details: dict[str, Any] | None
+    #: From ``watch``: the log position right after this transition; pass it
+    #: to ``watch(after=...)`` to resume there (None where the log was read
+    #: otherwise, as by ``history``). Where it was read is not what it is:
+    #: two records of one transition compare equal whatever their positions.
+    position: str | None = None
+
+    def _logged(self) -> tuple[Any, ...]:
+        return tuple(v for k, v in self.__dict__.items() if k != "position")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, WorkflowTransition):
+            return self._logged() == other._logged()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._logged()[:2])  # id and execution: enough, and always hashable
 
 
 class WorkflowStepAttempt(Record):

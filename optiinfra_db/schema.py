@@ -6,7 +6,13 @@ cannot drift from ``migrations/``.
 
 from __future__ import annotations
 
-__all__ = ["EXPECTED_FOREIGN_KEYS", "EXPECTED_INDEXES", "EXPECTED_TABLES", "MIGRATION_IDS"]
+__all__ = [
+    "EXPECTED_FOREIGN_KEYS",
+    "EXPECTED_INDEXES",
+    "EXPECTED_TABLES",
+    "MIGRATION_IDS",
+    "PLATFORM_TABLES",
+]
 
 MIGRATION_IDS = (
     "0001.core-schema",
@@ -23,12 +29,22 @@ MIGRATION_IDS = (
     "0012.customer-on-children-backfill",
     "0013.tenant-isolation",
     "0014.tenant-indexes",
+    "0015.platform-read-only",
+    "0016.transition-writer",
+    "0017.transition-writer-index",
 )
 
 EXPECTED_TABLES = frozenset({
     "customers", "agents", "events", "recommendations", "approvals", "optimizations",
     "agent_configs", "agent_states", "agent_capabilities", "agent_metrics",
     "workflow_executions", "workflow_steps", "workflow_artifacts", "workflow_transitions",
+})  # fmt: skip
+
+#: The platform's tables: shared by every customer, read-only to a customer
+#: scope (migration 0015 refuses a scoped write; the repositories refuse it
+#: before any SQL). Every other table is customer-owned (row-level security).
+PLATFORM_TABLES = frozenset({
+    "agents", "agent_configs", "agent_states", "agent_capabilities", "agent_metrics",
 })  # fmt: skip
 
 #: foreign key name -> (table, ON DELETE action as pg_constraint.confdeltype)
@@ -96,6 +112,7 @@ EXPECTED_INDEXES: dict[str, str] = {
     "ix_workflow_executions_completed": "workflow_executions",
     "ix_workflow_executions_running_created": "workflow_executions",
     "ix_workflow_transitions_step_failures": "workflow_transitions",
+    "ix_workflow_transitions_writer": "workflow_transitions",
     "uq_workflow_steps_id_execution": "workflow_steps",
     "ix_workflow_steps_execution_order": "workflow_steps",
     "ix_workflow_steps_execution_status": "workflow_steps",

@@ -1,4 +1,16 @@
 -- Live progress: what watchers and idle workers read (see optiinfra_db/live.py).
+--
+-- How the log is read (migrations 0016/0017, optiinfra_db/aio/live.py): a
+-- watcher keeps a snapshot, lo, and each read returns the transitions whose
+-- writer (writer_xid, the writer's top-level transaction) lo did not see and
+-- the reading statement's own snapshot does, with that snapshot: the next
+-- lo. A writer lo did not see either was listed in lo as in progress
+-- (pg_snapshot_xip) or began after it (>= pg_snapshot_xmax): both are index
+-- ranges of ix_workflow_transitions_writer, whatever else runs on the
+-- server. Nothing is held back, so a long transaction delays only its own
+-- rows, and they arrive when it commits. A read cut at the batch size goes
+-- on with read_rest, against the snapshot it was cut under.
+
 
 -- name: listen_transitions :exec
 -- Subscribe this session to the transition log's commit announcements.
@@ -8,63 +20,68 @@ LISTEN optiinfra_transitions;
 -- Subscribe this session to "an execution became pending" announcements.
 LISTEN optiinfra_work;
 
--- name: read_log :one
--- One read of the transition log after %(after)s, with the snapshot it was
--- read under: the snapshot (pg_current_snapshot(), whose in-progress list
--- names the transactions that may still commit rows with lower ids), the
--- highest id this read covers (at most %(limit)s rows past after), the rows
--- in (after, that id] as a JSON array in id order (of one execution when
--- %(execution_id)s is given), and how many rows the range held in all.
--- Served by pk_workflow_transitions and, for one execution,
--- ix_workflow_transitions_execution.
-WITH upto AS MATERIALIZED (
-    SELECT max(id) AS id, count(*) AS n
-    FROM (
-        SELECT id
-        FROM workflow_transitions
-        WHERE id > %(after)s
-        ORDER BY id
-        LIMIT %(limit)s
-    ) AS next_rows
+-- name: position :one
+-- Where the log stands for this session: its snapshot, and its own
+-- transaction when that has an id (a snapshot does not list its own
+-- transaction as in progress, yet its rows are not committed).
+SELECT pg_current_snapshot()::text, pg_current_xact_id_if_assigned()::text;
+
+-- name: read_new :one
+-- The transitions whose writer %(lo)s did not see and this statement sees,
+-- at most %(limit)s in id order, of one execution when %(execution_id)s is
+-- given: (this statement's snapshot, the rows as a JSON array, how many).
+WITH fresh AS MATERIALIZED (
+    SELECT t.id, t.workflow_execution_id, t.workflow_step_id, t.from_status,
+                   t.to_status, t.at, t.worker_id, t.attempt, t.reason, t.error_details
+    FROM workflow_transitions AS t
+    WHERE (t.writer_xid >= pg_snapshot_xmax(%(lo)s::pg_snapshot)
+           OR t.writer_xid = ANY (ARRAY(SELECT pg_snapshot_xip(%(lo)s::pg_snapshot))))
+      AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
+    ORDER BY t.id
+    LIMIT %(limit)s
 )
 SELECT pg_current_snapshot()::text,
-       (SELECT id FROM upto),
-       (SELECT coalesce(json_agg(r ORDER BY r.id), '[]'::json)
-        FROM (
-            SELECT t.id, t.workflow_execution_id, t.workflow_step_id, t.from_status,
+       (SELECT coalesce(json_agg(fresh ORDER BY fresh.id), '[]'::json) FROM fresh)::text,
+       (SELECT count(*) FROM fresh);
+
+-- name: read_rest :one
+-- The rest of a read that was cut: transitions whose writer %(lo)s did not
+-- see and %(hi)s (the cut read's snapshot) did, after id %(last)s, at most
+-- %(limit)s in id order: (the rows as a JSON array, how many).
+WITH rest AS MATERIALIZED (
+    SELECT t.id, t.workflow_execution_id, t.workflow_step_id, t.from_status,
                    t.to_status, t.at, t.worker_id, t.attempt, t.reason, t.error_details
-            FROM workflow_transitions AS t
-            WHERE t.id > %(after)s
-              AND t.id <= (SELECT id FROM upto)
-              AND (%(execution_id)s::uuid IS NULL
-                   OR t.workflow_execution_id = %(execution_id)s::uuid)
-        ) AS r)::text,
-       (SELECT n FROM upto);
-
--- name: read_range :one
--- The transitions in (%(after)s, %(upto)s] as a JSON array in id order, of
--- one execution when %(execution_id)s is given: a watcher's second read of
--- a range once the transactions that could still add to it have ended.
-SELECT coalesce(json_agg(r ORDER BY r.id), '[]'::json)::text
-FROM (
-    SELECT t.id, t.workflow_execution_id, t.workflow_step_id, t.from_status, t.to_status,
-           t.at, t.worker_id, t.attempt, t.reason, t.error_details
     FROM workflow_transitions AS t
-    WHERE t.id > %(after)s
-      AND t.id <= %(upto)s
+    WHERE ((t.writer_xid >= pg_snapshot_xmax(%(lo)s::pg_snapshot)
+            AND t.writer_xid < pg_snapshot_xmax(%(hi)s::pg_snapshot))
+           OR t.writer_xid = ANY (ARRAY(SELECT pg_snapshot_xip(%(lo)s::pg_snapshot))))
+      AND pg_visible_in_snapshot(t.writer_xid, %(hi)s::pg_snapshot)
+      AND t.id > %(last)s
       AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
-) AS r;
+    ORDER BY t.id
+    LIMIT %(limit)s
+)
+SELECT (SELECT coalesce(json_agg(rest ORDER BY rest.id), '[]'::json) FROM rest)::text,
+       (SELECT count(*) FROM rest);
 
--- name: still_running :one
--- How many of these transactions (xid8 text, from a snapshot's in-progress
--- list) are still in progress.
-SELECT count(*)
-FROM unnest(%(xids)s::xid8[]) AS x
-WHERE pg_xact_status(x) = 'in progress';
-
--- name: last_id :one
--- The highest transition id now (where a watcher without after= starts).
-SELECT coalesce(max(id), 0) FROM workflow_transitions;
+-- name: read_from_id :one
+-- A watch resumed from a transition id (after=N): the transitions after id
+-- %(last)s that %(hi)s (taken when it started) sees, rows logged before
+-- migration 0016 included (no writer_xid: committed long before), at most
+-- %(limit)s in id order. What %(hi)s did not see comes later through
+-- read_new, whatever its id. Served by pk_workflow_transitions.
+WITH rest AS MATERIALIZED (
+    SELECT t.id, t.workflow_execution_id, t.workflow_step_id, t.from_status,
+                   t.to_status, t.at, t.worker_id, t.attempt, t.reason, t.error_details
+    FROM workflow_transitions AS t
+    WHERE t.id > %(last)s
+      AND (t.writer_xid IS NULL OR pg_visible_in_snapshot(t.writer_xid, %(hi)s::pg_snapshot))
+      AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
+    ORDER BY t.id
+    LIMIT %(limit)s
+)
+SELECT (SELECT coalesce(json_agg(rest ORDER BY rest.id), '[]'::json) FROM rest)::text,
+       (SELECT count(*) FROM rest);
 
 -- name: execution_status :one
 -- One execution's status (a watcher of a finished run stops at once).

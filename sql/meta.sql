@@ -53,8 +53,10 @@ WHERE con.contype = 'f'
 ORDER BY 1;
 
 -- name: indexes :many
--- Indexes in the current schema: name, table, and whether unique.
-SELECT i.relname::text, t.relname::text, x.indisunique
+-- Indexes in the current schema: name, table, whether unique, and whether
+-- valid (false for a CREATE INDEX CONCURRENTLY that was cut off or is still
+-- being built: the planner does not use it and a unique one enforces nothing).
+SELECT i.relname::text, t.relname::text, x.indisunique, x.indisvalid
 FROM pg_catalog.pg_index AS x
 JOIN pg_catalog.pg_class AS i ON i.oid = x.indexrelid
 JOIN pg_catalog.pg_class AS t ON t.oid = x.indrelid

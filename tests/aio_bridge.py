@@ -157,11 +157,14 @@ SWAPPED = {
             "create_pool",
             "configure_connection",
             "watch",
+            "log_position",
             "wait_for_work",
             "purge",
             "purge_count",
             "fetch_all",
             "stream_all",
+            "stream_batches",
+            "execute",
         )
     },
 }
@@ -179,9 +182,8 @@ def swap_in_async(monkeypatch: pytest.MonkeyPatch, loop: Loop) -> None:
     global ACTIVE
     ACTIVE = loop
 
-    for name, twin in SWAPPED.items():
-        if hasattr(optiinfra_db, name):
-            monkeypatch.setattr(optiinfra_db, name, bridge(getattr(aio, twin), loop))
+    for name, twin in SWAPPED.items():  # both sides export every one (a test checks)
+        monkeypatch.setattr(optiinfra_db, name, bridge(getattr(aio, twin), loop))
 
 
 def plain_async_connection(dsn: str) -> Any:

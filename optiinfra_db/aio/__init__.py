@@ -34,7 +34,7 @@ from optiinfra_db.aio.db import (
     stream_all,
     stream_batches,
 )
-from optiinfra_db.aio.live import wait_for_work, watch
+from optiinfra_db.aio.live import log_position, wait_for_work, watch
 from optiinfra_db.aio.repositories import (
     AgentCapabilityRepository,
     AgentConfigRepository,
@@ -75,6 +75,7 @@ __all__ = [
     "create_pool",
     "execute",
     "fetch_all",
+    "log_position",
     "purge",
     "purge_count",
     "stream_all",

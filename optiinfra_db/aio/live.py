@@ -3,15 +3,17 @@
 claimable. Both rest on LISTEN/NOTIFY (sent by the log's triggers on commit,
 never for a rolled-back transaction); the log itself is the source of truth.
 
-Why a watcher may hold a transition back: ids come from a sequence at insert,
-not at commit, so a transaction that took id 10 can commit after id 11 is
-visible. Each read takes the snapshot it ran under; the transactions that
-snapshot lists as in progress are the only ones that can still commit rows
-with ids up to the highest id read (a later transaction takes a higher id:
-the identity's sequence caches one value at a time). So the watcher waits for
-exactly those transactions to end, reads the range again, and only then
-yields it: in id order, with no holes, each id once. A long write
-transaction elsewhere delays the watcher for as long as it stays open.
+How a watcher reads the log without missing or holding back anything: ids
+come from a sequence at insert, not at commit, so "the rows after id N"
+misses a row whose transaction took a lower id and committed later. Each
+row therefore carries its writer's transaction id (migration 0016), and a
+watcher keeps a snapshot instead of an id, as PgQ reads its queues: each
+read returns the rows whose writer its last snapshot did not see and the
+reading statement's snapshot does, and that snapshot becomes the next one
+(``sql/live.sql``). Every committed row is in exactly one such read, in the
+order the transactions became visible (by id within a read); a transaction
+still open delays nothing but its own rows. The position after each row
+(``WorkflowTransition.position``) resumes a watch exactly there.
 
 Written once, for asyncio, in ``optiinfra_db/aio/live.py``;
 ``optiinfra_db/live.py`` is generated from it (``tools/async_to_sync.py``).
@@ -35,9 +37,9 @@ from optiinfra_db._live import (
     ENDED,
     POLL_S,
     ROWS,
-    SETTLE_S,
+    LogPosition,
     ends_run,
-    in_progress,
+    own_position,
     wait_args,
     watch_args,
 )
@@ -47,7 +49,7 @@ from optiinfra_db.errors import ConnectionLostError, wrap_errors
 from optiinfra_db.fieldtypes import check_id
 from optiinfra_db.records import WorkflowTransition
 
-__all__ = ["wait_for_work", "watch"]
+__all__ = ["log_position", "wait_for_work", "watch"]
 
 
 # --------------------------------------------------------------------------- watch
@@ -57,17 +59,22 @@ def watch(
     conninfo: str,
     *,
     execution_id: UUID | str | None = None,
-    after: int | None = None,
+    after: int | str | None = None,
     timeout: float | timedelta | None = None,
     customer_id: UUID | str | None = None,
 ) -> AsyncIterator[WorkflowTransition]:
     """Yield transitions as they are committed, of one execution or of all.
 
-    ``after``: a transition id; what came after it is replayed from the log
-    first, then it follows live. Without it, it starts from now. It owns its
-    connection (a LISTEN session can't sit in a pool), reconnects after the
-    connection drops and resumes where it was: no transition is skipped or
-    repeated. It ends when ``timeout`` seconds pass with nothing new, or, with
+    ``after``: where to start. A position (a ``WorkflowTransition.position``
+    yielded earlier, or ``log_position(conn)`` taken before the caller wrote
+    anything) resumes exactly there: every transition committed since comes,
+    none twice. A transition id replays the log after that id, then what is
+    committed from then on (whatever its id). Without it, it starts from now.
+    Transitions come in the order their transactions committed (by id
+    within one commit); one transaction left open delays only its own.
+    It owns its connection (a LISTEN session can't sit in a pool),
+    reconnects after the connection drops and resumes where it was. It ends
+    when ``timeout`` seconds pass with nothing new, or, with
     ``execution_id``, once that execution has finished. ``customer_id``: read
     the log for that customer only, under row-level security (``conninfo``
     then logs in as a member of optiinfra_app; on such a login a watch without
@@ -78,10 +85,25 @@ def watch(
     return _follow(conninfo, run, start, idle, customer)
 
 
+async def log_position(conn: AsyncConnection) -> str:
+    """Where the transition log stands for ``conn`` now, as a position for
+    ``watch(after=...)``: everything committed after this call, and what
+    ``conn``'s own open transaction writes, comes to such a watch. Take it
+    before writing what you will watch for."""
+    with wrap_errors(conn.autocommit):
+        snapshot, own = (await fetch_all(conn, "live.position"))[0]
+    return own_position(snapshot, own).token()
+
+
 async def _follow(
-    conninfo: str, run: UUID | None, last: int | None, idle: float | None, customer: UUID | None
+    conninfo: str,
+    run: UUID | None,
+    start: int | LogPosition | None,
+    idle: float | None,
+    customer: UUID | None,
 ) -> AsyncIterator[WorkflowTransition]:
     conn: AsyncConnection | None = None
+    at = start if isinstance(start, LogPosition) else None
     quiet_since = monotonic()
     backoff = 0.05
     try:
@@ -89,19 +111,24 @@ async def _follow(
             try:
                 if conn is None:
                     conn = await _listening(conninfo, "listen_transitions", "optiinfra-watch")
-                    if last is None:
-                        last = await _settled_top(conn, customer)
-                        if run is not None and await _has_ended(conn, run, customer):
-                            return
+                    if at is None:
+                        with wrap_errors(True):
+                            snapshot, _ = (await fetch_all(conn, "live.position"))[0]
+                        if isinstance(start, int):  # replay after that id, then follow
+                            at = LogPosition(None, snapshot, start)
+                        else:
+                            at = LogPosition(snapshot)
+                            if run is not None and await _has_ended(conn, run, customer):
+                                return
                     backoff = 0.05
-                assert last is not None
-                rows, last, full = await _read_final(conn, last, run, customer)
+                assert at is not None
+                rows, at, full = await _read(conn, at, run, customer)
                 for row in rows:
                     yield row
                 if rows:
                     quiet_since = monotonic()
                 if run is not None and ends_run(rows):
-                    return  # the run's last statement is in this batch, all of it
+                    return  # the run's last statement is in this read, all of it
                 if full:
                     continue  # more to read already
                 wait = POLL_S
@@ -113,12 +140,18 @@ async def _follow(
                 async for _ in conn.notifies(timeout=wait, stop_after=1):
                     pass
             except (psycopg.OperationalError, ConnectionLostError):
-                # Dropped: reconnect and resume from the last id yielded.
+                # Dropped: reconnect and resume from the position reached.
                 if conn is not None:
                     await conn.close()
                 conn = None
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                wait = backoff
+                if idle is not None:
+                    left = idle - (monotonic() - quiet_since)
+                    if left <= 0:
+                        return
+                    wait = min(wait, left)
+                await asyncio.sleep(wait)
+                backoff = min(backoff * 2, 1.0)
     finally:
         if conn is not None:
             await conn.close()
@@ -126,7 +159,9 @@ async def _follow(
 
 async def _listening(conninfo: str, channel: str, name: str) -> AsyncConnection:
     """A connection of our own, autocommit, subscribed to ``channel``."""
-    conn = await connect(conninfo, autocommit=True, prepare=False, application_name=name)
+    conn = await connect(
+        conninfo, autocommit=True, prepare=False, application_name=name, connect_timeout=2
+    )
     try:
         with wrap_errors(True):
             await execute(conn, f"live.{channel}")
@@ -136,63 +171,52 @@ async def _listening(conninfo: str, channel: str, name: str) -> AsyncConnection:
     return conn
 
 
-async def _outlast(conn: AsyncConnection, xids: list[str]) -> None:
-    """Return once none of these transactions is in progress."""
-    n = 0
-    while True:
-        with wrap_errors(True):
-            (running,) = (await fetch_all(conn, "live.still_running", {"xids": xids}))[0]
-        if not running:
-            return
-        await asyncio.sleep(SETTLE_S[min(n, len(SETTLE_S) - 1)])
-        n += 1
-
-
-async def _settled_top(conn: AsyncConnection, customer: UUID | None) -> int:
-    """Where a watcher without after= starts: the highest id once the
-    transactions in flight now have ended (their rows count as before it)."""
-    with wrap_errors(True):
-        snapshot, _, _, _ = (
-            await fetch_all(
-                conn, "live.read_log", {"after": 0, "limit": 1, "execution_id": None}, customer
-            )
-        )[0]
-    await _outlast(conn, in_progress(snapshot))
-    with wrap_errors(True):
-        return int((await fetch_all(conn, "live.last_id", None, customer))[0][0])
-
-
 async def _has_ended(conn: AsyncConnection, run: UUID, customer: UUID | None) -> bool:
     with wrap_errors(True):
         found = await fetch_all(conn, "live.execution_status", {"id": run}, customer)
     return not found or found[0][0] in ENDED
 
 
-async def _read_final(
-    conn: AsyncConnection, last: int, run: UUID | None, customer: UUID | None
-) -> tuple[list[WorkflowTransition], int, bool]:
-    """The transitions after ``last`` that can no longer change: (rows in id
-    order, the new position, whether the read was cut at the batch size)."""
-    params = {"after": last, "limit": BATCH, "execution_id": run}
+async def _read(
+    conn: AsyncConnection, at: LogPosition, run: UUID | None, customer: UUID | None
+) -> tuple[list[WorkflowTransition], LogPosition, bool]:
+    """The next transitions past ``at``, each carrying the position after it:
+    (rows, the position after them, whether the read was cut at the batch
+    size and more is there already)."""
+    params: dict[str, object] = {"limit": BATCH, "execution_id": run}
     with wrap_errors(True):
-        snapshot, top, rows, n = (await fetch_all(conn, "live.read_log", params, customer))[0]
-    if top is None:
-        return [], last, False
-    pending = in_progress(snapshot)
-    if pending:
-        # Rows with ids up to `top` may still commit from these transactions:
-        # wait for them, then read exactly that range again.
-        await _outlast(conn, pending)
-        with wrap_errors(True):
-            rows = (
+        if at.hi is None:  # a new read: what became visible since at.lo
+            hi, rows, n = (
+                await fetch_all(conn, "live.read_new", {**params, "lo": at.lo}, customer)
+            )[0]
+            at = LogPosition(at.lo, hi)
+        elif at.lo is None:  # resumed from a transition id
+            rows, n = (
+                await fetch_all(
+                    conn, "live.read_from_id", {**params, "hi": at.hi, "last": at.last}, customer
+                )
+            )[0]
+        else:  # the rest of a read cut at the batch size
+            rows, n = (
                 await fetch_all(
                     conn,
-                    "live.read_range",
-                    {"after": last, "upto": top, "execution_id": run},
+                    "live.read_rest",
+                    {**params, "lo": at.lo, "hi": at.hi, "last": at.last},
                     customer,
                 )
-            )[0][0]
-    return ROWS.validate_json(rows), int(top), n >= BATCH
+            )[0]
+    found = ROWS.validate_json(rows)
+    full = n >= BATCH
+    done = LogPosition(at.hi)  # where the watcher stands once this read is all yielded
+    marked = [
+        row.model_copy(
+            update={
+                "position": (at.after(row.id) if full or i < len(found) - 1 else done).token()
+            }
+        )
+        for i, row in enumerate(found)
+    ]
+    return marked, at.after(found[-1].id) if full else done, full
 
 
 # --------------------------------------------------------------------------- wait_for_work

@@ -30,6 +30,7 @@ from optiinfra_db.errors import (
     InvalidReferenceError,
     NotFoundError,
     RepositoryError,
+    platform_refusal,
     with_key,
     wrap_errors,
 )
@@ -77,12 +78,17 @@ class Repository(TableCore[R]):
 
     # -- running statements ---------------------------------------------------------
 
-    def _ready(self) -> contextlib.AbstractContextManager[None]:
-        """The error-mapping context for one statement, after making sure the
-        session renders timestamps in UTC (``to_json`` writes them in the
-        session's TimeZone; some zones give offsets with seconds or dates
-        outside years 1..9999 that no decoder reads). Reading the reported
-        TimeZone costs no round trip; only a session set elsewhere pays one SET."""
+    def _ready(self, sql: str) -> contextlib.AbstractContextManager[None]:
+        """The error-mapping context for the statement ``sql``, after refusing a
+        write to a platform table from a customer scope (CustomerScopeError,
+        before any SQL: migration 0015 refuses it in the server too) and
+        making sure the session renders timestamps in UTC (``to_json`` writes
+        them in the session's TimeZone; some zones give offsets with seconds
+        or dates outside years 1..9999 that no decoder reads). Reading the
+        reported TimeZone costs no round trip; only a session set elsewhere
+        pays one SET."""
+        if self.platform and self.scope is not None and sql in self.writes:
+            raise platform_refusal(type(self).__name__, self.table, self.scope.customer_id)
         conn = self.conn
         if conn.pgconn.parameter_status(b"TimeZone") not in UTC_NAMES:
             pin_utc(conn)
@@ -90,13 +96,13 @@ class Repository(TableCore[R]):
 
     def _scoped(self, cur: psycopg.Cursor[Any]) -> contextlib.AbstractContextManager[Any]:
         """Wrap the execute of one statement so it runs for this repository's
-        customer (see ``db.scoped``)."""
-        return scoped(self.conn, cur, self.scope)
+        customer (see ``db.scoped``); a platform table's reads need none."""
+        return scoped(self.conn, cur, None if self.platform else self.scope)
 
     def _fetchone(
         self, sql: LiteralString, params: Params, prepare: bool | None = None
     ) -> tuple[Any, ...] | None:
-        with self._ready():
+        with self._ready(sql):
             with self.conn.cursor(row_factory=tuple_row) as cur:
                 with self._scoped(cur):
                     cur.execute(sql, params, prepare=prepare)
@@ -105,14 +111,14 @@ class Repository(TableCore[R]):
     def _fetchall(
         self, sql: LiteralString, params: Params, prepare: bool | None = None
     ) -> list[tuple[Any, ...]]:
-        with self._ready():
+        with self._ready(sql):
             with self.conn.cursor(row_factory=tuple_row) as cur:
                 with self._scoped(cur):
                     cur.execute(sql, params, prepare=prepare)
                 return cur.fetchall()
 
     def _rowcount(self, sql: LiteralString, params: Params) -> int:
-        with self._ready():
+        with self._ready(sql):
             with self.conn.cursor(row_factory=tuple_row) as cur:
                 with self._scoped(cur):
                     cur.execute(sql, params)
@@ -122,7 +128,7 @@ class Repository(TableCore[R]):
         """COPY rows in (the platform's tables, or the operator's view: COPY
         FROM refuses a table under row-level security; a scoped repository
         inserts with ``_insert_each``)."""
-        with self._ready():
+        with self._ready(sql):
             with self.conn.cursor(row_factory=tuple_row) as cur, cur.copy(sql) as copy:
                 for row in rows:
                     copy.write_row(row)
@@ -132,7 +138,7 @@ class Repository(TableCore[R]):
         """Run the insert ``name`` once per row, pipelined (one round trip for
         all, in the transaction that sets the customer): what a scoped
         repository does where the operator's view COPYs."""
-        with self._ready():
+        with self._ready(self.q[name]):
             with self.conn.cursor(row_factory=tuple_row) as cur, self._scoped(cur):
                 cur.executemany(self.q[name], rows)
         return len(rows)
@@ -149,7 +155,7 @@ class Repository(TableCore[R]):
         the server's result and the records, never a third copy. On the async
         side the event loop gets a turn between chunks, so a long page does
         not stall the other tasks for its whole decode."""
-        with self._ready():
+        with self._ready(self.q[name]):
             with self.conn.cursor(row_factory=tuple_row) as cur:
                 with self._scoped(cur):
                     cur.execute(self.q[name], params, prepare=self._prepare(name))
@@ -168,8 +174,9 @@ class Repository(TableCore[R]):
         return self._rows(name, params, check_batch_size(batch_size))
 
     def _rows(self, name: str, params: Params, size: int) -> Iterator[R]:
-        with self._ready():
-            for batch in stream_batches(self.conn, self.q[name], params, size, self.scope):
+        with self._ready(self.q[name]):
+            scope = None if self.platform else self.scope
+            for batch in stream_batches(self.conn, self.q[name], params, size, scope):
                 yield from self._decode_rows(batch)
 
     def _one_or_missing(self, name: str, id: UUID, params: Params) -> R:

@@ -31,6 +31,7 @@ from optiinfra_db.errors import RowDecodeError
 from optiinfra_db.fieldtypes import check_id, check_limit, check_time
 from optiinfra_db.queries import CATALOG
 from optiinfra_db.records import UpdateInput
+from optiinfra_db.schema import PLATFORM_TABLES
 
 __all__ = [
     "UTC_NAMES",
@@ -187,6 +188,10 @@ class TableCore(Generic[R]):
     q: ClassVar[dict[str, LiteralString]]
     #: The names of those marked ``plan: custom``: never prepared.
     custom: ClassVar[frozenset[str]]
+    #: The texts of those that change rows.
+    writes: ClassVar[frozenset[str]]
+    #: A platform table (schema.PLATFORM_TABLES): read-only to a customer scope.
+    platform: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -202,6 +207,12 @@ class TableCore(Generic[R]):
                 for key, query in CATALOG.items()
                 if key.startswith(prefix) and query.custom_plan
             )
+            cls.writes = frozenset(
+                query.sql
+                for key, query in CATALOG.items()
+                if key.startswith(prefix) and query.writes
+            )
+            cls.platform = cls.table in PLATFORM_TABLES
 
     def _prepare(self, name: str) -> bool | None:
         """psycopg's ``prepare=`` for a named query: False for ``plan: custom``

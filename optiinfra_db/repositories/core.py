@@ -103,8 +103,35 @@ class CustomerRepository(UpdatableRepository[Customer, CustomerUpdate]):
         key = check_api_key(api_key)
         return self._one("get_by_api_key_hash", {"api_key_hash": hash_api_key(key)})
 
+    def update(
+        self, id: UUID | str, data: CustomerUpdate, *, expected_updated_at: datetime | None = None
+    ) -> Customer:
+        """Write exactly the fields set in ``data`` (see ``UpdatableRepository.update``).
+
+        A customer scope may not change ``email``: emails are unique across
+        customers, so the answer would tell whether another customer uses one
+        (CustomerScopeError, before any SQL; the operator's view changes it)."""
+        if self.scope is not None and "email" in getattr(data, "model_fields_set", ()):
+            raise CustomerScopeError(
+                f"{type(self).__name__} acts for customer {self.scope.customer_id}: a "
+                "customer's email is changed through the operator's view (emails are unique "
+                "across customers; a scoped answer would tell whether another one uses it)"
+            )
+        return super().update(id, data, expected_updated_at=expected_updated_at)
+
     def rotate_api_key(self, id: UUID | str, new_api_key: str) -> Customer:
-        """Replace the customer's API key (the old one stops working)."""
+        """Replace the customer's API key (the old one stops working).
+
+        Refused to a customer scope (CustomerScopeError, before any SQL, whatever
+        the key): keys are unique across customers, so a scoped answer would
+        tell whether another customer holds one. Rotate through the operator's
+        view, or the service that issues keys."""
+        if self.scope is not None:
+            raise CustomerScopeError(
+                f"{type(self).__name__} acts for customer {self.scope.customer_id}: API keys "
+                "are rotated through the operator's view (keys are unique across customers; "
+                "a scoped answer would tell whether another one holds a key)"
+            )
         ident = check_id(id)
         params = {"id": ident, "api_key_hash": hash_api_key(check_api_key(new_api_key))}
         return self._one_or_missing("set_api_key_hash", ident, params)

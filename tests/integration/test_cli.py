@@ -135,6 +135,28 @@ def test_verify_names_a_dropped_table_and_enum_label(
     assert code == 1 and document["passed"] is False and len(document["problems"]) >= 3
 
 
+def test_verify_fails_on_an_invalid_index_and_names_it(
+    capsys: pytest.CaptureFixture[str], db_dsn: str
+) -> None:
+    """A CREATE INDEX CONCURRENTLY that failed leaves an INVALID index under
+    the expected name: present, but unused and enforcing nothing."""
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        conn.execute("DROP INDEX ix_workflow_executions_pending")
+        conn.execute(
+            "INSERT INTO customers (name, email, api_key_hash) VALUES"
+            " ('a', 'a@x.test', repeat('a', 64)), ('b', 'b@x.test', repeat('b', 64))"
+        )
+        with pytest.raises(psycopg.errors.UniqueViolation):  # built, then found duplicates
+            conn.execute(
+                "CREATE UNIQUE INDEX CONCURRENTLY ix_workflow_executions_pending"
+                " ON customers ((1))"
+            )
+    code, out, _ = run(capsys, "verify", "--database-url", db_dsn)
+    assert code == 1, out
+    problems = [line for line in out.splitlines() if line.startswith("problem")]
+    assert any("invalid index: ix_workflow_executions_pending" in line for line in problems)
+
+
 def test_verify_names_a_foreign_key_with_the_wrong_action(
     capsys: pytest.CaptureFixture[str], db_dsn: str
 ) -> None:

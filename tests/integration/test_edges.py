@@ -15,6 +15,7 @@ from psycopg import sql as pgsql
 from pydantic import ValidationError
 
 import optiinfra_db as odb
+from optiinfra_db.health import verify
 from optiinfra_db.migrate import migrate, pending_migrations, rollback
 from optiinfra_db.schema import MIGRATION_IDS
 from tests.conftest import World
@@ -503,6 +504,9 @@ def test_rollback_refuses_to_drop_tables_holding_rows(db_dsn: str, world: World)
         ("0012.customer-on-children-backfill", "approvals"),
         ("0013.tenant-isolation", "workflow_executions"),
         ("0014.tenant-indexes", "workflow_steps"),
+        ("0015.platform-read-only", "agent_states"),
+        ("0016.transition-writer", "workflow_transitions"),
+        ("0017.transition-writer-index", "workflow_transitions"),
     ],
 )
 def test_migration_under_a_held_lock_fails_fast_without_stalling_others(
@@ -512,8 +516,9 @@ def test_migration_under_a_held_lock_fails_fast_without_stalling_others(
     later = ids[ids.index(migration) :]
     assert rollback(db_dsn, steps=len(later)) == list(reversed(later))
     statement = pgsql.SQL("SELECT count(*) FROM {}").format(pgsql.Identifier(table))
-    write = pgsql.SQL("UPDATE {} SET updated_at = updated_at WHERE false").format(
-        pgsql.Identifier(table)
+    column = "reason" if table == "workflow_transitions" else "updated_at"
+    write = pgsql.SQL("UPDATE {} SET {} = {} WHERE false").format(
+        pgsql.Identifier(table), pgsql.Identifier(column), pgsql.Identifier(column)
     )
     with psycopg.connect(db_dsn) as holder:
         holder.execute(write)  # an open transaction holding ROW EXCLUSIVE on the table
@@ -542,6 +547,13 @@ def test_migration_under_a_held_lock_fails_fast_without_stalling_others(
     assert pending_migrations(db_dsn)[0] == migration  # not recorded as applied
     assert migrate(db_dsn) == pending_migrations(db_dsn) or pending_migrations(db_dsn) == []
     assert pending_migrations(db_dsn) == []
+    # applied again after being cut off: every index valid, and verify agrees
+    with psycopg.connect(db_dsn) as conn:
+        invalid = conn.execute(
+            "SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid"
+        ).fetchall()
+        assert invalid == []
+        assert verify(conn).passed, verify(conn).problems
 
 
 @pytest.mark.sync_only  # migrations / validation only: no async twin

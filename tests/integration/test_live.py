@@ -1,6 +1,7 @@
-"""Live progress (issue #9): watch follows the transition log in id order
-without holes (late commits included) and survives drops; wait_for_work
-wakes a worker on new and requeued work, never on a rolled-back insert."""
+"""Live progress (issue #9): watch follows the transition log without holes
+or repeats (late commits included, nothing held back) and survives drops;
+wait_for_work wakes a worker on new and requeued work, never on a
+rolled-back insert."""
 
 from __future__ import annotations
 
@@ -101,9 +102,12 @@ def test_a_watcher_sees_every_transition_of_a_run_in_order(
     assert watcher.got[-1].to_status == "completed"
 
 
-def test_a_late_commit_is_held_back_then_delivered_and_resume_repeats_nothing(
+def test_a_late_commit_holds_nothing_back_and_resume_repeats_nothing(
     db_dsn: str, repos: odb.Repositories, world: World, conn: Conn
 ) -> None:
+    """A transaction holding a lower id delays only its own transition: the
+    later one comes at once, the late one when it commits, and a watch
+    resumed from a yielded position neither repeats nor loses anything."""
     wx = repos.workflow_executions
     slow_run = _new_run(repos, world, steps=0)
     fast_run = _new_run(repos, world, steps=0)
@@ -116,23 +120,168 @@ def test_a_late_commit_is_held_back_then_delivered_and_resume_repeats_nothing(
         )
         held = slow.execute("SELECT max(id) FROM workflow_transitions").fetchone()
         assert held is not None and held[0] > start
-        wx.cancel(fast_run)  # a higher id, committed now
-        conn.commit()
         watcher = Collector(db_dsn, after=start, stop_after=1, timeout=20)
         watcher.start()
-        time.sleep(0.5)
-        assert watcher.got == [], "yielded past a transaction still holding a lower id"
+        wx.cancel(fast_run)  # a higher id, committed now
+        conn.commit()
+        watcher.join(5)
+        assert [t.workflow_execution_id for t in watcher.got] == [fast_run]
+        assert watcher.got[0].position is not None
         slow.commit()
-    watcher.join(20)
-    assert watcher.error is None
-    assert [t.id for t in watcher.got] == [held[0]]  # the late one first
-    # killed after one; resumed from the last id it yielded: nothing lost or repeated
-    rest = Collector(db_dsn, after=watcher.got[-1].id, timeout=1)
+    # stopped after one; resumed from its position: the late one, then nothing more
+    rest = Collector(db_dsn, after=watcher.got[-1].position, timeout=1)
     rest.start()
     rest.join(20)
+    assert rest.error is None
+    assert [t.id for t in rest.got] == [held[0]]
     seen = [t.id for t in watcher.got + rest.got]
-    assert seen == _log_after(conn, start)
-    assert len(set(seen)) == len(seen)
+    assert sorted(seen) == _log_after(conn, start)
+
+
+def test_the_reported_interleaving_loses_nothing(
+    db_dsn: str, repos: odb.Repositories, world: World, conn: Conn
+) -> None:
+    """T2 takes its transaction id; T1 creates a run (log id 1); T2 creates a
+    run (log id 2) and commits; T1 commits 1.5 s later. Both are yielded,
+    T2's without waiting for T1."""
+    repos.workflow_executions.cancel(world.execution.id)
+    conn.commit()
+    position = odb.log_position(conn)
+    conn.commit()
+    watcher = Collector(db_dsn, after=position, stop_after=2, timeout=20)
+    watcher.start()
+    with odb.connect(db_dsn) as t1, odb.connect(db_dsn) as t2:
+        t2.execute("SELECT pg_current_xact_id()")
+        one = _create(odb.Repositories(t1), world)
+        two = _create(odb.Repositories(t2), world)
+        t2.commit()
+        deadline = time.monotonic() + 5
+        while not watcher.got and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [t.workflow_execution_id for t in watcher.got] == [two]  # before T1 commits
+        time.sleep(1.5)
+        t1.commit()
+    watcher.join(10)
+    assert watcher.error is None
+    assert [t.workflow_execution_id for t in watcher.got] == [two, one]
+    assert watcher.got[1].id < watcher.got[0].id  # the lower id came second: commit order
+
+
+def _create(repos: odb.Repositories, world: World) -> UUID:
+    return repos.workflow_executions.create(
+        odb.WorkflowExecutionCreate(
+            agent_id=world.agent.id,
+            customer_id=world.customer.id,
+            workflow_type=odb.WorkflowType.HEALTH_CHECK,
+        )
+    ).id
+
+
+def test_many_writers_out_of_order_with_rollbacks_lose_and_repeat_nothing(
+    db_dsn: str, repos: odb.Repositories, world: World, conn: Conn
+) -> None:
+    """Six writers commit out of order (random waits inside their
+    transactions, one 2-second transaction, 10 % rolled back); a watcher from
+    a position taken first, and a second one stopped halfway and resumed from
+    the position it reached, each yield every committed transition once."""
+    import random
+
+    repos.workflow_executions.cancel(world.execution.id)
+    conn.commit()
+    position = odb.log_position(conn)
+    conn.commit()
+    whole = Collector(db_dsn, after=position, timeout=3)
+    half = Collector(db_dsn, after=position, stop_after=40, timeout=3)
+    whole.start()
+    half.start()
+    errors: list[BaseException] = []
+
+    def writer(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            with odb.connect(db_dsn) as c:
+                r = odb.Repositories(c)
+                for i in range(12):
+                    _create(r, world)
+                    if seed == 0 and i == 3:
+                        time.sleep(2.0)  # the long one
+                    time.sleep(rng.random() * 0.03)
+                    if rng.random() < 0.1:
+                        c.rollback()
+                    else:
+                        c.commit()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    half.join(30)
+    assert half.error is None and len(half.got) == 40
+    rest = Collector(db_dsn, after=half.got[-1].position, timeout=3)
+    rest.start()
+    whole.join(60)
+    rest.join(60)
+    assert not errors and whole.error is None and rest.error is None
+    committed = _log_after(conn, 0)
+    committed = [i for i in committed if i > max(t.id for t in repos.workflow_executions.history(
+        world.execution.id))]
+    got = [t.id for t in whole.got]
+    assert len(got) == len(set(got)) and sorted(got) == committed
+    resumed = [t.id for t in half.got + rest.got]
+    assert len(resumed) == len(set(resumed)) and sorted(resumed) == committed
+
+
+def test_no_watcher_waits_for_a_transaction_that_wrote_no_transition(
+    db_dsn: str, empty_db_dsn: str, repos: odb.Repositories, world: World, conn: Conn
+) -> None:
+    """Write transactions open in another database of the server, and in
+    this one on another table, delay no watcher."""
+    repos.workflow_executions.cancel(world.execution.id)
+    conn.commit()
+    position = odb.log_position(conn)
+    conn.commit()
+    watcher = Collector(db_dsn, after=position, stop_after=1, timeout=20)
+    watcher.start()
+    with psycopg.connect(empty_db_dsn) as elsewhere, psycopg.connect(db_dsn) as here:
+        elsewhere.execute("SELECT pg_current_xact_id()")  # an open write transaction
+        here.execute("UPDATE customers SET name = name")
+        time.sleep(0.2)
+        run = _new_run(repos, world, steps=0)
+        committed = time.monotonic()
+        watcher.join(5)
+        waited = time.monotonic() - committed
+        assert [t.workflow_execution_id for t in watcher.got] == [run]
+        assert waited < 0.5, waited
+
+
+def test_timeout_ends_a_watch_whatever_it_waits_for(
+    db_dsn: str, repos: odb.Repositories, world: World, conn: Conn
+) -> None:
+    """With a transition held uncommitted, and with the server unreachable,
+    a watch ends within a second of its timeout."""
+    with psycopg.connect(db_dsn) as slow:
+        slow.execute(
+            "UPDATE workflow_executions SET status = 'cancelled', completed_at = now()"
+            " WHERE id = %s",
+            [world.execution.id],
+        )
+        for dsn in (db_dsn, "postgresql://nobody@127.0.0.1:1/none"):
+            began = time.monotonic()
+            watcher = Collector(dsn, timeout=1.5)
+            watcher.start()
+            watcher.join(10)
+            assert not watcher.is_alive() and watcher.got == []
+            assert time.monotonic() - began < 2.5
+        slow.rollback()
+
+
+def test_bad_positions_are_refused_before_connecting() -> None:
+    for bad in ("", "//", "1:2:/", "5:3://", "1:9:7,3//", "1:9://4", "x", "1:2:/1:3:/"):
+        with pytest.raises(pydantic.ValidationError):
+            odb.watch("postgresql://nobody@127.0.0.1:1/none", after=bad)
 
 
 def test_a_watcher_survives_a_dropped_connection(

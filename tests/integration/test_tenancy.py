@@ -631,3 +631,272 @@ def test_a_scoped_watch_replays_only_its_customers_log(
     everything = list(odb.watch(db_dsn, after=0, timeout=0.3))  # the operator's view
     assert {t.workflow_execution_id for t in everything} == {a["run"].id, b["run"].id}
     assert list(odb.watch(app_dsn(db_dsn), after=0, timeout=0.3)) == []  # no customer: nothing
+
+
+# --------------------------------------------------------------------------- the platform's tables
+
+#: The platform's tables and their repositories (read-only to a customer scope).
+PLATFORM = {
+    "agents": odb.AgentRepository,
+    "agent_configs": odb.AgentConfigRepository,
+    "agent_states": odb.AgentStateRepository,
+    "agent_capabilities": odb.AgentCapabilityRepository,
+    "agent_metrics": odb.AgentMetricRepository,
+}
+
+
+@pytest.fixture
+def platform(db_dsn: str, tenants: dict[str, Any]) -> dict[str, Any]:
+    """The shared agent with a row in every platform table, pointing at B's run."""
+    agent = tenants["agent"]
+    with odb.connect(db_dsn) as conn:
+        repos = odb.Repositories(conn)
+        made = {
+            "config": repos.agent_configs.set(agent.id, "region", "eu"),
+            "state": repos.agent_states.set_current_workflow(agent.id, tenants["b"]["run"].id),
+            "capability": repos.agent_capabilities.create(
+                odb.AgentCapabilityCreate(agent_id=agent.id, capability_name="resize")
+            ),
+            "metric": repos.agent_metrics.create(
+                odb.AgentMetricCreate(agent_id=agent.id, metric_name="cpu", metric_value=0.5)
+            ),
+        }
+        conn.commit()
+    return made
+
+
+def _platform_rows(db_dsn: str) -> dict[str, list[Any]]:
+    with psycopg.connect(db_dsn) as conn:
+        return {
+            table: [
+                r[0]
+                for r in conn.execute(f"SELECT to_jsonb(t)::text FROM {table} AS t ORDER BY 1")
+            ]
+            for table in PLATFORM
+        }
+
+
+def _platform_calls(
+    agent: Any, made: dict[str, Any], b: dict[str, Any]
+) -> dict[str, Callable[[Any], Any]]:
+    """Every public method of the platform repositories, called by A's scope on
+    the agent B's runs use (writes aim at rows B depends on): name -> call."""
+    metric = odb.AgentMetricCreate(agent_id=agent.id, metric_name="cpu", metric_value=1.0)
+    return {
+        "agents.create": lambda r: r.agents.create(
+            odb.AgentCreate(type=odb.AgentType.COST, name="mallory")
+        ),
+        "agents.get": lambda r: r.agents.get(agent.id),
+        "agents.get_by_type_and_name": lambda r: r.agents.get_by_type_and_name(
+            odb.AgentType.COST, agent.name
+        ),
+        "agents.list": lambda r: r.agents.list(),
+        "agents.heartbeat": lambda r: r.agents.heartbeat(agent.id, odb.AgentStatus.FAILED),
+        "agents.update": lambda r: r.agents.update(agent.id, odb.AgentUpdate(name="hijacked")),
+        "agents.merge_metadata": lambda r: r.agents.merge_metadata(agent.id, {"x": 1}),
+        "agents.delete": lambda r: r.agents.delete(agent.id),
+        "agent_configs.create": lambda r: r.agent_configs.create(
+            odb.AgentConfigCreate(agent_id=agent.id, config_key="k", config_value="v")
+        ),
+        "agent_configs.set": lambda r: r.agent_configs.set(agent.id, "region", "us"),
+        "agent_configs.get": lambda r: r.agent_configs.get(made["config"].id),
+        "agent_configs.get_for_agent": lambda r: r.agent_configs.get_for_agent(agent.id, "region"),
+        "agent_configs.list": lambda r: r.agent_configs.list(agent.id),
+        "agent_configs.list_for_agent": lambda r: r.agent_configs.list_for_agent(agent.id),
+        "agent_configs.update": lambda r: r.agent_configs.update(
+            made["config"].id, odb.AgentConfigUpdate(config_value="us")
+        ),
+        "agent_configs.merge_metadata": lambda r: r.agent_configs.merge_metadata(
+            made["config"].id, {"x": 1}
+        ),
+        "agent_configs.delete": lambda r: r.agent_configs.delete(made["config"].id),
+        "agent_states.create": lambda r: r.agent_states.create(
+            odb.AgentStateCreate(agent_id=agent.id)
+        ),
+        "agent_states.get": lambda r: r.agent_states.get(made["state"].id),
+        "agent_states.get_for_agent": lambda r: r.agent_states.get_for_agent(agent.id),
+        "agent_states.list": lambda r: r.agent_states.list(),
+        "agent_states.set_current_workflow": lambda r: r.agent_states.set_current_workflow(
+            agent.id, b["run"].id
+        ),
+        "agent_states.update": lambda r: r.agent_states.update(
+            made["state"].id, odb.AgentStateUpdate(current_status=odb.AgentStatusDetail.ERROR)
+        ),
+        "agent_states.merge_metadata": lambda r: r.agent_states.merge_metadata(
+            made["state"].id, {"x": 1}
+        ),
+        "agent_states.delete": lambda r: r.agent_states.delete(made["state"].id),
+        "agent_capabilities.create": lambda r: r.agent_capabilities.create(
+            odb.AgentCapabilityCreate(agent_id=agent.id, capability_name="x")
+        ),
+        "agent_capabilities.get": lambda r: r.agent_capabilities.get(made["capability"].id),
+        "agent_capabilities.list": lambda r: r.agent_capabilities.list(agent.id),
+        "agent_capabilities.list_for_agent": lambda r: r.agent_capabilities.list_for_agent(
+            agent.id
+        ),
+        "agent_capabilities.update": lambda r: r.agent_capabilities.update(
+            made["capability"].id, odb.AgentCapabilityUpdate(enabled=False)
+        ),
+        "agent_capabilities.merge_metadata": lambda r: r.agent_capabilities.merge_metadata(
+            made["capability"].id, {"x": 1}
+        ),
+        "agent_capabilities.delete": lambda r: r.agent_capabilities.delete(
+            made["capability"].id
+        ),
+        "agent_metrics.create": lambda r: r.agent_metrics.create(metric),
+        "agent_metrics.record_many": lambda r: r.agent_metrics.record_many([metric, metric]),
+        "agent_metrics.get": lambda r: r.agent_metrics.get(made["metric"].id),
+        "agent_metrics.list": lambda r: r.agent_metrics.list(agent.id),
+        "agent_metrics.series": lambda r: r.agent_metrics.series(agent.id, "cpu"),
+        "agent_metrics.delete": lambda r: r.agent_metrics.delete(made["metric"].id),
+    }
+
+
+def test_every_write_of_a_platform_repository_is_refused_to_a_scope(
+    db_dsn: str, app: Conn, tenants: dict[str, Any], platform: dict[str, Any]
+) -> None:
+    """A scope reads the platform's rows and changes none: every write method
+    raises CustomerScopeError before any SQL (the transaction stays usable),
+    and nothing of the platform's or of B's changes."""
+    import inspect
+
+    a, b, agent = tenants["a"], tenants["b"], tenants["agent"]
+    calls = _platform_calls(agent, platform, b)
+    methods = {
+        f"{table}.{name}"
+        for table, cls in PLATFORM.items()
+        for name, _ in inspect.getmembers(cls, inspect.isfunction)
+        if not name.startswith("_")
+    }
+    assert set(calls) == methods, "a platform repository method has no case"
+    before, theirs = _platform_rows(db_dsn), _holdings(db_dsn, b["customer"].id)
+    repos = odb.Repositories(app, customer_id=a["customer"].id)
+    refused, read = set(), set()
+    with app.transaction():  # one transaction: a refusal before SQL leaves it usable
+        for name, call in calls.items():
+            try:
+                result = call(repos)
+            except CustomerScopeError as exc:
+                assert "read-only to a customer scope" in str(exc), name
+                refused.add(name)
+                continue
+            except TypeError as exc:  # merge_metadata of a table without metadata
+                assert "has no metadata column" in str(exc), name
+                methods.discard(name)
+                continue
+            assert result not in (None, []), f"{name} read nothing"
+            read.add(name)
+        assert repos.workflow_executions.get(a["run"].id) is not None  # still usable
+    writes = {n for n in methods if n.split(".")[1] not in {"get", "list", "series"}}
+    writes -= {"agents.get_by_type_and_name", "agent_configs.get_for_agent"}
+    writes -= {"agent_configs.list_for_agent", "agent_states.get_for_agent"}
+    writes -= {"agent_capabilities.list_for_agent"}
+    assert refused == writes and read == methods - writes
+    assert _platform_rows(db_dsn) == before, "a platform row changed"
+    assert _holdings(db_dsn, b["customer"].id) == theirs, "B's rows changed"
+
+
+def test_the_server_refuses_a_scoped_write_to_a_platform_table_and_its_cascades(
+    db_dsn: str, app: Conn, tenants: dict[str, Any], platform: dict[str, Any]
+) -> None:
+    """Raw SQL on an optiinfra_app login acting for A: no insert, update or
+    delete of a platform row (migration 0015's trigger), so no cascade into
+    B's runs; A deleting its own run that an agent's state points at is
+    refused too (the SET NULL would change a row B reads)."""
+    a, b, agent = tenants["a"], tenants["b"], tenants["agent"]
+    before, theirs = _platform_rows(db_dsn), _holdings(db_dsn, b["customer"].id)
+    with psycopg.connect(app_dsn(db_dsn)) as conn:
+        for statement in (
+            "DELETE FROM agents WHERE id = %(agent)s",
+            "UPDATE agents SET name = 'hijacked' WHERE id = %(agent)s",
+            "UPDATE agent_states SET current_workflow_id = NULL WHERE agent_id = %(agent)s",
+            "DELETE FROM agent_configs WHERE agent_id = %(agent)s",
+            "INSERT INTO agent_metrics (agent_id, metric_name, metric_value)"
+            " VALUES (%(agent)s, 'cpu', 1)",
+        ):
+            conn.execute("SELECT set_config('optiinfra.customer_id', %s, true)", (str(a["customer"].id),))
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="read-only"):
+                conn.execute(statement, {"agent": agent.id})  # type: ignore[arg-type]
+            conn.rollback()
+    with odb.connect(db_dsn) as operator:  # the agent now runs A's run
+        odb.Repositories(operator).agent_states.set_current_workflow(agent.id, a["run"].id)
+        operator.commit()
+    before = _platform_rows(db_dsn)
+    repos = odb.Repositories(app, customer_id=a["customer"].id)
+    with pytest.raises(CustomerScopeError, match="platform"):
+        repos.workflow_executions.delete(a["run"].id)
+    app.rollback()
+    assert repos.workflow_executions.get(a["run"].id) is not None
+    app.rollback()
+    assert _platform_rows(db_dsn) == before
+    assert _holdings(db_dsn, b["customer"].id) == theirs
+
+
+def test_a_scope_learns_nothing_of_another_customer_from_an_error(
+    db_dsn: str, app: Conn, tenants: dict[str, Any]
+) -> None:
+    """Unique keys shared by all customers answer the same whether another
+    customer holds the value or not; an insert under B's run reads the same
+    for a taken step_order and a free one."""
+    a, b = tenants["a"], tenants["b"]
+    repos = odb.Repositories(app, customer_id=a["customer"].id)
+
+    def answer(call: Callable[[], Any]) -> str:
+        with pytest.raises(odb.RepositoryError) as caught:
+            call()
+        app.rollback()
+        return f"{type(caught.value).__name__}: {caught.value}"
+
+    mine = a["customer"].id
+    taken, free = "bravo@tenant.test", "nobody@tenant.test"
+    assert answer(
+        lambda: repos.customers.update(mine, odb.CustomerUpdate(email=taken))
+    ) == answer(lambda: repos.customers.update(mine, odb.CustomerUpdate(email=free)))
+    with odb.connect(db_dsn) as operator:  # a key B holds
+        key = odb.new_api_key()
+        odb.Repositories(operator).customers.rotate_api_key(b["customer"].id, key)
+        operator.commit()
+    assert answer(lambda: repos.customers.rotate_api_key(mine, key)) == answer(
+        lambda: repos.customers.rotate_api_key(mine, odb.new_api_key())
+    )
+    # step_order 1 is taken in B's run, 99 is free: the same answer, library and raw SQL
+    steps = repos.workflow_steps
+
+    def step(order: int) -> str:
+        return answer(
+            lambda: steps.create(
+                odb.WorkflowStepCreate(
+                    workflow_execution_id=b["run"].id, step_name="x", step_order=order
+                )
+            )
+        )
+
+    assert step(1) == step(99)
+    raw = []
+    with psycopg.connect(app_dsn(db_dsn)) as conn:
+        for order in (1, 99):
+            conn.execute("SELECT set_config('optiinfra.customer_id', %s, true)", (str(mine),))
+            with pytest.raises(psycopg.errors.ForeignKeyViolation) as caught:
+                conn.execute(
+                    "INSERT INTO workflow_steps (workflow_execution_id, customer_id, step_name,"
+                    " step_order) VALUES (%s, %s, 'x', %s)",
+                    (b["run"].id, mine, order),
+                )
+            raw.append(str(caught.value))
+            conn.rollback()
+    assert raw[0] == raw[1]
+
+
+def test_no_session_can_read_which_customer_another_acts_for(
+    db_dsn: str, app: Conn, tenants: dict[str, Any]
+) -> None:
+    a = tenants["a"]
+    repos = odb.Repositories(app, customer_id=a["customer"].id)
+    assert repos.workflow_executions.get(a["run"].id) is not None  # the transaction acts for A
+    with psycopg.connect(db_dsn) as other:
+        (name,) = other.execute(
+            "SELECT application_name FROM pg_stat_activity WHERE pid = %s", (app.info.backend_pid,)
+        ).fetchone()  # type: ignore[misc]
+    app.rollback()
+    assert str(a["customer"].id) not in name and a["customer"].id.hex not in name
+    assert name.startswith("optiinfra scope ")

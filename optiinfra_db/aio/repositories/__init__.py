@@ -15,6 +15,7 @@ from uuid import UUID
 import psycopg
 
 from optiinfra_db._scope import customer_scope
+from optiinfra_db.aio.repositories._base import Repository
 from optiinfra_db.aio.repositories.agent_state import (
     AgentCapabilityRepository,
     AgentConfigRepository,
@@ -97,15 +98,7 @@ class AsyncRepositories:
         self.workflow_executions = WorkflowExecutionRepository(conn)
         self.workflow_steps = WorkflowStepRepository(conn)
         self.workflow_artifacts = WorkflowArtifactRepository(conn)
-        if scope is not None:  # the customer-owned tables' repositories (not the platform's)
-            for repo in (
-                self.customers,
-                self.events,
-                self.recommendations,
-                self.approvals,
-                self.optimizations,
-                self.workflow_executions,
-                self.workflow_steps,
-                self.workflow_artifacts,
-            ):
-                repo.scope = scope
+        if scope is not None:  # every repository: the platform's read, and refuse writes
+            for repo in vars(self).values():
+                if isinstance(repo, Repository):
+                    repo.scope = scope

@@ -28,6 +28,7 @@ from optiinfra_db.errors import (
     InvalidReferenceError,
     NotFoundError,
     RepositoryError,
+    platform_refusal,
     with_key,
     wrap_errors,
 )
@@ -75,12 +76,17 @@ class Repository(TableCore[R]):
 
     # -- running statements ---------------------------------------------------------
 
-    async def _ready(self) -> contextlib.AbstractContextManager[None]:
-        """The error-mapping context for one statement, after making sure the
-        session renders timestamps in UTC (``to_json`` writes them in the
-        session's TimeZone; some zones give offsets with seconds or dates
-        outside years 1..9999 that no decoder reads). Reading the reported
-        TimeZone costs no round trip; only a session set elsewhere pays one SET."""
+    async def _ready(self, sql: str) -> contextlib.AbstractContextManager[None]:
+        """The error-mapping context for the statement ``sql``, after refusing a
+        write to a platform table from a customer scope (CustomerScopeError,
+        before any SQL: migration 0015 refuses it in the server too) and
+        making sure the session renders timestamps in UTC (``to_json`` writes
+        them in the session's TimeZone; some zones give offsets with seconds
+        or dates outside years 1..9999 that no decoder reads). Reading the
+        reported TimeZone costs no round trip; only a session set elsewhere
+        pays one SET."""
+        if self.platform and self.scope is not None and sql in self.writes:
+            raise platform_refusal(type(self).__name__, self.table, self.scope.customer_id)
         conn = self.conn
         if conn.pgconn.parameter_status(b"TimeZone") not in UTC_NAMES:
             await pin_utc(conn)
@@ -88,13 +94,13 @@ class Repository(TableCore[R]):
 
     def _scoped(self, cur: psycopg.AsyncCursor[Any]) -> contextlib.AbstractAsyncContextManager[Any]:
         """Wrap the execute of one statement so it runs for this repository's
-        customer (see ``db.scoped``)."""
-        return scoped(self.conn, cur, self.scope)
+        customer (see ``db.scoped``); a platform table's reads need none."""
+        return scoped(self.conn, cur, None if self.platform else self.scope)
 
     async def _fetchone(
         self, sql: LiteralString, params: Params, prepare: bool | None = None
     ) -> tuple[Any, ...] | None:
-        with await self._ready():
+        with await self._ready(sql):
             async with self.conn.cursor(row_factory=tuple_row) as cur:
                 async with self._scoped(cur):
                     await cur.execute(sql, params, prepare=prepare)
@@ -103,14 +109,14 @@ class Repository(TableCore[R]):
     async def _fetchall(
         self, sql: LiteralString, params: Params, prepare: bool | None = None
     ) -> list[tuple[Any, ...]]:
-        with await self._ready():
+        with await self._ready(sql):
             async with self.conn.cursor(row_factory=tuple_row) as cur:
                 async with self._scoped(cur):
                     await cur.execute(sql, params, prepare=prepare)
                 return await cur.fetchall()
 
     async def _rowcount(self, sql: LiteralString, params: Params) -> int:
-        with await self._ready():
+        with await self._ready(sql):
             async with self.conn.cursor(row_factory=tuple_row) as cur:
                 async with self._scoped(cur):
                     await cur.execute(sql, params)
@@ -120,7 +126,7 @@ class Repository(TableCore[R]):
         """COPY rows in (the platform's tables, or the operator's view: COPY
         FROM refuses a table under row-level security; a scoped repository
         inserts with ``_insert_each``)."""
-        with await self._ready():
+        with await self._ready(sql):
             async with self.conn.cursor(row_factory=tuple_row) as cur, cur.copy(sql) as copy:
                 for row in rows:
                     await copy.write_row(row)
@@ -130,7 +136,7 @@ class Repository(TableCore[R]):
         """Run the insert ``name`` once per row, pipelined (one round trip for
         all, in the transaction that sets the customer): what a scoped
         repository does where the operator's view COPYs."""
-        with await self._ready():
+        with await self._ready(self.q[name]):
             async with self.conn.cursor(row_factory=tuple_row) as cur, self._scoped(cur):
                 await cur.executemany(self.q[name], rows)
         return len(rows)
@@ -147,7 +153,7 @@ class Repository(TableCore[R]):
         the server's result and the records, never a third copy. On the async
         side the event loop gets a turn between chunks, so a long page does
         not stall the other tasks for its whole decode."""
-        with await self._ready():
+        with await self._ready(self.q[name]):
             async with self.conn.cursor(row_factory=tuple_row) as cur:
                 async with self._scoped(cur):
                     await cur.execute(self.q[name], params, prepare=self._prepare(name))
@@ -168,8 +174,9 @@ class Repository(TableCore[R]):
         return self._rows(name, params, check_batch_size(batch_size))
 
     async def _rows(self, name: str, params: Params, size: int) -> AsyncIterator[R]:
-        with await self._ready():
-            async for batch in stream_batches(self.conn, self.q[name], params, size, self.scope):
+        with await self._ready(self.q[name]):
+            scope = None if self.platform else self.scope
+            async for batch in stream_batches(self.conn, self.q[name], params, size, scope):
                 for record in self._decode_rows(batch):
                     yield record
 
