@@ -71,9 +71,11 @@ def _check_snapshot(text: str) -> str:
     """A pg_snapshot's text form (xmin:xmax:xip,...) as PostgreSQL accepts it."""
     xmin, xmax, xip = text.split(":")
     ids = [int(x) for x in xip.split(",") if x]
-    if not (0 < int(xmin) <= int(xmax)) or any(
-        not int(xmin) <= x < int(xmax) for x in ids
-    ) or ids != sorted(ids):
+    if (
+        not (0 < int(xmin) <= int(xmax))
+        or any(not int(xmin) <= x < int(xmax) for x in ids)
+        or ids != sorted(ids)
+    ):
         raise ValueError(f"not a snapshot: {text!r}")
     return text
 

@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -97,7 +98,8 @@ class Style:
 
 
 def note(message: str) -> None:
-    print(scrub(message), file=sys.stderr, flush=True)
+    """A line (or lines) for people on stderr: passwords scrubbed, controls escaped."""
+    print("\n".join(safe(line) for line in scrub(message).split("\n")), file=sys.stderr, flush=True)
 
 
 #: Characters that would act on a terminal instead of showing: C0/C1 controls,
@@ -290,7 +292,10 @@ def parse_since(text: str | None, option: str = "--since") -> datetime | None:
     match = re.fullmatch(r"(\d+)([dhm])", text.strip())
     if match:
         unit = {"d": "days", "h": "hours", "m": "minutes"}[match[2]]
-        return datetime.now(UTC) - timedelta(**{unit: int(match[1])})
+        try:
+            return datetime.now(UTC) - timedelta(**{unit: int(match[1])})
+        except (OverflowError, ValueError) as exc:
+            raise CliError(f"{option}: {text!r} reaches before year 1") from exc
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
@@ -765,6 +770,11 @@ def show_attempts(detail: WorkflowExecutionDetail, story: RunStory, out: TextIO)
     )
 
 
+def _after(text: str) -> int | str:
+    """``--after``: a transition id (digits) or a log position, as ``watch`` takes it."""
+    return int(text) if text.isdigit() else text
+
+
 def cmd_runs_watch(args: argparse.Namespace) -> int:
     target = resolve(args)
     run_id = None
@@ -1149,7 +1159,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="live: each run and step as it starts, retries, fails and finishes",
     )
     p.add_argument("id", nargs="?", help="one execution (exits when it finishes)")
-    p.add_argument("--after", type=int, metavar="ID", help="replay from after this transition id")
+    p.add_argument(
+        "--after",
+        type=_after,
+        metavar="ID|POSITION",
+        help="resume after a position (--json prints one per line) or a transition id",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=cmd_runs_watch)
 
@@ -1217,12 +1232,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--limit must be from 1 to 10000")
     if getattr(args, "scale", 0) < 0:
         parser.error("--scale must be >= 0")
-    if args.database_url:
+    if args.database_url is not None:
         remember_secrets(args.database_url)
+        if not args.database_url.strip():
+            parser.error("--database-url is empty (leave it out for the embedded server)")
     for name in ("OPTIINFRA_DATABASE_URL", "DATABASE_URL"):
         remember_secrets(os.environ.get(name, ""))
     if args.debug:
-        return int(args.func(args))
+        try:
+            return int(args.func(args))
+        except Exception:  # the traceback, with every password scrubbed
+            note(traceback.format_exc().rstrip())
+            return EXIT_FAIL
     try:
         return int(args.func(args))
     except CliError as exc:
@@ -1231,10 +1252,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     except psycopg.Error as exc:
         fail(describe_db_error(exc))
-    except KeyboardInterrupt:
-        fail("interrupted", 130)
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:  # a file or folder given on the command line
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        fail(f"{exc.strerror or type(exc).__name__}{where}")
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
 
 
 if __name__ == "__main__":  # pragma: no cover

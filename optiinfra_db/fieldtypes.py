@@ -34,6 +34,7 @@ __all__ = [
     "MIN_TIMESTAMP",
     "ApiKey",
     "ClaimLimit",
+    "Float",
     "Improvement",
     "Int32",
     "JsonArray",
@@ -75,6 +76,16 @@ JSON_INT_MIN, JSON_INT_MAX = -(2**63), 2**63 - 1
 #: jsonb stores numbers as numeric and prints them without an exponent, so a
 #: float of magnitude 1e16 or more (always integral) comes back as an int.
 JSON_FLOAT_LIMIT = 1e16
+
+
+def _no_negative_zero(value: float) -> float:
+    return value + 0.0  # -0.0 + 0.0 is 0.0; every other float is itself
+
+
+#: A float input: -0.0 is stored as 0.0, so what validates reads back as it
+#: is (PostgreSQL's numeric has no negative zero, and a double's -0 comes
+#: back through JSON as the integer 0).
+Float = Annotated[float, AfterValidator(_no_negative_zero)]
 
 
 def _no_nul(value: str) -> str:

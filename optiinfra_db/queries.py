@@ -74,7 +74,6 @@ class Query:
     custom_plan: bool = False  # "plan: custom" in its description: never prepared
     writes: bool = False  # it inserts, updates or deletes rows
 
-
     @property
     def key(self) -> str:
         return f"{self.file}.{self.name}"

@@ -51,6 +51,7 @@ from optiinfra_db.enums import (
 )
 from optiinfra_db.fieldtypes import (
     ApiKey,
+    Float,
     Improvement,
     JsonArray,
     JsonObject,
@@ -306,7 +307,7 @@ class RecommendationCreate(Input):
     description: Text | None = None
     estimated_savings: Money | None = None
     estimated_improvement: Improvement | None = None
-    confidence_score: float = Field(ge=0, le=1)
+    confidence_score: Float = Field(ge=0, le=1)
     priority: RecommendationPriority = RecommendationPriority.MEDIUM
     status: RecommendationStatus = RecommendationStatus.PENDING
     data: JsonObject = Field(default_factory=dict)
@@ -320,7 +321,7 @@ class RecommendationUpdate(UpdateInput):
     description: Text | None = None
     estimated_savings: Money | None = None
     estimated_improvement: Improvement | None = None
-    confidence_score: float | None = Field(default=None, ge=0, le=1)
+    confidence_score: Float | None = Field(default=None, ge=0, le=1)
     priority: RecommendationPriority | None = None
     status: RecommendationStatus | None = None
     data: JsonObject | None = None
@@ -535,7 +536,7 @@ class AgentMetric(Record):
 class AgentMetricCreate(Input):
     agent_id: UUID
     metric_name: Name
-    metric_value: float
+    metric_value: Float
     metric_type: MetricType = MetricType.GAUGE
     tags: JsonObject = Field(default_factory=dict)
     #: When the sample was taken; None: the database's now().

@@ -27,24 +27,29 @@ LISTEN optiinfra_work;
 SELECT pg_current_snapshot()::text, pg_current_xact_id_if_assigned()::text;
 
 -- name: read_new :one
+-- plan: custom (never prepared: a watcher's connection prepares nothing)
 -- The transitions whose writer %(lo)s did not see and this statement sees,
 -- at most %(limit)s in id order, of one execution when %(execution_id)s is
 -- given: (this statement's snapshot, the rows as a JSON array, how many).
+-- The new rows are few: found through ix_workflow_transitions_writer, then
+-- sorted (MATERIALIZED keeps the planner from walking the primary key in id
+-- order past every older row to reach them).
 WITH fresh AS MATERIALIZED (
     SELECT t.id, t.workflow_execution_id, t.workflow_step_id, t.from_status,
-                   t.to_status, t.at, t.worker_id, t.attempt, t.reason, t.error_details
+           t.to_status, t.at, t.worker_id, t.attempt, t.reason, t.error_details
     FROM workflow_transitions AS t
     WHERE (t.writer_xid >= pg_snapshot_xmax(%(lo)s::pg_snapshot)
            OR t.writer_xid = ANY (ARRAY(SELECT pg_snapshot_xip(%(lo)s::pg_snapshot))))
       AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
-    ORDER BY t.id
-    LIMIT %(limit)s
+), first AS (
+    SELECT * FROM fresh ORDER BY id LIMIT %(limit)s
 )
 SELECT pg_current_snapshot()::text,
-       (SELECT coalesce(json_agg(fresh ORDER BY fresh.id), '[]'::json) FROM fresh)::text,
-       (SELECT count(*) FROM fresh);
+       (SELECT coalesce(json_agg(first ORDER BY first.id), '[]'::json) FROM first)::text,
+       (SELECT count(*) FROM first);
 
 -- name: read_rest :one
+-- plan: custom (never prepared: a watcher's connection prepares nothing)
 -- The rest of a read that was cut: transitions whose writer %(lo)s did not
 -- see and %(hi)s (the cut read's snapshot) did, after id %(last)s, at most
 -- %(limit)s in id order: (the rows as a JSON array, how many).
@@ -65,6 +70,7 @@ SELECT (SELECT coalesce(json_agg(rest ORDER BY rest.id), '[]'::json) FROM rest):
        (SELECT count(*) FROM rest);
 
 -- name: read_from_id :one
+-- plan: custom (never prepared: a watcher's connection prepares nothing)
 -- A watch resumed from a transition id (after=N): the transitions after id
 -- %(last)s that %(hi)s (taken when it started) sees, rows logged before
 -- migration 0016 included (no writer_xid: committed long before), at most

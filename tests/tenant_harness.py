@@ -14,6 +14,9 @@ bridge). The test is unchanged; what it calls is swapped:
   bundle refuses, so the harness creates it on an operator connection and
   commits it, as a platform's sign-up would). Before any customer exists it
   is the unscoped view, which on this login sees no customer-owned row.
+  The platform's repositories (agents, their configs, states, capabilities
+  and metrics: read-only to a scope) run on an operator connection and
+  commit, as the platform's own services would write them.
 
 * a statement the test writes itself (a raw ``SELECT``/``UPDATE`` on
   ``conn`` that checks what the database holds or sets a lease in the past)
@@ -77,6 +80,32 @@ class Tenant:
         self.customer_id = created.id
         return created
 
+    def platform(self, attr: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        """A platform repository's call, made by the platform: on an operator
+        connection, committed (a customer scope may only read those tables)."""
+        with self.connect(self.admin_dsn) as admin:
+            result = getattr(getattr(self.real(admin), attr), name)(*args, **kwargs)
+            admin.commit()
+        return result
+
+
+#: The platform's repositories: read-only to a customer scope (migration 0015).
+PLATFORM = ("agents", "agent_configs", "agent_states", "agent_capabilities", "agent_metrics")
+
+
+class _Platform:
+    """A platform repository of a tenant bundle: every call goes through the
+    operator, as the platform's own services would make it."""
+
+    def __init__(self, tenant: Tenant, attr: str) -> None:
+        self._tenant, self._attr = tenant, attr
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._tenant.platform(self._attr, name, *args, **kwargs)
+
+        return call
+
 
 def _superuser(conn: Any) -> bool:
     return conn.pgconn.parameter_status(b"is_superuser") == b"on"
@@ -90,6 +119,12 @@ class _Customers:
 
     def create(self, data: Any) -> Any:
         return self._outer._tenant.create_customer(data)
+
+    def rotate_api_key(self, *args: Any) -> Any:
+        # Refused to a scope (keys are unique across customers): the operator
+        # rotates, once the request's own transaction (holding the row) is done.
+        self._outer._conn.commit()
+        return self._outer._tenant.platform("customers", "rotate_api_key", *args)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._outer._current().customers, name)
@@ -124,6 +159,8 @@ class TenantRepositories:
         return _Customers(self)
 
     def __getattr__(self, name: str) -> Any:
+        if name in PLATFORM and self._tenant.customer_id is not None:
+            return _Platform(self._tenant, name)
         return getattr(self._current(), name)
 
 

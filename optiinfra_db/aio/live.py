@@ -210,9 +210,7 @@ async def _read(
     done = LogPosition(at.hi)  # where the watcher stands once this read is all yielded
     marked = [
         row.model_copy(
-            update={
-                "position": (at.after(row.id) if full or i < len(found) - 1 else done).token()
-            }
+            update={"position": (at.after(row.id) if full or i < len(found) - 1 else done).token()}
         )
         for i, row in enumerate(found)
     ]

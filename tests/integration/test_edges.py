@@ -470,16 +470,9 @@ def test_rollback_refuses_to_drop_tables_holding_rows(db_dsn: str, world: World)
     assert "workflow_executions" in caught.value.tables and "customers" in caught.value.tables
     assert "workflow_transitions" in caught.value.tables
     assert pending_migrations(db_dsn) == []  # nothing was rolled back
-    # 0014 to 0008 drop no table: those steps are allowed; 0007 would drop the log.
-    assert rollback(db_dsn, steps=7) == [
-        "0014.tenant-indexes",
-        "0013.tenant-isolation",
-        "0012.customer-on-children-backfill",
-        "0011.customer-on-children",
-        "0010.optimization-owner",
-        "0009.operator-indexes",
-        "0008.runtime-indexes",
-    ]
+    # the newest down to 0008 drop no table: those steps are allowed; 0007 would drop the log.
+    later = list(MIGRATION_IDS[MIGRATION_IDS.index("0008.runtime-indexes") :])
+    assert rollback(db_dsn, steps=len(later)) == list(reversed(later))
     with pytest.raises(odb.RollbackRefusedError):
         rollback(db_dsn, steps=1)
     assert rollback(db_dsn, steps=1, drop_data=True) == ["0007.workflow-runtime"]
@@ -556,12 +549,19 @@ def test_migration_under_a_held_lock_fails_fast_without_stalling_others(
         assert verify(conn).passed, verify(conn).problems
 
 
+def _since(migration: str) -> int:
+    """How many rollback steps undo ``migration`` and every later one."""
+    return len(MIGRATION_IDS) - MIGRATION_IDS.index(migration)
+
+
 @pytest.mark.sync_only  # migrations / validation only: no async twin
 def test_0010_refuses_a_mismatched_optimization_and_applies_once_it_is_fixed(
     empty_db_dsn: str,
 ) -> None:
     migrate(empty_db_dsn)
-    assert rollback(empty_db_dsn, steps=5)[-1] == "0010.optimization-owner"
+    assert rollback(empty_db_dsn, steps=_since("0010.optimization-owner"))[-1] == (
+        "0010.optimization-owner"
+    )
     with psycopg.connect(empty_db_dsn) as conn:  # a row 0009 allowed: A's optimization, B's rec
         a, b = (
             conn.execute(
@@ -606,7 +606,9 @@ def test_0011_0012_give_existing_child_rows_their_customer_without_touching_them
     from 0012's batched backfill; updated_at stays what it was (optimistic
     concurrency tokens survive), and the rules hold afterwards."""
     migrate(empty_db_dsn)
-    assert rollback(empty_db_dsn, steps=4)[-1] == "0011.customer-on-children"
+    assert rollback(empty_db_dsn, steps=_since("0011.customer-on-children"))[-1] == (
+        "0011.customer-on-children"
+    )
     with psycopg.connect(empty_db_dsn) as conn:
         customer = conn.execute(
             "INSERT INTO customers (name, email, api_key_hash) VALUES ('a', 'a@x.test', %s)"
@@ -671,3 +673,25 @@ def test_0011_0012_give_existing_child_rows_their_customer_without_touching_them
                 " step_order) VALUES (%s, %s, 'x', 99999)",
                 (run, other),
             )
+
+
+def test_a_negative_zero_reads_back_as_it_validated(repos: odb.Repositories, world: World) -> None:
+    """-0.0 validates as 0.0 (numeric has no negative zero, and a double's -0
+    comes back through JSON as the integer 0), so the record and the row agree."""
+    import math
+
+    data = odb.AgentMetricCreate(agent_id=world.agent.id, metric_name="cpu", metric_value=-0.0)
+    stored = repos.agent_metrics.create(data)
+    read = repos.agent_metrics.get(stored.id)
+    assert read is not None
+    for value in (data.metric_value, stored.metric_value, read.metric_value):
+        assert math.copysign(1.0, value) == 1.0
+    rec = odb.RecommendationCreate(
+        customer_id=world.customer.id,
+        agent_id=world.agent.id,
+        type=odb.RecommendationType.RIGHT_SIZING,
+        title="t",
+        confidence_score=-0.0,
+    )
+    back = repos.recommendations.create(rec)
+    assert math.copysign(1.0, back.confidence_score) == math.copysign(1.0, rec.confidence_score)

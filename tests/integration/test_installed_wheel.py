@@ -9,6 +9,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from optiinfra_db.schema import MIGRATION_IDS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
@@ -72,4 +74,4 @@ def test_wheel_installed_elsewhere_migrates(tmp_path: Path, empty_db_dsn: str) -
     assert found["module"].startswith(str(target))
     assert found["migrations"] == str(target / "optiinfra_db" / "_resources" / "migrations")
     assert found["sql"] == str(target / "optiinfra_db" / "_resources" / "sql")
-    assert found["applied"][0] == "0001.core-schema" and len(found["applied"]) == 14
+    assert found["applied"][0] == "0001.core-schema" and len(found["applied"]) == len(MIGRATION_IDS)

@@ -226,8 +226,11 @@ def test_many_writers_out_of_order_with_rollbacks_lose_and_repeat_nothing(
     rest.join(60)
     assert not errors and whole.error is None and rest.error is None
     committed = _log_after(conn, 0)
-    committed = [i for i in committed if i > max(t.id for t in repos.workflow_executions.history(
-        world.execution.id))]
+    committed = [
+        i
+        for i in committed
+        if i > max(t.id for t in repos.workflow_executions.history(world.execution.id))
+    ]
     got = [t.id for t in whole.got]
     assert len(got) == len(set(got)) and sorted(got) == committed
     resumed = [t.id for t in half.got + rest.got]

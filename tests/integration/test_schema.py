@@ -466,32 +466,10 @@ def test_up_down_up_round_trip_leaves_nothing_and_same_catalog(empty_db_dsn: str
         first = snapshot(conn)
     assert {r[0] for r in first["tables"]} == TABLES | SEQUENCES
 
-    assert rollback(empty_db_dsn) == ["0014.tenant-indexes"]  # one step by default
-    assert rollback(empty_db_dsn, steps=10) == [
-        "0013.tenant-isolation",
-        "0012.customer-on-children-backfill",
-        "0011.customer-on-children",
-        "0010.optimization-owner",
-        "0009.operator-indexes",
-        "0008.runtime-indexes",
-        "0007.workflow-runtime",
-        "0006.plan-stability",
-        "0005.live-safe-followups",
-        "0004.index-review",
-    ]
-    assert pending_migrations(empty_db_dsn) == [
-        "0004.index-review",
-        "0005.live-safe-followups",
-        "0006.plan-stability",
-        "0007.workflow-runtime",
-        "0008.runtime-indexes",
-        "0009.operator-indexes",
-        "0010.optimization-owner",
-        "0011.customer-on-children",
-        "0012.customer-on-children-backfill",
-        "0013.tenant-isolation",
-        "0014.tenant-indexes",
-    ]
+    assert rollback(empty_db_dsn) == [MIGRATION_IDS[-1]]  # one step by default
+    down_to_0004 = list(MIGRATION_IDS[MIGRATION_IDS.index("0004.index-review") : -1])
+    assert rollback(empty_db_dsn, steps=len(down_to_0004)) == list(reversed(down_to_0004))
+    assert pending_migrations(empty_db_dsn) == list(MIGRATION_IDS[3:])
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         restored = {r[1] for r in snapshot(conn)["indexes"]}
     assert {"ix_workflow_executions_status", "ix_workflow_steps_status"} <= restored

@@ -669,8 +669,7 @@ def _platform_rows(db_dsn: str) -> dict[str, list[Any]]:
     with psycopg.connect(db_dsn) as conn:
         return {
             table: [
-                r[0]
-                for r in conn.execute(f"SELECT to_jsonb(t)::text FROM {table} AS t ORDER BY 1")
+                r[0] for r in conn.execute(f"SELECT to_jsonb(t)::text FROM {table} AS t ORDER BY 1")
             ]
             for table in PLATFORM
         }
@@ -740,9 +739,7 @@ def _platform_calls(
         "agent_capabilities.merge_metadata": lambda r: r.agent_capabilities.merge_metadata(
             made["capability"].id, {"x": 1}
         ),
-        "agent_capabilities.delete": lambda r: r.agent_capabilities.delete(
-            made["capability"].id
-        ),
+        "agent_capabilities.delete": lambda r: r.agent_capabilities.delete(made["capability"].id),
         "agent_metrics.create": lambda r: r.agent_metrics.create(metric),
         "agent_metrics.record_many": lambda r: r.agent_metrics.record_many([metric, metric]),
         "agent_metrics.get": lambda r: r.agent_metrics.get(made["metric"].id),
@@ -814,7 +811,9 @@ def test_the_server_refuses_a_scoped_write_to_a_platform_table_and_its_cascades(
             "INSERT INTO agent_metrics (agent_id, metric_name, metric_value)"
             " VALUES (%(agent)s, 'cpu', 1)",
         ):
-            conn.execute("SELECT set_config('optiinfra.customer_id', %s, true)", (str(a["customer"].id),))
+            conn.execute(
+                "SELECT set_config('optiinfra.customer_id', %s, true)", (str(a["customer"].id),)
+            )
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="read-only"):
                 conn.execute(statement, {"agent": agent.id})  # type: ignore[arg-type]
             conn.rollback()
@@ -849,9 +848,9 @@ def test_a_scope_learns_nothing_of_another_customer_from_an_error(
 
     mine = a["customer"].id
     taken, free = "bravo@tenant.test", "nobody@tenant.test"
-    assert answer(
-        lambda: repos.customers.update(mine, odb.CustomerUpdate(email=taken))
-    ) == answer(lambda: repos.customers.update(mine, odb.CustomerUpdate(email=free)))
+    assert answer(lambda: repos.customers.update(mine, odb.CustomerUpdate(email=taken))) == answer(
+        lambda: repos.customers.update(mine, odb.CustomerUpdate(email=free))
+    )
     with odb.connect(db_dsn) as operator:  # a key B holds
         key = odb.new_api_key()
         odb.Repositories(operator).customers.rotate_api_key(b["customer"].id, key)

@@ -224,6 +224,9 @@ def _ids(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         [execution],
     )
     return {
+        # where a watcher stands now, and the log's newest id (live.*)
+        "snapshot": _one(conn, "SELECT pg_current_snapshot()::text"),
+        "top_transition": _one(conn, "SELECT max(id) FROM workflow_transitions"),
         "customer": acme,
         "agent": agent,
         "execution": execution,
@@ -344,8 +347,9 @@ def params_for(key: str, ids: dict[str, Any]) -> dict[str, Any]:
         "to_status": "failed",
         "statuses": None,
         "after": 0,
-        "upto": 100,
-        "xids": [],
+        "lo": ids["snapshot"],
+        "hi": ids["snapshot"],
+        "last": ids["top_transition"],
         "finished_since": None,
         "finished_until": None,
         "ids": [ids["execution"], ids["running"]],
