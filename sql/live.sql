@@ -42,7 +42,11 @@ WITH fresh AS MATERIALIZED (
            OR t.writer_xid = ANY (ARRAY(SELECT pg_snapshot_xip(%(lo)s::pg_snapshot))))
       AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
 ), first AS (
-    SELECT * FROM fresh ORDER BY id LIMIT %(limit)s
+    SELECT f.id, f.workflow_execution_id, f.workflow_step_id, f.from_status,
+           f.to_status, f.at, f.worker_id, f.attempt, f.reason, f.error_details
+    FROM fresh AS f
+    ORDER BY f.id
+    LIMIT %(limit)s
 )
 SELECT pg_current_snapshot()::text,
        (SELECT coalesce(json_agg(first ORDER BY first.id), '[]'::json) FROM first)::text,

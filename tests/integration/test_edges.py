@@ -695,3 +695,24 @@ def test_a_negative_zero_reads_back_as_it_validated(repos: odb.Repositories, wor
     )
     back = repos.recommendations.create(rec)
     assert math.copysign(1.0, back.confidence_score) == math.copysign(1.0, rec.confidence_score)
+
+
+def test_a_key_collision_carries_no_hash_in_its_error_or_its_log(
+    repos: odb.Repositories, world: World, conn: Any
+) -> None:
+    """The unique violation's detail shows the stored hash: the domain error is
+    raised unchained, so a logged traceback does not carry it."""
+    import traceback
+
+    key = odb.new_api_key()
+    repos.customers.rotate_api_key(world.customer.id, key)
+    conn.commit()
+    with pytest.raises(odb.ConflictError) as caught:
+        repos.customers.create(odb.CustomerCreate(name="b", email="b@x.test", api_key=key))
+    conn.rollback()
+    stored = odb.records.hash_api_key(key)
+    assert caught.value.constraint == "uq_customers_api_key_hash"
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    logged = "".join(traceback.format_exception(caught.value))
+    assert stored not in logged and key not in logged
+    assert "already in use" in str(caught.value)

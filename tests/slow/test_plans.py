@@ -127,6 +127,9 @@ def scale_db(pg_server: Any, template_db: str) -> Iterator[dict[str, Any]]:
             queued = _runtime_state(conn)
             ids = _ids(conn)
             conn.commit()
+            # where a watcher stands once all that is committed (live.*)
+            ids["snapshot"] = _one(conn, "SELECT pg_current_snapshot()::text")
+            conn.commit()
         print(
             f"\nseeded {result.executions:,} executions, {result.steps:,} steps, "
             f"{result.artifacts:,} artifacts in {seeded_s:.0f} s; "
@@ -224,8 +227,6 @@ def _ids(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         [execution],
     )
     return {
-        # where a watcher stands now, and the log's newest id (live.*)
-        "snapshot": _one(conn, "SELECT pg_current_snapshot()::text"),
         "top_transition": _one(conn, "SELECT max(id) FROM workflow_transitions"),
         "customer": acme,
         "agent": agent,
