@@ -31,7 +31,7 @@ added, and why:
 
 Written once, for asyncio, in ``optiinfra_db/aio/db.py``; ``optiinfra_db/db.py``
 is generated from it (``tools/async_to_sync.py``). The work without I/O is in
-``optiinfra_db/_session.py``.
+``optiinfra_db/sansio/session.py``.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
-from optiinfra_db._scope import SET_SCOPE, Scope, customer_scope
-from optiinfra_db._session import (
+from optiinfra_db.queries import CATALOG
+from optiinfra_db.sansio.scope import SET_SCOPE, Scope, customer_scope
+from optiinfra_db.sansio.session import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_STATEMENT_TIMEOUT,
     ENUM_NAMES,
@@ -59,7 +60,6 @@ from optiinfra_db._session import (
     register_adapters,
     session_options,
 )
-from optiinfra_db.queries import CATALOG
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
@@ -105,7 +105,7 @@ def scoped(
     """Wrap the execute of one statement: when ``scope`` is a customer the
     current transaction does not act for yet, a pipeline that sends the
     customer first (one round trip for both; fetch the rows after it);
-    otherwise nothing. The one place a customer is set (see ``_scope.py``)."""
+    otherwise nothing. The one place a customer is set (see ``sansio/scope.py``)."""
     if scope is None or not scope.needed(conn.pgconn):
         return _NO_SCOPE
     return _set_scope(conn, cur, scope)

@@ -61,7 +61,7 @@ from optiinfra_db.records import (
     new_api_key,
 )
 from optiinfra_db.repositories import Repositories
-from optiinfra_db.repositories._values import json_text
+from optiinfra_db.sansio.values import json_text
 
 __all__ = ["AlreadySeededError", "SeedResult", "seed"]
 

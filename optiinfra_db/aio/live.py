@@ -32,7 +32,12 @@ from uuid import UUID
 
 import psycopg
 
-from optiinfra_db._live import (
+from optiinfra_db.aio.db import AsyncConnection, connect, execute, fetch_all
+from optiinfra_db.enums import WorkflowType
+from optiinfra_db.errors import ConnectionLostError, wrap_errors
+from optiinfra_db.fieldtypes import check_id
+from optiinfra_db.records import WorkflowTransition
+from optiinfra_db.sansio.live import (
     BATCH,
     ENDED,
     POLL_S,
@@ -43,11 +48,6 @@ from optiinfra_db._live import (
     wait_args,
     watch_args,
 )
-from optiinfra_db.aio.db import AsyncConnection, connect, execute, fetch_all
-from optiinfra_db.enums import WorkflowType
-from optiinfra_db.errors import ConnectionLostError, wrap_errors
-from optiinfra_db.fieldtypes import check_id
-from optiinfra_db.records import WorkflowTransition
 
 __all__ = ["log_position", "wait_for_work", "watch"]
 

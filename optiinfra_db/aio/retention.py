@@ -13,7 +13,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from optiinfra_db._retention import (
+from optiinfra_db.aio.db import connect, fetch_all
+from optiinfra_db.enums import WorkflowStatus
+from optiinfra_db.errors import wrap_errors
+from optiinfra_db.sansio.retention import (
     MIN_UUID,
     TERMINAL,
     PurgeBatch,
@@ -22,9 +25,6 @@ from optiinfra_db._retention import (
     purge_args,
     purge_params,
 )
-from optiinfra_db.aio.db import connect, fetch_all
-from optiinfra_db.enums import WorkflowStatus
-from optiinfra_db.errors import wrap_errors
 
 __all__ = ["TERMINAL", "PurgeBatch", "PurgeResult", "purge", "purge_count"]
 

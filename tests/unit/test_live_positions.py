@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from optiinfra_db._live import LogPosition, own_position, watch_args
+from optiinfra_db.sansio.live import LogPosition, own_position, watch_args
 
 
 def test_a_position_round_trips_through_its_token() -> None:

@@ -4,7 +4,7 @@ Written once, for asyncio, in ``optiinfra_db/aio/repositories/``; the sync
 repositories (``optiinfra_db/repositories/``) are generated from these files
 by ``tools/async_to_sync.py`` (``make generate``; a test fails while they are
 stale): one source, two sides. What does no I/O is shared as it is, in
-``optiinfra_db/repositories/_values.py`` and ``_lifecycle.py``.
+``optiinfra_db/sansio/values.py`` and ``sansio/lifecycle.py``.
 """
 
 from __future__ import annotations
@@ -14,28 +14,22 @@ from uuid import UUID
 
 import psycopg
 
-from optiinfra_db._scope import customer_scope
 from optiinfra_db.aio.repositories._base import Repository
-from optiinfra_db.aio.repositories.agent_state import (
-    AgentCapabilityRepository,
-    AgentConfigRepository,
-    AgentMetricRepository,
-    AgentStateRepository,
-)
-from optiinfra_db.aio.repositories.core import (
-    AgentRepository,
-    ApprovalRepository,
-    CustomerRepository,
-    EventRepository,
-    OptimizationRepository,
-    RecommendationRepository,
-)
-from optiinfra_db.aio.repositories.workflow import (
-    WorkflowArtifactRepository,
-    WorkflowExecutionRepository,
-    WorkflowStepRepository,
-)
-from optiinfra_db.repositories._values import Cursor, page_token, require_connection
+from optiinfra_db.aio.repositories.agent_capabilities import AgentCapabilityRepository
+from optiinfra_db.aio.repositories.agent_configs import AgentConfigRepository
+from optiinfra_db.aio.repositories.agent_metrics import AgentMetricRepository
+from optiinfra_db.aio.repositories.agent_states import AgentStateRepository
+from optiinfra_db.aio.repositories.agents import AgentRepository
+from optiinfra_db.aio.repositories.approvals import ApprovalRepository
+from optiinfra_db.aio.repositories.customers import CustomerRepository
+from optiinfra_db.aio.repositories.events import EventRepository
+from optiinfra_db.aio.repositories.optimizations import OptimizationRepository
+from optiinfra_db.aio.repositories.recommendations import RecommendationRepository
+from optiinfra_db.aio.repositories.workflow_artifacts import WorkflowArtifactRepository
+from optiinfra_db.aio.repositories.workflow_executions import WorkflowExecutionRepository
+from optiinfra_db.aio.repositories.workflow_steps import WorkflowStepRepository
+from optiinfra_db.sansio.scope import customer_scope
+from optiinfra_db.sansio.values import Cursor, page_token, require_connection
 
 __all__ = [
     "AgentCapabilityRepository",

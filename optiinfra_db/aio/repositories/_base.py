@@ -3,7 +3,7 @@ caller's connection and decoding what it returns.
 
 Written once, for asyncio; ``optiinfra_db/repositories/_base.py`` is generated
 from it by ``tools/async_to_sync.py`` (``make generate``). Everything that does
-no I/O (parameters, cursors, decoding) is in ``optiinfra_db/repositories/_values.py``
+no I/O (parameters, cursors, decoding) is in ``optiinfra_db/sansio/values.py``
 and serves both sides as it is.
 """
 
@@ -21,7 +21,6 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
-from optiinfra_db._scope import Scope, customer_scope
 from optiinfra_db.aio.db import scoped, stream_batches
 from optiinfra_db.errors import (
     ConflictError,
@@ -39,18 +38,21 @@ from optiinfra_db.fieldtypes import (
     check_time,
 )
 from optiinfra_db.queries import CATALOG
-from optiinfra_db.repositories._values import (
+from optiinfra_db.sansio.lifecycle import REASON, WORKER
+from optiinfra_db.sansio.scope import Scope, customer_scope
+from optiinfra_db.sansio.values import (
     CHUNK,
     UTC_NAMES,
     Params,
     R,
     TableCore,
     U,
+    check,
     require_connection,
     to_params,
 )
 
-__all__ = ["Repository", "UpdatableRepository", "pin_utc"]
+__all__ = ["Repository", "UpdatableRepository", "guarded", "pin_utc"]
 
 
 class Repository(TableCore[R]):
@@ -58,7 +60,7 @@ class Repository(TableCore[R]):
     never commits: the caller's transaction decides.
 
     ``customer_id``: act for that customer only (row-level security, see
-    ``optiinfra_db/_scope.py``); None, the operator's view of every customer
+    ``optiinfra_db/sansio/scope.py``); None, the operator's view of every customer
     (on a session row-level security applies to, that view holds no
     customer-owned row at all)."""
 
@@ -271,6 +273,25 @@ class UpdatableRepository(Repository[R], Generic[R, U]):
         ident = check_id(id)
         params = {"id": ident, "patch": Jsonb(check_json_object_required(patch))}
         return await self._one_or_missing("merge_metadata", ident, params)
+
+
+async def guarded(
+    repo: Repository[R],
+    name: str,
+    id: UUID | str,
+    worker_id: str | None,
+    reason: str | None,
+    params: dict[str, Any],
+) -> tuple[UUID, str | None, R | None]:
+    """Run the guarded lifecycle statement ``name`` (the moves of executions
+    and of steps start here): (the id, the worker, the moved record or None
+    if refused)."""
+    ident = check_id(id)
+    # None (the common case) needs no validator call
+    worker = None if worker_id is None else check(WORKER, worker_id)
+    why = None if reason is None else check(REASON, reason)
+    moved = await repo._one(name, {"id": ident, "worker_id": worker, "reason": why, **params})
+    return ident, worker, moved
 
 
 _SET_UTC = CATALOG["meta.set_time_zone_utc"].sql

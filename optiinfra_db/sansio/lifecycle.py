@@ -1,6 +1,7 @@
 """What the workflow repositories of either side share, none of it doing
 I/O: the ``status=`` filter, argument types, JSON arguments, and why a
-worker's refused call lost its lease (see ``optiinfra_db/aio/repositories/workflow.py``)."""
+worker's refused call lost its lease (see
+``optiinfra_db/aio/repositories/workflow_executions.py`` and ``workflow_steps.py``)."""
 
 from __future__ import annotations
 
