@@ -80,3 +80,17 @@ def test_no_import_cycle() -> None:
     for node in graph:
         if node not in state:
             visit(node, [])
+
+
+def test_gitattributes_marks_every_generated_module() -> None:
+    import fnmatch
+
+    root = PACKAGE.parent
+    patterns = [
+        line.split()[0]
+        for line in (root / ".gitattributes").read_text().splitlines()
+        if "linguist-generated" in line and not line.startswith("#")
+    ]
+    for name in _generated():
+        path = str(_modules()[name].relative_to(root))
+        assert any(fnmatch.fnmatch(path, p) for p in patterns), path
