@@ -130,17 +130,18 @@ def fetch_all(
     that customer only, under row-level security, as a scoped Repositories
     does (refused on a session that bypasses it)."""
     query = CATALOG[key]
+    sql = query.use("one" if query.kind == "one" else "many", params)
     scope = customer_scope(conn, customer_id)
     with conn.cursor(row_factory=tuple_row) as cur:
         with scoped(conn, cur, scope):
-            cur.execute(query.sql, params, prepare=False if query.custom_plan else None)
+            cur.execute(sql, params, prepare=False if query.custom_plan else None)
         return cur.fetchall()
 
 
 def execute(conn: Connection, key: str, params: dict[str, Any] | None = None) -> None:
     """Run the named statement ``key`` that returns no rows (LISTEN, ...)."""
     with conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute(CATALOG[key].sql, params)
+        cur.execute(CATALOG[key].use("rows", params), params)
 
 
 #: Names of server-side cursors: unique within the process, so streams nest.
@@ -183,7 +184,8 @@ def stream_all(
     """Run the named query ``key`` through a server-side cursor and yield its
     rows as tuples (see ``stream_batches``); ``customer_id`` as in ``fetch_all``."""
     scope = customer_scope(conn, customer_id)
-    for batch in stream_batches(conn, CATALOG[key].sql, params, batch_size, scope):
+    sql = CATALOG[key].use("many", params)
+    for batch in stream_batches(conn, sql, params, batch_size, scope):
         yield from batch
 
 

@@ -35,13 +35,35 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import LiteralString, cast
+from typing import Any, LiteralString, cast
 
 from optiinfra_db._resources import sql_dir
 
-__all__ = ["CATALOG", "KINDS", "Query", "QueryFileError", "load_catalog", "parse_file"]
+__all__ = [
+    "CATALOG",
+    "KINDS",
+    "PATHS",
+    "Query",
+    "QueryFileError",
+    "QueryUseError",
+    "load_catalog",
+    "parse_file",
+]
 
 KINDS = frozenset({"one", "many", "exec", "execrows", "copy"})
+
+#: The ways a statement can be run, and the kinds each takes: a ``:one``
+#: statement goes through the one-row path only, a ``:many`` one through the
+#: all-rows paths (a list, or a stream through a server-side cursor), and so
+#: on. ``each`` runs one statement per row of a batch (``executemany``),
+#: discarding what it returns.
+PATHS: Mapping[str, frozenset[str]] = {
+    "one": frozenset({"one"}),
+    "many": frozenset({"many"}),
+    "rows": frozenset({"exec", "execrows"}),
+    "copy": frozenset({"copy"}),
+    "each": frozenset({"one", "exec", "execrows"}),
+}
 
 _HEADER = re.compile(r"^--\s*name\s*:")
 _HEADER_FULL = re.compile(r"^--\s*name\s*:\s*([a-z][a-z0-9_]*)\s+:([a-z]+)\s*$")
@@ -58,6 +80,12 @@ _WRITES = re.compile(
 
 class QueryFileError(ValueError):
     """A ``sql/`` file is malformed; the message starts with ``file:line``."""
+
+
+class QueryUseError(TypeError):
+    """A named statement run the wrong way: through a path its kind does not
+    allow, or binding other keys than its ``%(name)s`` placeholders. A bug in
+    the library, raised before any SQL is sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +105,27 @@ class Query:
     @property
     def key(self) -> str:
         return f"{self.file}.{self.name}"
+
+    def use(self, path: str, params: Mapping[str, Any] | None) -> LiteralString:
+        """This statement's text, to run through ``path`` (one of PATHS) with
+        ``params``: refused (QueryUseError) unless its kind allows the path and
+        the keys bound are exactly its placeholders. Every statement the
+        library runs passes here, so the catalog's kinds and parameters are
+        what the code does, not a comment."""
+        if self.kind not in PATHS[path]:
+            raise QueryUseError(
+                f"{self.key} is :{self.kind}; it can't run through the {path!r} path "
+                f"(which takes {', '.join(':' + k for k in sorted(PATHS[path]))})"
+            )
+        bound = _NO_KEYS if params is None else params.keys()
+        if bound != self.params:
+            raise QueryUseError(
+                f"{self.key} binds {sorted(bound)}, but its placeholders are {sorted(self.params)}"
+            )
+        return self.sql
+
+
+_NO_KEYS: frozenset[str] = frozenset()
 
 
 def parse_file(path: Path) -> list[Query]:

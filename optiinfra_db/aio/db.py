@@ -129,17 +129,18 @@ async def fetch_all(
     that customer only, under row-level security, as a scoped Repositories
     does (refused on a session that bypasses it)."""
     query = CATALOG[key]
+    sql = query.use("one" if query.kind == "one" else "many", params)
     scope = customer_scope(conn, customer_id)
     async with conn.cursor(row_factory=tuple_row) as cur:
         async with scoped(conn, cur, scope):
-            await cur.execute(query.sql, params, prepare=False if query.custom_plan else None)
+            await cur.execute(sql, params, prepare=False if query.custom_plan else None)
         return await cur.fetchall()
 
 
 async def execute(conn: AsyncConnection, key: str, params: dict[str, Any] | None = None) -> None:
     """Run the named statement ``key`` that returns no rows (LISTEN, ...)."""
     async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(CATALOG[key].sql, params)
+        await cur.execute(CATALOG[key].use("rows", params), params)
 
 
 #: Names of server-side cursors: unique within the process, so streams nest.
@@ -182,7 +183,8 @@ async def stream_all(
     """Run the named query ``key`` through a server-side cursor and yield its
     rows as tuples (see ``stream_batches``); ``customer_id`` as in ``fetch_all``."""
     scope = customer_scope(conn, customer_id)
-    async for batch in stream_batches(conn, CATALOG[key].sql, params, batch_size, scope):
+    sql = CATALOG[key].use("many", params)
+    async for batch in stream_batches(conn, sql, params, batch_size, scope):
         for row in batch:
             yield row
 

@@ -39,7 +39,7 @@ from optiinfra_db.fieldtypes import (
     check_json_object_required,
     check_time,
 )
-from optiinfra_db.queries import CATALOG
+from optiinfra_db.queries import CATALOG, Query
 from optiinfra_db.sansio.lifecycle import REASON, WORKER
 from optiinfra_db.sansio.scope import Scope, customer_scope
 from optiinfra_db.sansio.values import (
@@ -80,16 +80,15 @@ class Repository(TableCore[R]):
 
     # -- running statements ---------------------------------------------------------
 
-    def _ready(self, sql: str) -> contextlib.AbstractContextManager[None]:
-        """The error-mapping context for the statement ``sql``, after refusing a
-        write to a platform table from a customer scope (CustomerScopeError,
-        before any SQL: migration 0015 refuses it in the server too) and
-        making sure the session renders timestamps in UTC (``to_json`` writes
-        them in the session's TimeZone; some zones give offsets with seconds
-        or dates outside years 1..9999 that no decoder reads). Reading the
-        reported TimeZone costs no round trip; only a session set elsewhere
-        pays one SET."""
-        if self.platform and self.scope is not None and sql in self.writes:
+    def _ready(self, query: Query) -> contextlib.AbstractContextManager[None]:
+        """The error-mapping context for ``query``, after refusing a write to a
+        platform table from a customer scope (CustomerScopeError, before any
+        SQL: migration 0015 refuses it in the server too) and making sure the
+        session renders timestamps in UTC (``to_json`` writes them in the
+        session's TimeZone; some zones give offsets with seconds or dates
+        outside years 1..9999 that no decoder reads). Reading the reported
+        TimeZone costs no round trip; only a session set elsewhere pays one SET."""
+        if self.platform and self.scope is not None and query.writes:
             raise platform_refusal(type(self).__name__, self.table, self.scope.customer_id)
         conn = self.conn
         if conn.pgconn.parameter_status(b"TimeZone") not in UTC_NAMES:
@@ -101,36 +100,50 @@ class Repository(TableCore[R]):
         customer (see ``db.scoped``); a platform table's reads need none."""
         return scoped(self.conn, cur, None if self.platform else self.scope)
 
-    def _fetchone(
-        self, sql: LiteralString, params: Params, prepare: bool | None = None
-    ) -> tuple[Any, ...] | None:
-        with self._ready(sql):
+    def _query(self, name: str | Query) -> Query:
+        """One of this table's statements by name (or another file's, given as
+        its catalog entry)."""
+        return name if isinstance(name, Query) else self.queries[name]
+
+    def _execute(self, cur: psycopg.Cursor[Any], query: Query, path: str, params: Params) -> None:
+        """Execute ``query`` on ``cur`` through ``path`` (see ``Query.use``: its
+        kind and parameters are checked first), for this repository's
+        customer. A ``plan: custom`` statement is never prepared."""
+        sql = query.use(path, params)
+        with self._scoped(cur):
+            cur.execute(sql, params, prepare=False if query.custom_plan else None)
+
+    def _fetchone(self, name: str | Query, params: Params) -> tuple[Any, ...] | None:
+        """The one row of a ``:one`` statement, or None."""
+        query = self._query(name)
+        with self._ready(query):
             with self.conn.cursor(row_factory=tuple_row) as cur:
-                with self._scoped(cur):
-                    cur.execute(sql, params, prepare=prepare)
+                self._execute(cur, query, "one", params)
                 return cur.fetchone()
 
-    def _fetchall(
-        self, sql: LiteralString, params: Params, prepare: bool | None = None
-    ) -> list[tuple[Any, ...]]:
-        with self._ready(sql):
+    def _fetchall(self, name: str | Query, params: Params) -> list[tuple[Any, ...]]:
+        """The rows of a ``:many`` statement."""
+        query = self._query(name)
+        with self._ready(query):
             with self.conn.cursor(row_factory=tuple_row) as cur:
-                with self._scoped(cur):
-                    cur.execute(sql, params, prepare=prepare)
+                self._execute(cur, query, "many", params)
                 return cur.fetchall()
 
-    def _rowcount(self, sql: LiteralString, params: Params) -> int:
-        with self._ready(sql):
+    def _rowcount(self, name: str | Query, params: Params) -> int:
+        """The rows an ``:execrows`` statement changed."""
+        query = self._query(name)
+        with self._ready(query):
             with self.conn.cursor(row_factory=tuple_row) as cur:
-                with self._scoped(cur):
-                    cur.execute(sql, params)
+                self._execute(cur, query, "rows", params)
                 return cur.rowcount
 
-    def _copy(self, sql: LiteralString, rows: Sequence[Sequence[Any]]) -> int:
+    def _copy(self, name: str, rows: Sequence[Sequence[Any]]) -> int:
         """COPY rows in (the platform's tables, or the operator's view: COPY
         FROM refuses a table under row-level security; a scoped repository
         inserts with ``_insert_each``)."""
-        with self._ready(sql):
+        query = self.queries[name]
+        sql = query.use("copy", None)
+        with self._ready(query):
             with self.conn.cursor(row_factory=tuple_row) as cur, cur.copy(sql) as copy:
                 for row in rows:
                     copy.write_row(row)
@@ -140,27 +153,30 @@ class Repository(TableCore[R]):
         """Run the insert ``name`` once per row, pipelined (one round trip for
         all, in the transaction that sets the customer): what a scoped
         repository does where the operator's view COPYs."""
-        with self._ready(self.q[name]):
+        query = self.queries[name]
+        for row in rows:
+            query.use("each", row)
+        with self._ready(query):
             with self.conn.cursor(row_factory=tuple_row) as cur, self._scoped(cur):
-                cur.executemany(self.q[name], rows)
+                cur.executemany(query.sql, rows)
         return len(rows)
 
     # -- decoding -------------------------------------------------------------------
 
-    def _one(self, name: str, params: Params) -> R | None:
-        row = self._fetchone(self.q[name], params, self._prepare(name))
+    def _one(self, name: str | Query, params: Params) -> R | None:
+        row = self._fetchone(name, params)
         return None if row is None else self._decode(self.record, row[0])
 
-    def _many(self, name: str, params: Params) -> list[R]:
+    def _many(self, name: str | Query, params: Params) -> list[R]:
         """All rows of a named query as records, decoded as they are fetched:
         each row's text is dropped once its record is built, so a page holds
         the server's result and the records, never a third copy. On the async
         side the event loop gets a turn between chunks, so a long page does
         not stall the other tasks for its whole decode."""
-        with self._ready(self.q[name]):
+        query = self._query(name)
+        with self._ready(query):
             with self.conn.cursor(row_factory=tuple_row) as cur:
-                with self._scoped(cur):
-                    cur.execute(self.q[name], params, prepare=self._prepare(name))
+                self._execute(cur, query, "many", params)
                 records: list[R] = []
                 while chunk := cur.fetchmany(CHUNK):
                     records += self._decode_rows(chunk)
@@ -173,12 +189,13 @@ class Repository(TableCore[R]):
         caller's transaction, or in one of its own on an autocommit
         connection; the cursor is closed when the iterator ends or is closed.
         Arguments are checked now, before any SQL; rows come as it is read."""
-        return self._rows(name, params, check_batch_size(batch_size))
+        sql = self.queries[name].use("many", params)
+        return self._rows(name, sql, params, check_batch_size(batch_size))
 
-    def _rows(self, name: str, params: Params, size: int) -> Iterator[R]:
-        with self._ready(self.q[name]):
+    def _rows(self, name: str, sql: LiteralString, params: Params, size: int) -> Iterator[R]:
+        with self._ready(self.queries[name]):
             scope = None if self.platform else self.scope
-            for batch in stream_batches(self.conn, self.q[name], params, size, scope):
+            for batch in stream_batches(self.conn, sql, params, size, scope):
                 yield from self._decode_rows(batch)
 
     def _one_or_missing(self, name: str, id: UUID, params: Params) -> R:
@@ -215,7 +232,7 @@ class Repository(TableCore[R]):
 
     def delete(self, id: UUID | str) -> bool:
         """Delete the row (and what cascades from it); False if there was none."""
-        return self._rowcount(self.q["delete"], {"id": check_id(id)}) > 0
+        return self._rowcount("delete", {"id": check_id(id)}) > 0
 
 
 class UpdatableRepository(Repository[R], Generic[R, U]):
@@ -265,7 +282,7 @@ class UpdatableRepository(Repository[R], Generic[R, U]):
         """Merge ``patch`` into the row's ``metadata`` in one statement (top-level
         keys replace, the rest stay), so concurrent merges lose nothing.
         Raises NotFoundError for a missing id."""
-        if "merge_metadata" not in self.q:
+        if "merge_metadata" not in self.queries:
             raise TypeError(f"{self.table} has no metadata column")
         ident = check_id(id)
         params = {"id": ident, "patch": Jsonb(check_json_object_required(patch))}
@@ -287,11 +304,14 @@ def guarded(
     # None (the common case) needs no validator call
     worker = None if worker_id is None else check(WORKER, worker_id)
     why = None if reason is None else check(REASON, reason)
-    moved = repo._one(name, {"id": ident, "worker_id": worker, "reason": why, **params})
+    bound = {"id": ident, "reason": why, **params}
+    if "worker_id" in repo.queries[name].params:  # a move without a worker fence has none
+        bound["worker_id"] = worker
+    moved = repo._one(name, bound)
     return ident, worker, moved
 
 
-_SET_UTC = CATALOG["meta.set_time_zone_utc"].sql
+_SET_UTC = CATALOG["meta.set_time_zone_utc"].use("rows", None)
 
 
 def pin_utc(conn: psycopg.Connection[Any]) -> None:

@@ -60,7 +60,7 @@ class AgentMetricRepository(Repository[AgentMetric]):
         written = 0
         if timed:
             written += self._copy(
-                self.q["copy_with_time"],
+                "copy_with_time",
                 [
                     (
                         m.agent_id,
@@ -75,7 +75,7 @@ class AgentMetricRepository(Repository[AgentMetric]):
             )
         if untimed:
             written += self._copy(
-                self.q["copy_now"],
+                "copy_now",
                 [
                     (
                         m.agent_id,

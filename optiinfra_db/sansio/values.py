@@ -20,7 +20,7 @@ import functools
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Generic, LiteralString, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -29,7 +29,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter, Validat
 
 from optiinfra_db.errors import RowDecodeError
 from optiinfra_db.fieldtypes import check_id, check_limit, check_time
-from optiinfra_db.queries import CATALOG
+from optiinfra_db.queries import CATALOG, Query
 from optiinfra_db.records import UpdateInput
 from optiinfra_db.schema import PLATFORM_TABLES
 
@@ -184,12 +184,10 @@ class TableCore(Generic[R]):
     entity: ClassVar[str]
     #: The record a row decodes to.
     record: type[R]
-    #: This table's statements, by query name (filled at class creation).
-    q: ClassVar[dict[str, LiteralString]]
-    #: The names of those marked ``plan: custom``: never prepared.
-    custom: ClassVar[frozenset[str]]
-    #: The texts of those that change rows.
-    writes: ClassVar[frozenset[str]]
+    #: This table's statements, by query name (filled at class creation from
+    #: ``sql/<table>.sql``); each is run through ``Query.use``, which holds it to
+    #: its kind and its parameters.
+    queries: ClassVar[dict[str, Query]]
     #: A platform table (schema.PLATFORM_TABLES): read-only to a customer scope.
     platform: ClassVar[bool] = False
 
@@ -197,27 +195,12 @@ class TableCore(Generic[R]):
         super().__init_subclass__(**kwargs)
         if "table" in cls.__dict__:
             prefix = cls.table + "."
-            cls.q = {
-                key.removeprefix(prefix): query.sql
+            cls.queries = {
+                key.removeprefix(prefix): query
                 for key, query in CATALOG.items()
                 if key.startswith(prefix)
             }
-            cls.custom = frozenset(
-                key.removeprefix(prefix)
-                for key, query in CATALOG.items()
-                if key.startswith(prefix) and query.custom_plan
-            )
-            cls.writes = frozenset(
-                query.sql
-                for key, query in CATALOG.items()
-                if key.startswith(prefix) and query.writes
-            )
             cls.platform = cls.table in PLATFORM_TABLES
-
-    def _prepare(self, name: str) -> bool | None:
-        """psycopg's ``prepare=`` for a named query: False for ``plan: custom``
-        (planned with its values at every call), else psycopg's default."""
-        return False if name in self.custom else None
 
     def _decode(self, model: type[M], text: str) -> M:
         """One JSON row into its record; a row that can't be decoded raises

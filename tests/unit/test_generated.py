@@ -115,4 +115,4 @@ def test_watch_is_an_async_iterator_with_the_same_parameters() -> None:
 
 def test_both_sides_share_records_and_results() -> None:
     assert aio.PurgeResult is odb.PurgeResult and aio.PurgeBatch is odb.PurgeBatch
-    assert odb.WorkflowExecutionRepository.q == aio.WorkflowExecutionRepository.q
+    assert odb.WorkflowExecutionRepository.queries == aio.WorkflowExecutionRepository.queries

@@ -57,7 +57,7 @@ class AgentMetricRepository(Repository[AgentMetric]):
         written = 0
         if timed:
             written += await self._copy(
-                self.q["copy_with_time"],
+                "copy_with_time",
                 [
                     (
                         m.agent_id,
@@ -72,7 +72,7 @@ class AgentMetricRepository(Repository[AgentMetric]):
             )
         if untimed:
             written += await self._copy(
-                self.q["copy_now"],
+                "copy_now",
                 [
                     (
                         m.agent_id,

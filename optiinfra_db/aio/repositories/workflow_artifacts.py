@@ -36,7 +36,7 @@ from optiinfra_db.sansio.values import (
 __all__ = ["WorkflowArtifactRepository"]
 
 #: The run an artifact is written to, and its holder (the fencing check).
-_STATE_OF = CATALOG["workflow_executions.state_of"].sql
+_STATE_OF = CATALOG["workflow_executions.state_of"]
 
 
 class WorkflowArtifactRepository(UpdatableRepository[WorkflowArtifact, WorkflowArtifactUpdate]):

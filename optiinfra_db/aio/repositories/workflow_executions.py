@@ -112,13 +112,13 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
             )
         specs = NEW_STEPS.validate_python(list(steps))
         params = to_params(data, steps=Jsonb([s.model_dump(mode="json") for s in specs]))
-        row = await self._fetchone(self.q["create_with_steps"], params)
+        row = await self._fetchone("create_with_steps", params)
         assert row is not None
         return self._decode(WorkflowExecutionDetail, row[0])
 
     async def get_detail(self, id: UUID | str) -> WorkflowExecutionDetail | None:
         """The execution with its steps (in step order) and artifacts, in one round trip."""
-        row = await self._fetchone(self.q["get_detail"], {"id": check_id(id)})
+        row = await self._fetchone("get_detail", {"id": check_id(id)})
         return None if row is None else self._decode(WorkflowExecutionDetail, row[0])
 
     async def get_details(
@@ -127,7 +127,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         """Up to 1,000 executions with their steps and artifacts in one round trip,
         in the order asked (an id with no execution is left out)."""
         asked = check(IDS, list(ids))
-        rows = await self._fetchall(self.q["get_details"], {"ids": asked})
+        rows = await self._fetchall("get_details", {"ids": asked})
         return [self._decode(WorkflowExecutionDetail, row[0]) for row in rows]
 
     # -- operator queries ---------------------------------------------------------------
@@ -142,13 +142,12 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         """How many executions are in each status (every status, 0 included),
         optionally of one customer or agent, created at or after ``since``."""
         rows = await self._fetchall(
-            self.q["count_by_status"],
+            "count_by_status",
             {
                 "customer_id": None if customer_id is None else check_id(customer_id),
                 "agent_id": None if agent_id is None else check_id(agent_id),
                 "since": window(since, None)["since"],
             },
-            self._prepare("count_by_status"),
         )
         counts = dict.fromkeys(WorkflowStatus, 0)
         counts.update({WorkflowStatus(name): n for name, n in rows})
@@ -169,7 +168,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
             "agent_id": None if agent_id is None else check_id(agent_id),
             **page(limit, after, RunningExecution),
         }
-        rows = await self._fetchall(self.q["list_running"], params, self._prepare("list_running"))
+        rows = await self._fetchall("list_running", params)
         return [self._decode(RunningExecution, row[0]) for row in rows]
 
     async def stats(
@@ -178,12 +177,11 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         """Per workflow type: counts by status, success rate, p50/p95 duration of
         the runs started at or after ``since``, optionally of one customer."""
         rows = await self._fetchall(
-            self.q["stats"],
+            "stats",
             {
                 "since": window(since, None)["since"],
                 "customer_id": None if customer_id is None else check_id(customer_id),
             },
-            self._prepare("stats"),
         )
         return [self._decode(WorkflowTypeStats, row[0]) for row in rows]
 
@@ -397,15 +395,13 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
 
     async def count_active_for_agent(self, agent_id: UUID | str) -> int:
         """How many pending and running executions the agent has."""
-        row = await self._fetchone(
-            self.q["count_active_for_agent"], {"agent_id": check_id(agent_id)}
-        )
+        row = await self._fetchone("count_active_for_agent", {"agent_id": check_id(agent_id)})
         assert row is not None
         return int(row[0])
 
     async def count_by_type(self, customer_id: UUID | str) -> dict[WorkflowType, int]:
         """How many executions the customer has of each workflow type (types with none omitted)."""
-        rows = await self._fetchall(self.q["count_by_type"], {"customer_id": check_id(customer_id)})
+        rows = await self._fetchall("count_by_type", {"customer_id": check_id(customer_id)})
         return {WorkflowType(name): count for name, count in rows}
 
     # -- the runtime: claims, leases, recovery ----------------------------------------
@@ -469,7 +465,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
 
     async def history(self, id: UUID | str) -> builtins.list[WorkflowTransition]:
         """The execution's and its steps' status changes, oldest first."""
-        rows = await self._fetchall(self.q["history"], {"id": check_id(id)})
+        rows = await self._fetchall("history", {"id": check_id(id)})
         return [self._decode(WorkflowTransition, row[0]) for row in rows]
 
     # -- lifecycle --------------------------------------------------------------------
@@ -499,7 +495,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         """Why a guarded move matched no row (READ COMMITTED sees the winner's
         committed state after a race): missing, the lease lost, the wrong
         status, or steps still open."""
-        state = await self._fetchone(self.q["state_of"], {"id": ident})
+        state = await self._fetchone("state_of", {"id": ident})
         if state is None:
             return NotFoundError(self.entity, ident)
         status, holder, live, expires, pending, open_ = state

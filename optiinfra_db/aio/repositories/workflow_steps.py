@@ -85,7 +85,7 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
         if self.scope is not None:  # COPY FROM refuses a table under row-level security
             return await self._insert_each("create", [to_params(s) for s in items])
         return await self._copy(
-            self.q["copy"],
+            "copy",
             [
                 (
                     s.workflow_execution_id,
@@ -147,13 +147,12 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
         """Per step name and workflow type: failed attempts in [since, until), the
         runs they ended, the latest error and when; most failures first."""
         rows = await self._fetchall(
-            self.q["failure_summary"],
+            "failure_summary",
             {
                 "customer_id": None if customer_id is None else check_id(customer_id),
                 "workflow_type": check(WorkflowType | None, workflow_type),
                 **window(since, until),
             },
-            self._prepare("failure_summary"),
         )
         return [self._decode(StepFailureSummary, row[0]) for row in rows]
 
@@ -162,7 +161,7 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
         started and ended, how, and that attempt's error (kept after a later
         success). Raises NotFoundError for a missing step."""
         ident = check_id(step_id)
-        row = await self._fetchone(self.q["attempts"], {"id": ident})
+        row = await self._fetchone("attempts", {"id": ident})
         if row is None:
             raise NotFoundError(self.entity, ident)
         return ATTEMPTS.validate_json(row[0])
@@ -180,7 +179,7 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
         ident, worker, moved = await guarded(self, name, id, worker_id, reason, params)
         if moved is not None:
             return moved
-        state = await self._fetchone(self.q["state_of"], {"id": ident})
+        state = await self._fetchone("state_of", {"id": ident})
         if state is None:
             raise NotFoundError(self.entity, ident)
         current, retry_count, max_retries, restartable, run_id, run_status, holder, live = state
