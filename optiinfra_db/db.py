@@ -72,6 +72,7 @@ __all__ = [
     "fetch_all",
     "stream_all",
     "stream_batches",
+    "use_app_role",
 ]
 
 Connection = psycopg.Connection[Any]
@@ -142,6 +143,18 @@ def execute(conn: Connection, key: str, params: dict[str, Any] | None = None) ->
     """Run the named statement ``key`` that returns no rows (LISTEN, ...)."""
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(CATALOG[key].use("rows", params), params)
+
+
+def use_app_role(conn: Connection) -> bool:
+    """Act as ``optiinfra_app`` for the rest of the session (``SET ROLE``), so
+    row-level security applies to it: what an operator's login (a superuser,
+    which bypasses the policies) does before acting for one customer, as
+    ``optiinfra-db --customer`` does. False, and nothing changed, when this
+    login may not (not a member of the role, or an unmigrated database)."""
+    if not (fetch_all(conn, "meta.may_be_app"))[0][0]:
+        return False
+    execute(conn, "meta.set_role_app")
+    return True
 
 
 #: Names of server-side cursors: unique within the process, so streams nest.

@@ -11,6 +11,7 @@ arguments and defaults.
   your own).
 * ``AsyncRepositories(aconn)``: one attribute per table; every repository
   method is a coroutine; the ``iter*`` streams are async iterators.
+* ``ReportRepository(aconn)``: the command line's reports as records.
 * ``watch(...)``: an async iterator; ``wait_for_work(...)``, ``purge(...)``
   and ``purge_count(...)``: coroutines.
 
@@ -33,6 +34,7 @@ from optiinfra_db.aio.db import (
     fetch_all,
     stream_all,
     stream_batches,
+    use_app_role,
 )
 from optiinfra_db.aio.live import log_position, wait_for_work, watch
 from optiinfra_db.aio.repositories import (
@@ -47,6 +49,7 @@ from optiinfra_db.aio.repositories import (
     EventRepository,
     OptimizationRepository,
     RecommendationRepository,
+    ReportRepository,
     WorkflowArtifactRepository,
     WorkflowExecutionRepository,
     WorkflowStepRepository,
@@ -67,6 +70,7 @@ __all__ = [
     "PurgeBatch",
     "PurgeResult",
     "RecommendationRepository",
+    "ReportRepository",
     "WorkflowArtifactRepository",
     "WorkflowExecutionRepository",
     "WorkflowStepRepository",
@@ -80,6 +84,7 @@ __all__ = [
     "purge_count",
     "stream_all",
     "stream_batches",
+    "use_app_role",
     "wait_for_work",
     "watch",
 ]

@@ -28,6 +28,7 @@ from optiinfra_db.repositories.customers import CustomerRepository
 from optiinfra_db.repositories.events import EventRepository
 from optiinfra_db.repositories.optimizations import OptimizationRepository
 from optiinfra_db.repositories.recommendations import RecommendationRepository
+from optiinfra_db.repositories.reports import ReportRepository
 from optiinfra_db.repositories.workflow_artifacts import WorkflowArtifactRepository
 from optiinfra_db.repositories.workflow_executions import WorkflowExecutionRepository
 from optiinfra_db.repositories.workflow_steps import WorkflowStepRepository
@@ -46,6 +47,7 @@ __all__ = [
     "EventRepository",
     "OptimizationRepository",
     "RecommendationRepository",
+    "ReportRepository",
     "Repositories",
     "WorkflowArtifactRepository",
     "WorkflowExecutionRepository",

@@ -30,7 +30,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter, Validat
 from optiinfra_db.errors import RowDecodeError
 from optiinfra_db.fieldtypes import check_id, check_limit, check_time
 from optiinfra_db.queries import CATALOG, Query
-from optiinfra_db.records import UpdateInput
+from optiinfra_db.records._base import UpdateInput
 from optiinfra_db.schema import PLATFORM_TABLES
 
 __all__ = [

@@ -25,6 +25,7 @@ from optiinfra_db.aio.repositories.customers import CustomerRepository
 from optiinfra_db.aio.repositories.events import EventRepository
 from optiinfra_db.aio.repositories.optimizations import OptimizationRepository
 from optiinfra_db.aio.repositories.recommendations import RecommendationRepository
+from optiinfra_db.aio.repositories.reports import ReportRepository
 from optiinfra_db.aio.repositories.workflow_artifacts import WorkflowArtifactRepository
 from optiinfra_db.aio.repositories.workflow_executions import WorkflowExecutionRepository
 from optiinfra_db.aio.repositories.workflow_steps import WorkflowStepRepository
@@ -44,6 +45,7 @@ __all__ = [
     "EventRepository",
     "OptimizationRepository",
     "RecommendationRepository",
+    "ReportRepository",
     "WorkflowArtifactRepository",
     "WorkflowExecutionRepository",
     "WorkflowStepRepository",

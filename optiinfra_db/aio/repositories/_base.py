@@ -52,12 +52,13 @@ from optiinfra_db.sansio.values import (
     to_params,
 )
 
-__all__ = ["Repository", "UpdatableRepository", "guarded", "pin_utc"]
+__all__ = ["Reader", "Repository", "UpdatableRepository", "guarded", "pin_utc"]
 
 
-class Repository(TableCore[R]):
-    """Base of the table repositories. Runs on the caller's connection and
-    never commits: the caller's transaction decides.
+class Reader(TableCore[R]):
+    """Runs one ``sql/`` file's statements on the caller's connection and
+    decodes what they return; never commits: the caller's transaction decides.
+    The base of the table repositories and of the cross-table reports.
 
     ``customer_id``: act for that customer only (row-level security, see
     ``optiinfra_db/sansio/scope.py``); None, the operator's view of every customer
@@ -202,6 +203,11 @@ class Repository(TableCore[R]):
             async for batch in stream_batches(self.conn, sql, params, size, scope):
                 for record in self._decode_rows(batch):
                     yield record
+
+
+class Repository(Reader[R]):
+    """Base of the table repositories: a Reader of ``sql/<table>.sql`` with the
+    operations every table has (get, delete, create)."""
 
     async def _one_or_missing(self, name: str, id: UUID, params: Params) -> R:
         found = await self._one(name, params)
