@@ -2,9 +2,8 @@
 
 The repository, error-mapping, race, fencing, live and retention tests are
 written once, in blocking style. The ``side`` fixture runs each of them twice:
-``[sync]`` as written, and ``[async]`` with the I/O entry points of
-``optiinfra_db`` (``connect``, ``create_pool``, ``Repositories``, ``watch``,
-``wait_for_work``, ``purge``...) swapped for their ``optiinfra_db.aio`` twins
+``[sync]``, and ``[async]`` where ``tests.sides.api`` (``api.connect``,
+``api.Repositories``, ``api.watch``...) means the ``optiinfra_db.aio`` twins
 behind a blocking bridge. The bridge runs every coroutine on one event loop
 in a thread of its own (so a test's threads still race each other for real:
 their calls interleave on that loop), turns async iterators and async
@@ -22,8 +21,6 @@ import inspect
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
-
-import pytest
 
 
 class Loop:
@@ -147,43 +144,19 @@ def bridge(func: Callable[..., Any], loop: Loop) -> Callable[..., Any]:
     return call
 
 
-#: The names of ``optiinfra_db`` replaced by their ``optiinfra_db.aio`` twins.
-SWAPPED = {
-    "Repositories": "AsyncRepositories",
-    **{
-        name: name
-        for name in (
-            "connect",
-            "create_pool",
-            "configure_connection",
-            "watch",
-            "log_position",
-            "wait_for_work",
-            "purge",
-            "purge_count",
-            "fetch_all",
-            "stream_all",
-            "stream_batches",
-            "execute",
-        )
-    },
-}
-
-
 #: The loop of the test running on the async side (None on the sync side).
 ACTIVE: Loop | None = None
 
 
-def swap_in_async(monkeypatch: pytest.MonkeyPatch, loop: Loop) -> None:
-    """Point ``optiinfra_db``'s I/O entry points at the blocking async twins."""
-    import optiinfra_db
+def async_api(loop: Loop) -> Any:
+    """The async side's ``tests.sides.Api``: every name of ``IO_API``, the
+    ``optiinfra_db.aio`` twin behind the blocking bridge."""
     import optiinfra_db.aio as aio
+    from tests.sides import IO_API, Api
 
     global ACTIVE
     ACTIVE = loop
-
-    for name, twin in SWAPPED.items():  # both sides export every one (a test checks)
-        monkeypatch.setattr(optiinfra_db, name, bridge(getattr(aio, twin), loop))
+    return Api("async", {name: bridge(getattr(aio, twin), loop) for name, twin in IO_API.items()})
 
 
 def plain_async_connection(dsn: str) -> Any:

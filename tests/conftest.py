@@ -177,27 +177,31 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
-def side(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Run the test on both sides: as written (sync), and with ``optiinfra_db``'s
-    I/O entry points swapped for ``optiinfra_db.aio``'s behind a blocking
-    bridge (see ``tests/aio_bridge.py``); in ``tenant`` modules also through
+def side(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The side the test runs on, which decides what ``tests.sides.api`` is:
+    the library as it is (sync); ``optiinfra_db.aio`` behind a blocking
+    bridge (async, see ``tests/aio_bridge.py``); in ``tenant`` modules also
     customer-scoped repositories on an optiinfra_app login, on each side
     (see ``tests/tenant_harness.py``). Modules opt in with
     ``pytestmark = pytest.mark.usefixtures("side")``."""
+    from tests import sides
+
     loop = None
+    chosen = sides.sync_api()
     if request.param.endswith("async"):
-        from tests.aio_bridge import Loop, swap_in_async
+        from tests.aio_bridge import Loop, async_api
 
         loop = Loop()
-        swap_in_async(monkeypatch, loop)
+        chosen = async_api(loop)
     if request.param.startswith("tenant"):
-        from tests.tenant_harness import swap_in_tenant
+        from tests.tenant_harness import tenant_api
 
-        swap_in_tenant(monkeypatch, request.getfixturevalue("db_dsn"))
+        chosen = tenant_api(chosen, request.getfixturevalue("db_dsn"))
+    sides.activate(chosen)
     try:
         yield request.param
     finally:
-        monkeypatch.undo()
+        sides.activate(None)
         if loop is not None:
             loop.close()
 
@@ -208,17 +212,17 @@ def conn(request: pytest.FixtureRequest, db_dsn: str) -> Iterator[psycopg.Connec
     (an ``AsyncConnection`` behind the blocking bridge on the async side)."""
     if "side" in request.fixturenames:
         request.getfixturevalue("side")
-    import optiinfra_db as odb
+    from tests.sides import api
 
-    with odb.connect(db_dsn) as connection:
+    with api.connect(db_dsn) as connection:
         yield connection
 
 
 @pytest.fixture
 def repos(conn: psycopg.Connection[Any]) -> Any:
-    import optiinfra_db as odb
+    from tests.sides import api
 
-    return odb.Repositories(conn)
+    return api.Repositories(conn)
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,12 @@ repositories on an ``optiinfra_app`` login (issue #11).
 
 Modules marked ``tenant`` run each test on two more values of ``side``:
 ``[tenant]`` (sync) and ``[tenant-async]`` (the aio twins behind the blocking
-bridge). The test is unchanged; what it calls is swapped:
+bridge). The test is unchanged; what ``tests.sides.api`` means changes:
 
-* ``optiinfra_db.connect`` and ``create_pool`` log in as ``optiinfra_test_app``,
+* ``api.connect`` and ``api.create_pool`` log in as ``optiinfra_test_app``,
   a login role in ``optiinfra_app`` the harness creates (no superuser, not the
   owner: row-level security applies to every statement);
-* ``optiinfra_db.Repositories(conn)`` becomes
+* ``api.Repositories(conn)`` becomes
   ``Repositories(conn, customer_id=<the test's customer>)``: the customer the
   test created last (through ``repos.customers.create``, which a scoped
   bundle refuses, so the harness creates it on an operator connection and
@@ -20,11 +20,11 @@ bridge). The test is unchanged; what it calls is swapped:
 
 * a statement the test writes itself (a raw ``SELECT``/``UPDATE`` on
   ``conn`` that checks what the database holds or sets a lease in the past)
-  runs, on these logins, for the test's customer: the harness sets
-  ``optiinfra.customer_id`` for its transaction first, as a service's own SQL
-  would (a session that may run ``set_config`` chooses its tenant). The
-  library's statements (``/* optiinfra_db:...`` ones) are left alone: they
-  must set their customer themselves.
+  goes through ``tests.sides.own_sql``, which on these logins runs it for
+  the test's customer: ``optiinfra.customer_id`` is set for its transaction
+  first, as a service's own SQL would (a session that may run
+  ``set_config`` chooses its tenant). The library's statements are left
+  alone: they must set their customer themselves.
 
 The test's own superuser connections (``raw_conn``, ``psycopg.connect`` of
 ``db_dsn``) stay the operator's: a test reads back from them what the
@@ -36,7 +36,6 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 #: The login the scoped tests run as (cluster-wide, made once, no password).
@@ -79,6 +78,10 @@ class Tenant:
             admin.commit()
         self.customer_id = created.id
         return created
+
+    def is_app(self, conn: Any) -> bool:
+        """Whether ``conn`` is logged in as the app user (not the operator)."""
+        return bool(conn.pgconn.parameter_status(b"session_authorization") == APP_USER.encode())
 
     def platform(self, attr: str, name: str, *args: Any, **kwargs: Any) -> Any:
         """A platform repository's call, made by the platform: on an operator
@@ -164,13 +167,12 @@ class TenantRepositories:
         return getattr(self._current(), name)
 
 
-def swap_in_tenant(monkeypatch: pytest.MonkeyPatch, admin_dsn: str) -> Tenant:
-    """Point ``optiinfra_db``'s connections and Repositories at the tenant
-    harness (on top of whatever side is swapped in already)."""
-    import optiinfra_db as odb
-
+def tenant_api(base: Any, admin_dsn: str) -> Any:
+    """The tenant side's ``tests.sides.Api``, on top of ``base`` (the sync or
+    async side's): connections log in as the app user, ``Repositories(conn)``
+    is scoped to the test's customer (see the module doc)."""
     admin_user = conninfo_to_dict(admin_dsn).get("user")
-    real_connect, real_pool, real_repos = odb.connect, odb.create_pool, odb.Repositories
+    real_connect, real_pool, real_repos = base.connect, base.create_pool, base.Repositories
     tenant = Tenant(admin_dsn, real_connect, real_repos)
 
     def as_app(dsn: str) -> str:
@@ -187,30 +189,8 @@ def swap_in_tenant(monkeypatch: pytest.MonkeyPatch, admin_dsn: str) -> Tenant:
             return real_repos(conn, customer_id=customer_id)
         return TenantRepositories(conn, tenant)
 
-    sync_execute, async_execute = psycopg.Cursor.execute, psycopg.AsyncCursor.execute
-    set_local = "SELECT set_config('optiinfra.customer_id', %s, true)"
-
-    def own_statement(cur: Any, query: Any) -> bool:
-        return (
-            tenant.customer_id is not None
-            and not str(query).startswith("/* optiinfra_db:")
-            and cur.connection.pgconn.parameter_status(b"session_authorization")
-            == APP_USER.encode()
-        )
-
-    def execute(self: Any, query: Any, *a: Any, **k: Any) -> Any:
-        if own_statement(self, query):
-            sync_execute(self, set_local, (str(tenant.customer_id),))
-        return sync_execute(self, query, *a, **k)
-
-    async def execute_async(self: Any, query: Any, *a: Any, **k: Any) -> Any:
-        if own_statement(self, query):
-            await async_execute(self, set_local, (str(tenant.customer_id),))
-        return await async_execute(self, query, *a, **k)
-
-    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
-    monkeypatch.setattr(psycopg.AsyncCursor, "execute", execute_async)
-    monkeypatch.setattr(odb, "connect", connect)
-    monkeypatch.setattr(odb, "create_pool", create_pool)
-    monkeypatch.setattr(odb, "Repositories", repositories)
-    return tenant
+    side = base.with_(
+        f"tenant-{base.side}", connect=connect, create_pool=create_pool, Repositories=repositories
+    )
+    side.tenant = tenant
+    return side

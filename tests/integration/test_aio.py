@@ -15,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 import optiinfra_db as odb
 import optiinfra_db.aio as aio
 from tests.conftest import World
+from tests.sides import api
 
 
 def test_a_connection_of_the_other_side_is_refused_at_construction(db_dsn: str) -> None:
@@ -27,9 +28,9 @@ def test_a_connection_of_the_other_side_is_refused_at_construction(db_dsn: str) 
     async def check() -> None:
         async with await psycopg.AsyncConnection.connect(db_dsn) as aconn:
             with pytest.raises(TypeError, match=r"use optiinfra_db\.aio\.AsyncRepositories$"):
-                odb.Repositories(aconn)  # type: ignore[arg-type]
+                api.Repositories(aconn)  # type: ignore[arg-type]
             with pytest.raises(TypeError, match=r"use optiinfra_db\.aio\.CustomerRepository$"):
-                odb.CustomerRepository(aconn)  # type: ignore[arg-type]
+                api.CustomerRepository(aconn)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match=r"takes a psycopg\.AsyncConnection, not str"):
             aio.AsyncRepositories("postgresql://")  # type: ignore[arg-type]
 
@@ -126,11 +127,11 @@ def test_scoped_requests_of_two_customers_interleave_on_one_loop(db_dsn: str, wo
     (and whichever transaction mark) it gets."""
     from tests.tenant_harness import app_dsn
 
-    with odb.connect(db_dsn) as operator:
-        other = odb.Repositories(operator).customers.create(
+    with api.connect(db_dsn) as operator:
+        other = api.Repositories(operator).customers.create(
             odb.CustomerCreate(name="Other", email="other@x.test", api_key=odb.new_api_key())
         )
-        theirs = odb.Repositories(operator).workflow_executions.create(
+        theirs = api.Repositories(operator).workflow_executions.create(
             odb.WorkflowExecutionCreate(
                 agent_id=world.agent.id,
                 customer_id=other.id,

@@ -18,6 +18,7 @@ import pytest
 import optiinfra_db as odb
 from optiinfra_db.cli import main
 from optiinfra_db.schema import MIGRATION_IDS
+from tests.sides import api
 
 EXE = str(Path(sys.executable).parent / "optiinfra-db")
 
@@ -267,7 +268,7 @@ def test_interrupted_seed_resumes_and_keys_are_random(
     assert "oik_" not in err  # keys are shown once, when they are made
     with psycopg.connect(db_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM workflow_executions").fetchone() == (48 + 30,)
-        repos = odb.Repositories(conn)
+        repos = api.Repositories(conn)
         assert repos.customers.get_by_api_key(keys[0]) is not None
 
 
@@ -372,8 +373,8 @@ def test_runs_list_show_and_stats(capsys: pytest.CaptureFixture[str], db_dsn: st
 def test_runs_show_has_attempts_and_timeline_and_reap_moves_expired_runs(
     capsys: pytest.CaptureFixture[str], db_dsn: str
 ) -> None:
-    with odb.connect(db_dsn) as conn:
-        repos = odb.Repositories(conn)
+    with api.connect(db_dsn) as conn:
+        repos = api.Repositories(conn)
         customer = repos.customers.create(
             odb.CustomerCreate(name="C", email="c@x.test", api_key=odb.new_api_key())
         )
@@ -444,8 +445,8 @@ def test_without_pgserver_or_url_the_error_says_what_to_do(
 
 
 def test_purge_command(capsys: pytest.CaptureFixture[str], db_dsn: str, tmp_path: Path) -> None:
-    with odb.connect(db_dsn) as conn:
-        repos = odb.Repositories(conn)
+    with api.connect(db_dsn) as conn:
+        repos = api.Repositories(conn)
         customer = repos.customers.create(
             odb.CustomerCreate(name="P", email="p@x.test", api_key=odb.new_api_key())
         )
@@ -485,8 +486,8 @@ def test_purge_command(capsys: pytest.CaptureFixture[str], db_dsn: str, tmp_path
 def test_runs_watch_replays_a_finished_run_and_exits(
     capsys: pytest.CaptureFixture[str], db_dsn: str
 ) -> None:
-    with odb.connect(db_dsn) as conn:
-        repos = odb.Repositories(conn)
+    with api.connect(db_dsn) as conn:
+        repos = api.Repositories(conn)
         customer = repos.customers.create(
             odb.CustomerCreate(name="W", email="w@x.test", api_key=odb.new_api_key())
         )
@@ -549,8 +550,8 @@ def test_customer_scopes_commands_through_row_level_security(
     code, out, err = run(
         capsys, "stats", "--json", "--customer", str(acme), "--database-url", db_dsn
     )
-    with odb.connect(db_dsn) as check:
-        expected = odb.Repositories(check).workflow_executions.stats(customer_id=acme)
+    with api.connect(db_dsn) as check:
+        expected = api.Repositories(check).workflow_executions.stats(customer_id=acme)
     assert code == 0 and json.loads(out) == [s.model_dump(mode="json") for s in expected]
     assert sum(s["total"] for s in json.loads(out)) > 0
     # an optiinfra_app login: the id scopes it; without --customer it sees nothing

@@ -19,6 +19,7 @@ from optiinfra_db.health import verify
 from optiinfra_db.migrate import migrate, pending_migrations, rollback
 from optiinfra_db.schema import MIGRATION_IDS
 from tests.conftest import World
+from tests.sides import api
 
 # Every test here runs on both sides: sync, and optiinfra_db.aio (tests/aio_bridge.py).
 pytestmark = pytest.mark.usefixtures("side")
@@ -30,9 +31,9 @@ Conn = psycopg.Connection[Any]
 def closed_repos(db_dsn: str) -> odb.Repositories:
     """Any SQL sent on a closed connection raises OperationalError: a
     ValidationError here proves nothing was sent."""
-    conn = odb.connect(db_dsn)
+    conn = api.connect(db_dsn)
     conn.close()
-    return odb.Repositories(conn)
+    return api.Repositories(conn)
 
 
 def _deep(depth: int) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def _agent(**kw: Any) -> odb.AgentCreate:
 def test_extreme_timestamps_read_back_on_any_session_time_zone(raw_conn: Any, zone: str) -> None:
     conn = raw_conn  # a plain connection, not the library's
     conn.execute(pgsql.SQL("SET TimeZone TO {}").format(pgsql.Literal(zone)))
-    repos = odb.Repositories(conn)
+    repos = api.Repositories(conn)
     for moment in (
         odb.fieldtypes.MIN_TIMESTAMP,
         odb.fieldtypes.MAX_TIMESTAMP,
@@ -214,8 +215,8 @@ def test_optimistic_update_refuses_a_moved_row(repos: odb.Repositories, world: W
 
 def test_concurrent_metadata_merges_lose_nothing(db_dsn: str, world: World) -> None:
     def worker(n: int) -> None:
-        with odb.connect(db_dsn, autocommit=True) as c:
-            repos = odb.Repositories(c)
+        with api.connect(db_dsn, autocommit=True) as c:
+            repos = api.Repositories(c)
             for i in range(25):
                 repos.workflow_executions.merge_metadata(world.execution.id, {f"w{n}_{i}": i})
 
@@ -224,8 +225,8 @@ def test_concurrent_metadata_merges_lose_nothing(db_dsn: str, world: World) -> N
         t.start()
     for t in threads:
         t.join()
-    with odb.connect(db_dsn) as c:
-        run = odb.Repositories(c).workflow_executions.get(world.execution.id)
+    with api.connect(db_dsn) as c:
+        run = api.Repositories(c).workflow_executions.get(world.execution.id)
     assert run is not None and len(run.metadata) == 100
 
 
@@ -297,7 +298,7 @@ def test_stored_api_key_hash_is_keyed(repos: odb.Repositories, conn: Conn) -> No
 
 
 def test_library_connections_pin_utc_and_set_timeouts(db_dsn: str) -> None:
-    with odb.connect(db_dsn) as conn:
+    with api.connect(db_dsn) as conn:
         assert conn.info.parameter_status("TimeZone") == "UTC"
         got = (
             conn.execute("SHOW statement_timeout").fetchone(),
@@ -305,7 +306,7 @@ def test_library_connections_pin_utc_and_set_timeouts(db_dsn: str) -> None:
         )
         assert got == (("30s",), ("5s",))
         assert conn.prepare_threshold == 5  # direct connection: statements are prepared
-    with odb.connect(db_dsn, prepare=False, statement_timeout=None, lock_timeout=1.5) as conn:
+    with api.connect(db_dsn, prepare=False, statement_timeout=None, lock_timeout=1.5) as conn:
         assert conn.prepare_threshold is None
         assert conn.execute("SHOW lock_timeout").fetchone() == ("1500ms",)
 
@@ -313,25 +314,25 @@ def test_library_connections_pin_utc_and_set_timeouts(db_dsn: str) -> None:
 def test_lock_wait_gives_up_with_a_named_retry_safe_error(
     db_dsn: str, world: World, conn: Conn
 ) -> None:
-    repos = odb.Repositories(conn)
+    repos = api.Repositories(conn)
     repos.workflow_executions.start(world.execution.id)
     conn.commit()
-    with odb.connect(db_dsn) as holder:
+    with api.connect(db_dsn) as holder:
         holder.execute(
             "SELECT 1 FROM workflow_executions WHERE id = %s FOR UPDATE", [world.execution.id]
         )
-        with odb.connect(db_dsn, lock_timeout=0.2) as waiter:
+        with api.connect(db_dsn, lock_timeout=0.2) as waiter:
             began = time.monotonic()
             with pytest.raises(odb.LockTimeoutError) as caught:
-                odb.Repositories(waiter).workflow_executions.complete(world.execution.id)
+                api.Repositories(waiter).workflow_executions.complete(world.execution.id)
             assert time.monotonic() - began < 3
             assert caught.value.retry_safe
             waiter.rollback()
         with (
-            odb.connect(db_dsn, statement_timeout=0.2, lock_timeout=None) as waiter,
+            api.connect(db_dsn, statement_timeout=0.2, lock_timeout=None) as waiter,
             pytest.raises(odb.QueryCanceledError),
         ):
-            odb.Repositories(waiter).workflow_executions.complete(world.execution.id)
+            api.Repositories(waiter).workflow_executions.complete(world.execution.id)
         holder.rollback()
     # Nothing was lost: the row is still running and can be completed now.
     assert (
@@ -341,8 +342,8 @@ def test_lock_wait_gives_up_with_a_named_retry_safe_error(
 
 
 def test_deadlock_and_serialization_failures_are_named(db_dsn: str, world: World) -> None:
-    with odb.connect(db_dsn) as setup:
-        other = odb.Repositories(setup).workflow_executions.create(
+    with api.connect(db_dsn) as setup:
+        other = api.Repositories(setup).workflow_executions.create(
             odb.WorkflowExecutionCreate(
                 agent_id=world.agent.id,
                 customer_id=world.customer.id,
@@ -355,8 +356,8 @@ def test_deadlock_and_serialization_failures_are_named(db_dsn: str, world: World
     barrier = threading.Barrier(2)
 
     def cross(first: int) -> None:
-        with odb.connect(db_dsn, lock_timeout=None) as c:
-            repos = odb.Repositories(c)
+        with api.connect(db_dsn, lock_timeout=None) as c:
+            repos = api.Repositories(c)
             try:
                 repos.workflow_executions.merge_metadata(ids[first], {"a": 1})
                 barrier.wait()
@@ -374,9 +375,9 @@ def test_deadlock_and_serialization_failures_are_named(db_dsn: str, world: World
     assert len(errors) == 1 and isinstance(errors[0], odb.DeadlockError)
     assert errors[0].retry_safe
 
-    with odb.connect(db_dsn) as a, odb.connect(db_dsn) as b:
+    with api.connect(db_dsn) as a, api.connect(db_dsn) as b:
         a.isolation_level = b.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        ra, rb = odb.Repositories(a), odb.Repositories(b)
+        ra, rb = api.Repositories(a), api.Repositories(b)
         ra.workflow_executions.get(ids[0])
         rb.workflow_executions.get(ids[0])
         ra.workflow_executions.merge_metadata(ids[0], {"a": 2})
@@ -388,8 +389,8 @@ def test_deadlock_and_serialization_failures_are_named(db_dsn: str, world: World
 def test_terminated_backend_is_connection_lost_and_leaves_no_partial_rows(
     db_dsn: str, world: World
 ) -> None:
-    with odb.connect(db_dsn) as victim, odb.connect(db_dsn, autocommit=True) as killer:
-        repos = odb.Repositories(victim)
+    with api.connect(db_dsn) as victim, api.connect(db_dsn, autocommit=True) as killer:
+        repos = api.Repositories(victim)
         repos.workflow_steps.create(
             odb.WorkflowStepCreate(
                 workflow_execution_id=world.execution.id, step_name="a", step_order=1
@@ -399,8 +400,8 @@ def test_terminated_backend_is_connection_lost_and_leaves_no_partial_rows(
         with pytest.raises(odb.ConnectionLostError) as caught:
             repos.workflow_steps.list_for_execution(world.execution.id)
         assert caught.value.retry_safe  # it was inside a transaction: nothing committed
-    with odb.connect(db_dsn) as check:
-        assert odb.Repositories(check).workflow_steps.list_for_execution(world.execution.id) == []
+    with api.connect(db_dsn) as check:
+        assert api.Repositories(check).workflow_steps.list_for_execution(world.execution.id) == []
 
 
 def test_backend_terminated_mid_copy_leaves_nothing(db_dsn: str, world: World) -> None:
@@ -410,23 +411,23 @@ def test_backend_terminated_mid_copy_leaves_nothing(db_dsn: str, world: World) -
         )
         for i in range(1, 200_001)
     ]
-    with odb.connect(db_dsn) as victim, odb.connect(db_dsn, autocommit=True) as killer:
+    with api.connect(db_dsn) as victim, api.connect(db_dsn, autocommit=True) as killer:
         pid = victim.info.backend_pid
         timer = threading.Timer(
             0.3, lambda: killer.execute("SELECT pg_terminate_backend(%s)", [pid])
         )
         timer.start()
         with pytest.raises((odb.ConnectionLostError, psycopg.OperationalError)):
-            odb.Repositories(victim).workflow_steps.bulk_create(steps)
+            api.Repositories(victim).workflow_steps.bulk_create(steps)
             victim.commit()
         timer.join()
-    with odb.connect(db_dsn) as check:
-        assert odb.Repositories(check).workflow_steps.list_for_execution(world.execution.id) == []
+    with api.connect(db_dsn) as check:
+        assert api.Repositories(check).workflow_steps.list_for_execution(world.execution.id) == []
 
 
 def test_pool_heals_after_its_connections_die(db_dsn: str, world: World) -> None:
     """What a server restart does to an idle pool: every connection is dead."""
-    with odb.create_pool(db_dsn, min_size=3, max_size=3) as pool:
+    with api.create_pool(db_dsn, min_size=3, max_size=3) as pool:
         pool.wait()
         pids = []
         for _ in range(3):
@@ -439,20 +440,20 @@ def test_pool_heals_after_its_connections_die(db_dsn: str, world: World) -> None
         for _ in range(10):
             try:
                 with pool.connection() as c:
-                    assert odb.Repositories(c).workflow_executions.get(world.execution.id)
+                    assert api.Repositories(c).workflow_executions.get(world.execution.id)
             except (psycopg.Error, odb.RepositoryError):
                 failures += 1
         assert failures == 0
 
 
 def test_a_recreated_schema_does_not_break_pooled_connections(db_dsn: str, world: World) -> None:
-    with odb.create_pool(db_dsn, min_size=1, max_size=1) as pool:
+    with api.create_pool(db_dsn, min_size=1, max_size=1) as pool:
         with pool.connection() as c:
-            assert odb.Repositories(c).workflow_executions.get(world.execution.id)
+            assert api.Repositories(c).workflow_executions.get(world.execution.id)
         rollback(db_dsn, steps=None, drop_data=True)
         migrate(db_dsn)  # every enum type now has a new id
         with pool.connection() as c:
-            repos = odb.Repositories(c)
+            repos = api.Repositories(c)
             agent = repos.agents.create(_agent(status=odb.AgentStatus.HEALTHY))
             assert repos.agents.list(status=odb.AgentStatus.HEALTHY) == [agent]
             assert c.execute("SELECT %s::text", [odb.AgentStatus.HEALTHY]).fetchone() == (

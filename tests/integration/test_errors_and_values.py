@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 import optiinfra_db as odb
 from tests.conftest import World
+from tests.sides import api
 
 # Every test here runs on both sides: sync, and optiinfra_db.aio (tests/aio_bridge.py).
 pytestmark = pytest.mark.usefixtures("side")
@@ -25,9 +26,9 @@ Conn = psycopg.Connection[Any]
 def closed_repos(db_dsn: str) -> odb.Repositories:
     """Repositories on a closed connection: any SQL sent would raise OperationalError,
     so a ValidationError proves nothing was sent."""
-    conn = odb.connect(db_dsn)
+    conn = api.connect(db_dsn)
     conn.close()
-    return odb.Repositories(conn)
+    return api.Repositories(conn)
 
 
 @pytest.mark.sync_only  # records only: no I/O

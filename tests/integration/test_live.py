@@ -17,6 +17,7 @@ import pytest
 
 import optiinfra_db as odb
 from tests.conftest import World
+from tests.sides import api
 
 # Every test here runs on both sides: sync, and optiinfra_db.aio (tests/aio_bridge.py).
 pytestmark = pytest.mark.usefixtures("side")
@@ -65,7 +66,7 @@ class Collector(threading.Thread):
 
     def run(self) -> None:
         try:
-            for t in odb.watch(self.dsn, **self.kwargs):
+            for t in api.watch(self.dsn, **self.kwargs):
                 self.got.append(t)
                 if self.stop_after is not None and len(self.got) >= self.stop_after:
                     break  # closes the generator (and its connection)
@@ -146,14 +147,14 @@ def test_the_reported_interleaving_loses_nothing(
     T2's without waiting for T1."""
     repos.workflow_executions.cancel(world.execution.id)
     conn.commit()
-    position = odb.log_position(conn)
+    position = api.log_position(conn)
     conn.commit()
     watcher = Collector(db_dsn, after=position, stop_after=2, timeout=20)
     watcher.start()
-    with odb.connect(db_dsn) as t1, odb.connect(db_dsn) as t2:
+    with api.connect(db_dsn) as t1, api.connect(db_dsn) as t2:
         t2.execute("SELECT pg_current_xact_id()")
-        one = _create(odb.Repositories(t1), world)
-        two = _create(odb.Repositories(t2), world)
+        one = _create(api.Repositories(t1), world)
+        two = _create(api.Repositories(t2), world)
         t2.commit()
         deadline = time.monotonic() + 5
         while not watcher.got and time.monotonic() < deadline:
@@ -188,7 +189,7 @@ def test_many_writers_out_of_order_with_rollbacks_lose_and_repeat_nothing(
 
     repos.workflow_executions.cancel(world.execution.id)
     conn.commit()
-    position = odb.log_position(conn)
+    position = api.log_position(conn)
     conn.commit()
     whole = Collector(db_dsn, after=position, timeout=3)
     half = Collector(db_dsn, after=position, stop_after=40, timeout=3)
@@ -199,8 +200,8 @@ def test_many_writers_out_of_order_with_rollbacks_lose_and_repeat_nothing(
     def writer(seed: int) -> None:
         rng = random.Random(seed)
         try:
-            with odb.connect(db_dsn) as c:
-                r = odb.Repositories(c)
+            with api.connect(db_dsn) as c:
+                r = api.Repositories(c)
                 for i in range(12):
                     _create(r, world)
                     if seed == 0 and i == 3:
@@ -244,7 +245,7 @@ def test_no_watcher_waits_for_a_transaction_that_wrote_no_transition(
     this one on another table, delay no watcher."""
     repos.workflow_executions.cancel(world.execution.id)
     conn.commit()
-    position = odb.log_position(conn)
+    position = api.log_position(conn)
     conn.commit()
     watcher = Collector(db_dsn, after=position, stop_after=1, timeout=20)
     watcher.start()
@@ -284,7 +285,7 @@ def test_timeout_ends_a_watch_whatever_it_waits_for(
 def test_bad_positions_are_refused_before_connecting() -> None:
     for bad in ("", "//", "1:2:/", "5:3://", "1:9:7,3//", "1:9://4", "x", "1:2:/1:3:/"):
         with pytest.raises(pydantic.ValidationError):
-            odb.watch("postgresql://nobody@127.0.0.1:1/none", after=bad)
+            api.watch("postgresql://nobody@127.0.0.1:1/none", after=bad)
 
 
 def test_a_watcher_survives_a_dropped_connection(
@@ -316,8 +317,8 @@ def test_wait_for_work_wakes_on_new_and_requeued_work_only(
 ) -> None:
     repos.workflow_executions.cancel(world.execution.id)
     conn.commit()
-    with odb.connect(db_dsn, autocommit=True) as worker:
-        assert odb.wait_for_work(worker, timeout=1) is True  # subscribes
+    with api.connect(db_dsn, autocommit=True) as worker:
+        assert api.wait_for_work(worker, timeout=1) is True  # subscribes
         # a rolled-back insert announces nothing
         repos.workflow_executions.create(
             odb.WorkflowExecutionCreate(
@@ -327,14 +328,14 @@ def test_wait_for_work_wakes_on_new_and_requeued_work_only(
             )
         )
         conn.rollback()
-        assert odb.wait_for_work(worker, timeout=0.4) is False
+        assert api.wait_for_work(worker, timeout=0.4) is False
 
         def later(fn: Any) -> None:
             threading.Timer(0.2, fn).start()
 
         later(lambda: _new_run(repos, world, steps=0))
         began = time.monotonic()
-        assert odb.wait_for_work(worker, timeout=5) is True
+        assert api.wait_for_work(worker, timeout=5) is True
         assert 0.15 < time.monotonic() - began < 2
 
 
@@ -344,36 +345,36 @@ def test_wait_for_work_wakes_on_a_requeue_and_filters_by_type(
     repos.workflow_executions.cancel(world.execution.id)
     conn.commit()
     run = _new_run(repos, world, steps=0, max_attempts=2)
-    with odb.connect(db_dsn, autocommit=True) as worker:
-        wx = odb.Repositories(worker).workflow_executions
-        assert odb.wait_for_work(worker, timeout=1) is True  # subscribes
+    with api.connect(db_dsn, autocommit=True) as worker:
+        wx = api.Repositories(worker).workflow_executions
+        assert api.wait_for_work(worker, timeout=1) is True  # subscribes
         assert [r.id for r in wx.claim("w", lease=timedelta(milliseconds=50))] == [run]
-        assert odb.wait_for_work(worker, timeout=0.3) is False  # nothing pending
+        assert api.wait_for_work(worker, timeout=0.3) is False  # nothing pending
         time.sleep(0.1)
         threading.Timer(0.1, _reap, args=(db_dsn,)).start()
-        assert odb.wait_for_work(worker, timeout=5, workflow_types=["health_check"]) is True
+        assert api.wait_for_work(worker, timeout=5, workflow_types=["health_check"]) is True
         assert [r.id for r in wx.claim("w2")] == [run]
         # a new run of another type does not wake a worker waiting for health checks
         threading.Timer(
             0.1,
             lambda: _new_run(repos, world, steps=0, workflow_type=odb.WorkflowType.COST_ANALYSIS),
         ).start()
-        assert odb.wait_for_work(worker, timeout=0.6, workflow_types=["health_check"]) is False
+        assert api.wait_for_work(worker, timeout=0.6, workflow_types=["health_check"]) is False
 
 
 def _reap(dsn: str) -> None:
-    with odb.connect(dsn, autocommit=True) as c:
-        assert odb.Repositories(c).workflow_executions.reap_expired()
+    with api.connect(dsn, autocommit=True) as c:
+        assert api.Repositories(c).workflow_executions.reap_expired()
 
 
 @pytest.mark.parametrize(
     "call",
     [
-        lambda dsn: odb.watch(dsn, after=-1),
-        lambda dsn: odb.watch(dsn, after="10"),
-        lambda dsn: odb.watch(dsn, timeout=0),
-        lambda dsn: odb.watch(dsn, timeout=-5),
-        lambda dsn: odb.watch(dsn, execution_id="not-a-uuid"),
+        lambda dsn: api.watch(dsn, after=-1),
+        lambda dsn: api.watch(dsn, after="10"),
+        lambda dsn: api.watch(dsn, timeout=0),
+        lambda dsn: api.watch(dsn, timeout=-5),
+        lambda dsn: api.watch(dsn, execution_id="not-a-uuid"),
     ],
 )
 def test_bad_watch_input_is_refused_before_connecting(call: Any) -> None:
@@ -388,5 +389,5 @@ def test_bad_wait_input_is_refused_before_any_sql(conn: Conn) -> None:
         {"timeout": 1, "workflow_types": []},
     ):
         with pytest.raises(pydantic.ValidationError):
-            odb.wait_for_work(conn, **kwargs)  # type: ignore[arg-type]
+            api.wait_for_work(conn, **kwargs)  # type: ignore[arg-type]
     assert conn.info.transaction_status is psycopg.pq.TransactionStatus.IDLE

@@ -15,15 +15,16 @@ import pytest
 
 import optiinfra_db as odb
 from tests.conftest import PGBOUNCER, World
+from tests.sides import api
 
 pytestmark = pytest.mark.skipif(not PGBOUNCER, reason="needs OPTIINFRA_TEST_PGBOUNCER")
 
 
 def test_library_detects_the_pooler_and_does_not_prepare(db_dsn: str) -> None:
-    with odb.connect(db_dsn, statement_timeout=None, lock_timeout=None) as conn:
+    with api.connect(db_dsn, statement_timeout=None, lock_timeout=None) as conn:
         assert conn.prepare_threshold is None
     with (
-        odb.create_pool(
+        api.create_pool(
             db_dsn, min_size=1, max_size=1, statement_timeout=None, lock_timeout=None
         ) as pool,
         pool.connection() as conn,
@@ -39,8 +40,8 @@ def test_many_clients_over_few_server_connections_lose_nothing(db_dsn: str, worl
 
     def client(n: int) -> None:
         try:
-            with odb.connect(db_dsn, statement_timeout=None, lock_timeout=None) as conn:
-                repos = odb.Repositories(conn)
+            with api.connect(db_dsn, statement_timeout=None, lock_timeout=None) as conn:
+                repos = api.Repositories(conn)
                 for i in range(40):
                     with conn.transaction():
                         run = repos.workflow_executions.create(
@@ -67,7 +68,7 @@ def test_many_clients_over_few_server_connections_lose_nothing(db_dsn: str, worl
     for t in threads:
         t.join()
     assert failures == []
-    with odb.connect(db_dsn, statement_timeout=None, lock_timeout=None) as conn:
-        rows: list[Any] = odb.Repositories(conn).workflow_executions.list(limit=1000)
+    with api.connect(db_dsn, statement_timeout=None, lock_timeout=None) as conn:
+        rows: list[Any] = api.Repositories(conn).workflow_executions.list(limit=1000)
     kept = [r for r in rows if "client" in r.metadata]
     assert len(kept) == 8 * 20 and all(r.metadata.get("seen") for r in kept)

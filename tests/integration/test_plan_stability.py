@@ -16,6 +16,7 @@ import psycopg
 
 import optiinfra_db as odb
 from optiinfra_db.queries import CATALOG
+from tests.sides import api
 
 
 def _scans(conn: psycopg.Connection[Any], key: str, params: dict[str, Any]) -> list[str]:
@@ -33,8 +34,8 @@ def _scans(conn: psycopg.Connection[Any], key: str, params: dict[str, Any]) -> l
 
 def test_get_detail_stays_on_its_index_when_statistics_are_stale(empty_db_dsn: str) -> None:
     odb.migrate(empty_db_dsn)
-    with odb.connect(empty_db_dsn) as conn:
-        repos = odb.Repositories(conn)
+    with api.connect(empty_db_dsn) as conn:
+        repos = api.Repositories(conn)
         customer = repos.customers.create(
             odb.CustomerCreate(name="Stale", email="stale@example.test", api_key=odb.new_api_key())
         )

@@ -14,6 +14,7 @@ import optiinfra_db as odb
 from optiinfra_db.enums import PG_ENUMS
 from optiinfra_db.queries import CATALOG, Query
 from tests.catalog import enums
+from tests.sides import api
 
 _PLACEHOLDER = re.compile(r"%\(([a-z_][a-z0-9_]*)\)s")
 
@@ -61,7 +62,7 @@ def test_every_copy_statement_runs(raw_conn: psycopg.Connection[Any], key: str) 
 def test_statements_carry_their_origin_in_pg_stat_activity(
     conn: psycopg.Connection[Any], db_dsn: str
 ) -> None:
-    odb.Repositories(conn).workflow_executions.get(uuid4())
+    api.Repositories(conn).workflow_executions.get(uuid4())
     with psycopg.connect(db_dsn, autocommit=True) as observer:
         row = observer.execute(
             "SELECT query FROM pg_stat_activity WHERE pid = %s", [conn.info.backend_pid]
@@ -95,25 +96,25 @@ def test_connect_registers_enums_and_jsonb(conn: psycopg.Connection[Any]) -> Non
 
 
 def test_connect_to_unmigrated_database_works(empty_db_dsn: str) -> None:
-    with odb.connect(empty_db_dsn) as conn:
+    with api.connect(empty_db_dsn) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
 
 
 def test_connect_leaves_defaults_and_passes_kwargs(db_dsn: str) -> None:
-    with odb.connect(db_dsn) as conn:
+    with api.connect(db_dsn) as conn:
         assert conn.autocommit is False
         assert conn.prepare_threshold == 5
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         assert conn.execute("SHOW transaction_isolation").fetchone() == ("read committed",)
-    with odb.connect(db_dsn, autocommit=True, prepare_threshold=None) as conn:
+    with api.connect(db_dsn, autocommit=True, prepare_threshold=None) as conn:
         assert conn.autocommit is True and conn.prepare_threshold is None
 
 
 def test_pool_connections_are_configured(db_dsn: str) -> None:
     seen: list[int] = []
     with (
-        odb.create_pool(
+        api.create_pool(
             db_dsn, min_size=1, max_size=2, configure=lambda c: seen.append(c.info.backend_pid)
         ) as pool,
         pool.connection() as conn,

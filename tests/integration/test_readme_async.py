@@ -12,6 +12,7 @@ import psycopg
 
 import optiinfra_db as odb
 from tests.conftest import World
+from tests.sides import api
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -27,7 +28,7 @@ def _blocks() -> list[str]:
 def test_the_readme_handler_and_worker_run_as_written(
     db_dsn: str, world: World, conn: psycopg.Connection[Any]
 ) -> None:
-    repos = odb.Repositories(conn)
+    repos = api.Repositories(conn)
     made = [
         repos.workflow_executions.create_with_steps(
             odb.WorkflowExecutionCreate(

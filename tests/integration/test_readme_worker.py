@@ -14,6 +14,7 @@ import pytest
 
 import optiinfra_db as odb
 from tests.conftest import World
+from tests.sides import api
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -28,7 +29,7 @@ def _worker_code() -> str:
 def test_the_readme_worker_runs_as_written(
     db_dsn: str, world: World, conn: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repos = odb.Repositories(conn)
+    repos = api.Repositories(conn)
     made = [
         repos.workflow_executions.create_with_steps(
             odb.WorkflowExecutionCreate(
@@ -50,7 +51,7 @@ def test_the_readme_worker_runs_as_written(
 
     namespace: dict[str, Any] = {"do_the_step": do_the_step}
     exec(compile(_worker_code(), str(README), "exec"), namespace)
-    with odb.create_pool(db_dsn, kwargs={"autocommit": True}, max_size=4) as pool:
+    with api.create_pool(db_dsn, kwargs={"autocommit": True}, max_size=4) as pool:
         for _ in range(5):  # world.execution (no steps) and the three runs
             namespace["work"](pool)
         got = {r: repos.workflow_executions.get(r) for r in made}

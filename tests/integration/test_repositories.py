@@ -12,6 +12,7 @@ import pytest
 
 import optiinfra_db as odb
 from tests.conftest import World
+from tests.sides import api, own_sql
 
 # Every test here runs on both sides: sync, and optiinfra_db.aio (tests/aio_bridge.py).
 pytestmark = [pytest.mark.usefixtures("side"), pytest.mark.tenant]
@@ -38,8 +39,8 @@ def test_customers_crud_and_lookups(repos: odb.Repositories, conn: Conn) -> None
     assert repos.customers.get_by_api_key(key) == created
     assert repos.customers.get_by_api_key(key + "x") is None
     # Only the hash is stored; the record carries neither.
-    stored = conn.execute(
-        "SELECT api_key_hash FROM customers WHERE id = %s", [created.id]
+    stored = own_sql(
+        conn, "SELECT api_key_hash FROM customers WHERE id = %s", [created.id]
     ).fetchone()
     assert stored == (odb.records.hash_api_key(key),) and key not in str(stored)
     assert "api_key" not in odb.Customer.model_fields and "api_key_hash" not in created.model_dump()
@@ -337,7 +338,7 @@ def test_keyset_pagination_walks_every_row_once(repos: odb.Repositories, world: 
 
 
 def test_since_until_is_half_open(repos: odb.Repositories, world: World, conn: Conn) -> None:
-    conn.execute("UPDATE workflow_executions SET created_at = '2026-03-01T00:00:00Z'")
+    own_sql(conn, "UPDATE workflow_executions SET created_at = '2026-03-01T00:00:00Z'")
     moment = datetime(2026, 3, 1, tzinfo=UTC)
     listed = repos.workflow_executions.list_for_customer
     assert len(listed(world.customer.id, since=moment)) == 1
@@ -375,13 +376,13 @@ def test_repositories_work_in_callers_transaction_block(
 
 
 def test_repositories_work_on_a_plain_psycopg_connection(raw_conn: Conn, world: World) -> None:
-    repos = odb.Repositories(raw_conn)
+    repos = api.Repositories(raw_conn)
     assert repos.workflow_executions.get(world.execution.id) == world.execution
     assert repos.customers.list(status=odb.CustomerStatus.ACTIVE) == [world.customer]
 
 
 def test_repositories_bundle_has_one_attribute_per_table(conn: Conn) -> None:
-    repos = odb.Repositories(conn)
+    repos = api.Repositories(conn)
     from tests.catalog import TABLES
 
     # The transition log has no repository of its own: triggers write it, and

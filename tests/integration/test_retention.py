@@ -13,6 +13,7 @@ import pytest
 
 import optiinfra_db as odb
 from tests.conftest import World
+from tests.sides import api
 
 # Every test here runs on both sides: sync, and optiinfra_db.aio (tests/aio_bridge.py).
 pytestmark = pytest.mark.usefixtures("side")
@@ -115,11 +116,11 @@ def test_purge_removes_old_finished_history_in_batches(
     conn.commit()
     assert before["workflow_steps"] == 10 and before["workflow_artifacts"] == 5
     batches: list[odb.PurgeBatch] = []
-    dry = odb.purge(db_dsn, finished_before=NOW - timedelta(days=1), batch_size=4, dry_run=True)
+    dry = api.purge(db_dsn, finished_before=NOW - timedelta(days=1), batch_size=4, dry_run=True)
     assert (dry.dry_run, dry.executions, dry.batches) == (True, 6, 2)
     assert _count(conn, "workflow_executions", old) == 6  # a dry run deletes nothing
     conn.commit()
-    done = odb.purge(
+    done = api.purge(
         db_dsn, finished_before=NOW - timedelta(days=1), batch_size=4, on_batch=batches.append
     )
     assert (done.executions, done.steps, done.artifacts) == (6, 10, 5)
@@ -139,17 +140,17 @@ def test_purge_removes_old_finished_history_in_batches(
     assert _count(conn, "workflow_executions", kept) == 3
     assert _count(conn, "workflow_transitions", kept) > 0
     conn.commit()
-    assert odb.purge(db_dsn, finished_before=NOW - timedelta(days=1)).executions == 0
+    assert api.purge(db_dsn, finished_before=NOW - timedelta(days=1)).executions == 0
 
 
 def test_purge_by_status_and_customer(
     db_dsn: str, conn: Conn, world: World, aged: dict[str, list[UUID]]
 ) -> None:
-    failed = odb.purge(db_dsn, finished_before=NOW - timedelta(days=1), statuses=[S.FAILED])
+    failed = api.purge(db_dsn, finished_before=NOW - timedelta(days=1), statuses=[S.FAILED])
     assert failed.executions == 3  # i = 0, 2, 4
-    other = odb.purge(db_dsn, finished_before=NOW - timedelta(days=1), customer_id=UUID(int=1))
+    other = api.purge(db_dsn, finished_before=NOW - timedelta(days=1), customer_id=UUID(int=1))
     assert other.executions == 0
-    assert odb.purge(db_dsn, finished_before=NOW, customer_id=world.customer.id).executions == 4
+    assert api.purge(db_dsn, finished_before=NOW, customer_id=world.customer.id).executions == 4
 
 
 def test_purge_skips_a_run_another_session_holds(
@@ -158,7 +159,7 @@ def test_purge_skips_a_run_another_session_holds(
     held = aged["old"][0]
     with psycopg.connect(db_dsn) as other:
         other.execute("SELECT 1 FROM workflow_executions WHERE id = %s FOR UPDATE", [held])
-        done = odb.purge(db_dsn, finished_before=NOW - timedelta(days=1))
+        done = api.purge(db_dsn, finished_before=NOW - timedelta(days=1))
         other.rollback()
     assert done.executions == 5
     assert _count(conn, "workflow_executions", [held]) == 1
@@ -181,4 +182,4 @@ def test_purge_skips_a_run_another_session_holds(
 def test_bad_purge_input_is_refused_before_any_sql(kwargs: dict[str, Any]) -> None:
     # an unreachable database: the refusal must come before any connection
     with pytest.raises(pydantic.ValidationError):
-        odb.purge("postgresql://nobody@127.0.0.1:1/none", **kwargs)
+        api.purge("postgresql://nobody@127.0.0.1:1/none", **kwargs)

@@ -24,6 +24,7 @@ import pytest
 
 import optiinfra_db as odb
 from tests.conftest import World
+from tests.sides import api, own_sql
 
 # Every test here runs on both sides: sync, and optiinfra_db.aio (tests/aio_bridge.py).
 pytestmark = [pytest.mark.usefixtures("side"), pytest.mark.tenant]
@@ -61,12 +62,12 @@ def _runs(
 
 def _expire(conn: Conn, *ids: UUID) -> None:
     """Age the leases of these runs into the past (as if their worker stopped)."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "UPDATE workflow_executions SET lease_expires_at = now() - interval '1 second'"
-            " WHERE id = ANY(%s)",
-            [list(ids)],
-        )
+    own_sql(
+        conn,
+        "UPDATE workflow_executions SET lease_expires_at = now() - interval '1 second'"
+        " WHERE id = ANY(%s)",
+        [list(ids)],
+    )
     conn.commit()
 
 
@@ -121,8 +122,8 @@ def test_eight_threads_claim_500_runs_each_exactly_once(
 
     def worker(name: str) -> None:
         try:
-            with odb.connect(db_dsn, autocommit=True) as c:
-                mine = odb.Repositories(c).workflow_executions
+            with api.connect(db_dsn, autocommit=True) as c:
+                mine = api.Repositories(c).workflow_executions
                 barrier.wait()
                 while got := mine.claim(name, limit=3):
                     with lock:
@@ -139,12 +140,13 @@ def test_eight_threads_claim_500_runs_each_exactly_once(
     counted = Counter(run for _, run in claims)
     assert set(counted) == made  # none lost
     assert max(counted.values()) == 1  # none claimed twice
-    with conn.cursor() as cur:
-        cur.execute(
+    by_worker = dict(
+        own_sql(
+            conn,
             "SELECT worker_id, count(*) FROM workflow_executions"
-            " WHERE status = 'running' AND attempt = 1 GROUP BY worker_id"
-        )
-        by_worker = dict(cur.fetchall())
+            " WHERE status = 'running' AND attempt = 1 GROUP BY worker_id",
+        ).fetchall()
+    )
     assert sum(by_worker.values()) == 500
     assert by_worker == dict(Counter(name for name, _ in claims))
 
@@ -382,8 +384,8 @@ def test_two_reapers_never_move_a_run_twice(
     barrier = threading.Barrier(2)
 
     def reaper() -> None:
-        with odb.connect(db_dsn, autocommit=True) as c:
-            mine = odb.Repositories(c).workflow_executions
+        with api.connect(db_dsn, autocommit=True) as c:
+            mine = api.Repositories(c).workflow_executions
             barrier.wait()
             while got := mine.reap_expired(limit=7):
                 with lock:
@@ -395,20 +397,20 @@ def test_two_reapers_never_move_a_run_twice(
     for t in threads:
         t.join()
     assert len(moved) == 300 and len(set(moved)) == 300
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT count(*) FROM workflow_transitions"
-            " WHERE reason = 'lease_expired' AND workflow_step_id IS NULL"
-        )
-        assert cur.fetchone() == (300,)
+    found = own_sql(
+        conn,
+        "SELECT count(*) FROM workflow_transitions"
+        " WHERE reason = 'lease_expired' AND workflow_step_id IS NULL",
+    ).fetchone()
+    assert found == (300,)
 
 
 def _late_worker(
     dsn: str, run_id: UUID, at: datetime, barrier: threading.Barrier, result: dict[str, Any]
 ) -> None:
     """Heartbeat, then complete, at ``at``: around the moment the lease runs out."""
-    with odb.connect(dsn, autocommit=True) as c:
-        mine = odb.Repositories(c).workflow_executions
+    with api.connect(dsn, autocommit=True) as c:
+        mine = api.Repositories(c).workflow_executions
         barrier.wait()
         time.sleep(max(0.0, (at - datetime.now(UTC)).total_seconds()))
         try:
@@ -420,8 +422,8 @@ def _late_worker(
 
 def _reaper(dsn: str, barrier: threading.Barrier, result: dict[str, Any]) -> None:
     """Reap in a loop for 600 ms, stopping at the first run moved."""
-    with odb.connect(dsn, autocommit=True) as c:
-        mine = odb.Repositories(c).workflow_executions
+    with api.connect(dsn, autocommit=True) as c:
+        mine = api.Repositories(c).workflow_executions
         barrier.wait()
         deadline = time.monotonic() + 0.6
         got: list[UUID] = []
@@ -487,8 +489,8 @@ def test_a_reaper_skips_a_run_whose_worker_is_writing(
     (run_id,) = _runs(repos, world, 1)
     (_run,) = wx.claim("w", lease=timedelta(seconds=1))
     conn.commit()
-    with odb.connect(db_dsn) as other:
-        odb.Repositories(other).workflow_executions.complete(run_id, worker_id="w")
+    with api.connect(db_dsn) as other:
+        api.Repositories(other).workflow_executions.complete(run_id, worker_id="w")
         time.sleep(1.1)  # the lease runs out while the complete is uncommitted
         assert wx.reap_expired() == []
         conn.commit()
@@ -500,10 +502,10 @@ def test_a_reaper_skips_a_run_whose_worker_is_writing(
 _WORKER = r"""
 import sys, time
 from datetime import UTC, datetime, timedelta
-import optiinfra_db as odb
+from optiinfra_db import Repositories, connect  # a process of its own: the sync side
 
-with odb.connect(sys.argv[1], autocommit=True) as conn:
-    repos = odb.Repositories(conn)
+with connect(sys.argv[1], autocommit=True) as conn:
+    repos = Repositories(conn)
     (run,) = repos.workflow_executions.claim("doomed", lease=timedelta(seconds=1))
     one, two = repos.workflow_steps.list_for_execution(run.id)
     repos.workflow_steps.start(one.id, worker_id="doomed")
@@ -584,8 +586,8 @@ def test_a_raw_update_is_logged_and_inherits_nothing(
 ) -> None:
     wx = repos.workflow_executions
     (run,) = wx.claim("w", reason="first of the day")
-    with conn.cursor() as cur:  # same transaction, after a library call
-        cur.execute("UPDATE workflow_executions SET status = 'failed' WHERE id = %s", [run.id])
+    # same transaction, after a library call
+    own_sql(conn, "UPDATE workflow_executions SET status = 'failed' WHERE id = %s", [run.id])
     conn.commit()
     moves = [(t.from_status, t.to_status, t.worker_id, t.reason) for t in wx.history(run.id)]
     assert moves == [

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 import optiinfra_db as odb
 from tests.conftest import World
+from tests.sides import api
 
 # Every test here runs on both sides: sync, and optiinfra_db.aio (tests/aio_bridge.py).
 pytestmark = pytest.mark.usefixtures("side")
@@ -79,8 +80,8 @@ def test_a_stream_fetches_batch_by_batch_and_closes_its_cursor(
 def test_a_stream_on_an_autocommit_connection_opens_its_own_transaction(
     db_dsn: str, world: World
 ) -> None:
-    with odb.connect(db_dsn, autocommit=True) as auto:
-        repos = odb.Repositories(auto)
+    with api.connect(db_dsn, autocommit=True) as auto:
+        repos = api.Repositories(auto)
         rows = list(repos.workflow_executions.iter_for_customer(world.customer.id))
         assert [r.id for r in rows] == [world.execution.id]
         assert auto.info.transaction_status == psycopg.pq.TransactionStatus.IDLE

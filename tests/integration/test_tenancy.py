@@ -17,6 +17,7 @@ import pytest
 
 import optiinfra_db as odb
 from optiinfra_db.errors import CustomerScopeError, InvalidReferenceError, NotFoundError
+from tests.sides import api
 from tests.tenant_harness import APP_USER, app_dsn
 
 pytestmark = pytest.mark.usefixtures("side")
@@ -97,14 +98,14 @@ def _tenant(repos: Any, agent: Any, name: str) -> dict[str, Any]:
 def tenants(db_dsn: str) -> Iterator[dict[str, Any]]:
     """Customers A and B, each with a row in every customer-owned table (made
     through the operator's view, committed); B's run is claimed and running."""
-    with odb.connect(db_dsn) as conn:
-        repos = odb.Repositories(conn)
+    with api.connect(db_dsn) as conn:
+        repos = api.Repositories(conn)
         agent = repos.agents.create(odb.AgentCreate(type=odb.AgentType.COST, name="tenant-agent"))
         a = _tenant(repos, agent, "alpha")
         b = _tenant(repos, agent, "bravo")
         conn.commit()
         for t in (a, b):  # each run claimed, its first step running: lifecycle moves apply
-            (claimed,) = odb.Repositories(conn).workflow_executions.claim(
+            (claimed,) = api.Repositories(conn).workflow_executions.claim(
                 "w", customer_id=t["customer"].id
             )
             assert claimed.id == t["run"].id
@@ -131,7 +132,7 @@ def _holdings(db_dsn: str, customer_id: Any) -> dict[str, list[Any]]:
 @pytest.fixture
 def app(db_dsn: str) -> Iterator[Conn]:
     """A library connection logged in as the optiinfra_app test user."""
-    with odb.connect(app_dsn(db_dsn)) as conn:
+    with api.connect(app_dsn(db_dsn)) as conn:
         yield conn
 
 
@@ -425,7 +426,7 @@ def test_every_method_of_a_scoped_repository_misses_another_customers_rows(
     before = _holdings(db_dsn, b["customer"].id)
     outcomes: dict[str, str] = {}
     for name, call in calls.items():
-        repos = odb.Repositories(app, customer_id=a["customer"].id)
+        repos = api.Repositories(app, customer_id=a["customer"].id)
         try:
             result = call(repos)
         except (NotFoundError, CustomerScopeError, InvalidReferenceError) as exc:
@@ -461,7 +462,7 @@ def test_every_method_of_a_scoped_repository_misses_another_customers_rows(
     for name in ("approvals.create", "workflow_steps.create", "workflow_artifacts.create"):
         assert outcomes[name] == "InvalidReferenceError", (name, outcomes[name])
     # and A's own rows are there for A: the scope is not simply empty
-    mine = odb.Repositories(app, customer_id=a["customer"].id)
+    mine = api.Repositories(app, customer_id=a["customer"].id)
     assert mine.workflow_executions.get_detail(a["run"].id).execution.input_data == {  # type: ignore[union-attr]
         "secret": "alpha"
     }
@@ -471,7 +472,7 @@ def test_every_method_of_a_scoped_repository_misses_another_customers_rows(
 
 def test_a_foreign_id_reads_exactly_like_a_missing_one(app: Conn, tenants: dict[str, Any]) -> None:
     a, b = tenants["a"], tenants["b"]
-    repos = odb.Repositories(app, customer_id=a["customer"].id)
+    repos = api.Repositories(app, customer_id=a["customer"].id)
     nobody = uuid.uuid4()
 
     def message(call: Callable[[Any], Any], ident: Any) -> str:
@@ -504,20 +505,20 @@ def test_a_foreign_id_reads_exactly_like_a_missing_one(app: Conn, tenants: dict[
 
 
 def test_a_scope_is_refused_where_postgres_would_not_enforce_it(db_dsn: str, side: str) -> None:
-    with odb.connect(db_dsn) as operator:  # the test server's superuser
+    with api.connect(db_dsn) as operator:  # the test server's superuser
         with pytest.raises(CustomerScopeError, match="superuser"):
-            odb.Repositories(operator, customer_id=uuid.uuid4())
-        assert odb.Repositories(operator).customer_id is None  # the operator's view is fine
-    with odb.connect(app_dsn(db_dsn)) as app:
-        assert odb.Repositories(app, customer_id=uuid.uuid4()).customer_id is not None
+            api.Repositories(operator, customer_id=uuid.uuid4())
+        assert api.Repositories(operator).customer_id is None  # the operator's view is fine
+    with api.connect(app_dsn(db_dsn)) as app:
+        assert api.Repositories(app, customer_id=uuid.uuid4()).customer_id is not None
 
 
 def test_one_connection_two_customers_in_one_transaction_and_savepoints(
     app: Conn, tenants: dict[str, Any]
 ) -> None:
     a, b = tenants["a"], tenants["b"]
-    ra = odb.Repositories(app, customer_id=a["customer"].id)
-    rb = odb.Repositories(app, customer_id=b["customer"].id)
+    ra = api.Repositories(app, customer_id=a["customer"].id)
+    rb = api.Repositories(app, customer_id=b["customer"].id)
     with app.transaction():
         assert ra.workflow_executions.get(a["run"].id) is not None
         assert rb.workflow_executions.get(a["run"].id) is None  # B's turn sets B
@@ -549,7 +550,7 @@ def test_the_customer_setting_is_sent_once_per_transaction(
     from tests.aio_bridge import _SCOPE_TAG
 
     a = tenants["a"]
-    repos = odb.Repositories(app, customer_id=a["customer"].id)
+    repos = api.Repositories(app, customer_id=a["customer"].id)
     seen: list[str] = []
     sync_execute, async_execute = psycopg.Cursor.execute, psycopg.AsyncCursor.execute
 
@@ -580,18 +581,18 @@ def test_an_autocommit_connection_and_a_pool_run_scoped(
     db_dsn: str, tenants: dict[str, Any]
 ) -> None:
     a, b = tenants["a"], tenants["b"]
-    with odb.connect(app_dsn(db_dsn), autocommit=True) as conn:
-        repos = odb.Repositories(conn, customer_id=a["customer"].id)
+    with api.connect(app_dsn(db_dsn), autocommit=True) as conn:
+        repos = api.Repositories(conn, customer_id=a["customer"].id)
         for _ in range(2):  # every call is its own transaction: each sets the customer
             assert repos.workflow_executions.get(a["run"].id) is not None
             assert repos.workflow_executions.get(b["run"].id) is None
         assert [r.id for r in repos.workflow_executions.iter_for_customer(a["customer"].id)] == [
             a["run"].id
         ]
-    with odb.create_pool(app_dsn(db_dsn), min_size=1, max_size=2) as pool:
+    with api.create_pool(app_dsn(db_dsn), min_size=1, max_size=2) as pool:
         for customer, mine, theirs in ((a, a, b), (b, b, a)):
             with pool.connection() as conn:
-                repos = odb.Repositories(conn, customer_id=customer["customer"].id)
+                repos = api.Repositories(conn, customer_id=customer["customer"].id)
                 assert repos.workflow_executions.get(mine["run"].id) is not None
                 assert repos.workflow_executions.get(theirs["run"].id) is None
 
@@ -600,9 +601,9 @@ def test_a_scoped_worker_claims_and_finishes_only_its_customers_runs(
     db_dsn: str, tenants: dict[str, Any]
 ) -> None:
     a, b = tenants["a"], tenants["b"]
-    with odb.connect(db_dsn) as operator:
+    with api.connect(db_dsn) as operator:
         for t in (a, b):
-            odb.Repositories(operator).workflow_executions.create(
+            api.Repositories(operator).workflow_executions.create(
                 odb.WorkflowExecutionCreate(
                     agent_id=tenants["agent"].id,
                     customer_id=t["customer"].id,
@@ -611,8 +612,8 @@ def test_a_scoped_worker_claims_and_finishes_only_its_customers_runs(
             )
         operator.commit()
     before = _holdings(db_dsn, b["customer"].id)
-    with odb.connect(app_dsn(db_dsn), autocommit=True) as conn:
-        wx = odb.Repositories(conn, customer_id=a["customer"].id).workflow_executions
+    with api.connect(app_dsn(db_dsn), autocommit=True) as conn:
+        wx = api.Repositories(conn, customer_id=a["customer"].id).workflow_executions
         got = wx.claim("scoped-worker", limit=10)
         assert [r.customer_id for r in got] == [a["customer"].id]
         finished = wx.complete(got[0].id, {"ok": True}, worker_id="scoped-worker")
@@ -625,12 +626,12 @@ def test_a_scoped_watch_replays_only_its_customers_log(
     db_dsn: str, tenants: dict[str, Any]
 ) -> None:
     a, b = tenants["a"], tenants["b"]
-    seen = list(odb.watch(app_dsn(db_dsn), after=0, timeout=0.3, customer_id=a["customer"].id))
+    seen = list(api.watch(app_dsn(db_dsn), after=0, timeout=0.3, customer_id=a["customer"].id))
     runs = {t.workflow_execution_id for t in seen}
     assert runs == {a["run"].id} and len(seen) >= 4  # inserted, claimed, its steps
-    everything = list(odb.watch(db_dsn, after=0, timeout=0.3))  # the operator's view
+    everything = list(api.watch(db_dsn, after=0, timeout=0.3))  # the operator's view
     assert {t.workflow_execution_id for t in everything} == {a["run"].id, b["run"].id}
-    assert list(odb.watch(app_dsn(db_dsn), after=0, timeout=0.3)) == []  # no customer: nothing
+    assert list(api.watch(app_dsn(db_dsn), after=0, timeout=0.3)) == []  # no customer: nothing
 
 
 # --------------------------------------------------------------------------- the platform's tables
@@ -649,8 +650,8 @@ PLATFORM = {
 def platform(db_dsn: str, tenants: dict[str, Any]) -> dict[str, Any]:
     """The shared agent with a row in every platform table, pointing at B's run."""
     agent = tenants["agent"]
-    with odb.connect(db_dsn) as conn:
-        repos = odb.Repositories(conn)
+    with api.connect(db_dsn) as conn:
+        repos = api.Repositories(conn)
         made = {
             "config": repos.agent_configs.set(agent.id, "region", "eu"),
             "state": repos.agent_states.set_current_workflow(agent.id, tenants["b"]["run"].id),
@@ -767,7 +768,7 @@ def test_every_write_of_a_platform_repository_is_refused_to_a_scope(
     }
     assert set(calls) == methods, "a platform repository method has no case"
     before, theirs = _platform_rows(db_dsn), _holdings(db_dsn, b["customer"].id)
-    repos = odb.Repositories(app, customer_id=a["customer"].id)
+    repos = api.Repositories(app, customer_id=a["customer"].id)
     refused, read = set(), set()
     with app.transaction():  # one transaction: a refusal before SQL leaves it usable
         for name, call in calls.items():
@@ -817,11 +818,11 @@ def test_the_server_refuses_a_scoped_write_to_a_platform_table_and_its_cascades(
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="read-only"):
                 conn.execute(statement, {"agent": agent.id})  # type: ignore[arg-type]
             conn.rollback()
-    with odb.connect(db_dsn) as operator:  # the agent now runs A's run
-        odb.Repositories(operator).agent_states.set_current_workflow(agent.id, a["run"].id)
+    with api.connect(db_dsn) as operator:  # the agent now runs A's run
+        api.Repositories(operator).agent_states.set_current_workflow(agent.id, a["run"].id)
         operator.commit()
     before = _platform_rows(db_dsn)
-    repos = odb.Repositories(app, customer_id=a["customer"].id)
+    repos = api.Repositories(app, customer_id=a["customer"].id)
     with pytest.raises(CustomerScopeError, match="platform"):
         repos.workflow_executions.delete(a["run"].id)
     app.rollback()
@@ -838,7 +839,7 @@ def test_a_scope_learns_nothing_of_another_customer_from_an_error(
     customer holds the value or not; an insert under B's run reads the same
     for a taken step_order and a free one."""
     a, b = tenants["a"], tenants["b"]
-    repos = odb.Repositories(app, customer_id=a["customer"].id)
+    repos = api.Repositories(app, customer_id=a["customer"].id)
 
     def answer(call: Callable[[], Any]) -> str:
         with pytest.raises(odb.RepositoryError) as caught:
@@ -851,9 +852,9 @@ def test_a_scope_learns_nothing_of_another_customer_from_an_error(
     assert answer(lambda: repos.customers.update(mine, odb.CustomerUpdate(email=taken))) == answer(
         lambda: repos.customers.update(mine, odb.CustomerUpdate(email=free))
     )
-    with odb.connect(db_dsn) as operator:  # a key B holds
+    with api.connect(db_dsn) as operator:  # a key B holds
         key = odb.new_api_key()
-        odb.Repositories(operator).customers.rotate_api_key(b["customer"].id, key)
+        api.Repositories(operator).customers.rotate_api_key(b["customer"].id, key)
         operator.commit()
     assert answer(lambda: repos.customers.rotate_api_key(mine, key)) == answer(
         lambda: repos.customers.rotate_api_key(mine, odb.new_api_key())
@@ -890,7 +891,7 @@ def test_no_session_can_read_which_customer_another_acts_for(
     db_dsn: str, app: Conn, tenants: dict[str, Any]
 ) -> None:
     a = tenants["a"]
-    repos = odb.Repositories(app, customer_id=a["customer"].id)
+    repos = api.Repositories(app, customer_id=a["customer"].id)
     assert repos.workflow_executions.get(a["run"].id) is not None  # the transaction acts for A
     (pid,) = app.execute("SELECT pg_backend_pid()").fetchone()  # type: ignore[misc]
     with psycopg.connect(db_dsn) as other:

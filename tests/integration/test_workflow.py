@@ -14,6 +14,7 @@ import pytest
 import optiinfra_db as odb
 from tests.aio_bridge import statements_sent
 from tests.conftest import World
+from tests.sides import api
 
 # Every test here runs on both sides: sync, and optiinfra_db.aio (tests/aio_bridge.py).
 pytestmark = [pytest.mark.usefixtures("side"), pytest.mark.tenant]
@@ -117,8 +118,8 @@ def test_race_to_finish_one_execution_has_exactly_one_winner(
     lock = threading.Lock()
 
     def finish(i: int) -> None:
-        with odb.connect(db_dsn) as c:
-            r = odb.Repositories(c)
+        with api.connect(db_dsn) as c:
+            r = api.Repositories(c)
             barrier.wait()
             try:
                 if i % 2:

@@ -34,6 +34,7 @@ from optiinfra_db.enums import PG_ENUMS
 from optiinfra_db.queries import CATALOG
 from optiinfra_db.schema import EXPECTED_INDEXES
 from optiinfra_db.seed import seed
+from tests.sides import api
 
 pytestmark = pytest.mark.slow
 
@@ -125,7 +126,7 @@ def scale_db(pg_server: Any, template_db: str) -> Iterator[dict[str, Any]]:
     name = f"optiinfra_plans_{os.getpid()}"
     with pg_server.janitor(name, template_dbname=template_db):
         dsn = pg_server.dsn(name)
-        with odb.connect(dsn, statement_timeout=None) as conn:
+        with api.connect(dsn, statement_timeout=None) as conn:
             began = time.perf_counter()
             result = seed(conn, scale=SCALE, seed=1)
             seeded_s = time.perf_counter() - began
@@ -593,7 +594,7 @@ def test_plans_at_scale(scale_db: dict[str, Any]) -> None:
     problems: list[str] = []
     used_indexes: set[str] = set()
     table: list[tuple[str, str, str, float, str]] = []
-    with odb.connect(scale_db["dsn"], statement_timeout=None) as conn:
+    with api.connect(scale_db["dsn"], statement_timeout=None) as conn:
         for key in sorted(CATALOG):
             if key in SKIP:
                 continue
@@ -718,8 +719,8 @@ def test_plans_at_scale_under_row_level_security(scale_db: dict[str, Any]) -> No
     table: list[tuple[str, str, str, str]] = []
     scoped_indexes: set[str] = set()
     with (
-        odb.connect(scale_db["dsn"], statement_timeout=None) as operator,
-        odb.connect(app_dsn(scale_db["dsn"]), statement_timeout=None) as app,
+        api.connect(scale_db["dsn"], statement_timeout=None) as operator,
+        api.connect(app_dsn(scale_db["dsn"]), statement_timeout=None) as app,
     ):
         for key in sorted(CATALOG):
             if key in SKIP or key.split(".")[0] not in SCOPED_FILES or key == "customers.create":
@@ -792,8 +793,8 @@ def test_plans_at_scale_under_row_level_security(scale_db: dict[str, Any]) -> No
 
 
 def test_cascade_delete_of_a_customer_with_10000_executions(scale_db: dict[str, Any]) -> None:
-    with odb.connect(scale_db["dsn"], statement_timeout=None) as conn:
-        repos = odb.Repositories(conn)
+    with api.connect(scale_db["dsn"], statement_timeout=None) as conn:
+        repos = api.Repositories(conn)
         customer = repos.customers.create(
             odb.CustomerCreate(
                 name="Cascade Co", email="cascade@test.example", api_key=odb.new_api_key()
@@ -846,8 +847,8 @@ def test_runtime_p95_at_scale(scale_db: dict[str, Any]) -> None:
     reaper have them (psycopg prepares each after its threshold: the server's
     generic plan). Each call's wall time, client included; p95 under 5 ms."""
     budget_ms = 5.0
-    with odb.connect(scale_db["dsn"], autocommit=True) as conn:
-        wx = odb.Repositories(conn).workflow_executions
+    with api.connect(scale_db["dsn"], autocommit=True) as conn:
+        wx = api.Repositories(conn).workflow_executions
         runs = [
             r[0]
             for r in conn.execute(
@@ -892,8 +893,8 @@ def test_runtime_p95_at_scale(scale_db: dict[str, Any]) -> None:
 def _keep_working(dsn: str, name: str, stop: Any, tally: dict[str, int]) -> None:
     """A worker: claim one run, complete it, until told to stop; counts its
     calls and its failures (any exception)."""
-    with odb.connect(dsn, autocommit=True) as conn:
-        wx = odb.Repositories(conn).workflow_executions
+    with api.connect(dsn, autocommit=True) as conn:
+        wx = api.Repositories(conn).workflow_executions
         while not stop.is_set():
             try:
                 got = wx.claim(name, lease=timedelta(seconds=30))
@@ -914,7 +915,7 @@ def test_purge_half_of_history_while_workers_run(scale_db: dict[str, Any]) -> No
     import threading
 
     dsn = scale_db["dsn"]
-    with odb.connect(dsn, statement_timeout=None) as conn:
+    with api.connect(dsn, statement_timeout=None) as conn:
         cutoff, finished = conn.execute(
             "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY completed_at), count(*)"
             " FROM workflow_executions WHERE completed_at IS NOT NULL"
@@ -929,7 +930,7 @@ def test_purge_half_of_history_while_workers_run(scale_db: dict[str, Any]) -> No
     for t in workers:
         t.start()
     try:
-        result = odb.purge(dsn, finished_before=cutoff, batch_size=1000)
+        result = api.purge(dsn, finished_before=cutoff, batch_size=1000)
     finally:
         stop.set()
         for t in workers:
@@ -948,7 +949,7 @@ def test_purge_half_of_history_while_workers_run(scale_db: dict[str, Any]) -> No
     )
     assert failed == 0
     assert result.executions >= finished // 2 - 1000
-    with odb.connect(dsn) as conn:
+    with api.connect(dsn) as conn:
         left = conn.execute(
             "SELECT count(*) FROM workflow_executions WHERE completed_at < %s", [cutoff]
         ).fetchone()
