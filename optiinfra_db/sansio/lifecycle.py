@@ -15,11 +15,19 @@ from psycopg.types.json import Jsonb
 from pydantic import Field, TypeAdapter
 
 from optiinfra_db.enums import WorkflowStatus, WorkflowType
-from optiinfra_db.errors import LeaseLostError
-from optiinfra_db.fieldtypes import JsonObject, Text, WorkerId
-from optiinfra_db.records import NewWorkflowStep, WorkflowStepAttempt
+from optiinfra_db.errors import InvalidTransitionError, LeaseLostError, RepositoryError
+from optiinfra_db.fieldtypes import JsonObject, Text, WorkerId, check_time
+from optiinfra_db.records import NewWorkflowStep, WorkflowExecution, WorkflowStepAttempt
+from optiinfra_db.sansio.values import Cursor, check, page, window
 
-__all__ = ["DEFAULT_LEASE", "StatusFilter", "lease_lost", "statuses_of"]
+__all__ = [
+    "DEFAULT_LEASE",
+    "StatusFilter",
+    "lease_lost",
+    "list_params",
+    "run_refusal",
+    "statuses_of",
+]
 
 FINISHED = frozenset(
     {
@@ -88,4 +96,63 @@ def lease_lost(
         return None
     return LeaseLostError(
         entity, ident, current, wanted, worker_id=worker_id, execution_id=run_id, detail=detail
+    )
+
+
+def list_params(
+    owner: dict[str, Any],
+    workflow_type: WorkflowType | None,
+    status: StatusFilter,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int | None,
+    after: Cursor | None,
+    finished: tuple[datetime | None, datetime | None] = (None, None),
+) -> dict[str, Any]:
+    """Parameters of the execution lists (``plan: custom``: each call is
+    planned with its own filters): one page, or with ``limit`` None every
+    row (the iterators stream them)."""
+    params = {
+        **owner,
+        "workflow_type": check(WorkflowType | None, workflow_type),
+        "statuses": statuses_of(status),
+        **window(since, until),
+        "finished_since": check_time(finished[0]),
+        "finished_until": check_time(finished[1]),
+        **page(1 if limit is None else limit, after, WorkflowExecution),
+    }
+    if limit is None:
+        params["limit"] = None  # LIMIT NULL: no limit
+    return params
+
+
+def run_refusal(
+    entity: str,
+    ident: UUID,
+    state: tuple[Any, ...],
+    wanted: WorkflowStatus,
+    allowed_from: tuple[WorkflowStatus, ...],
+    worker_id: str | None,
+) -> RepositoryError:
+    """Why a guarded move of an execution matched no row, from its state as
+    ``workflow_executions.state_of`` reads it (READ COMMITTED sees the
+    winner's committed state after a race): the lease lost, the wrong
+    status, or steps still open."""
+    status, holder, live, expires, pending, open_ = state
+    lost = lease_lost(
+        entity, ident, status, wanted.value, (ident, status, holder, live, expires), worker_id
+    )
+    if lost is not None:
+        return lost
+    allowed = tuple(s.value for s in allowed_from)
+    why = None
+    if status in allowed and (pending or open_):
+        why = (
+            f"{open_} step(s) running or retrying and {pending} pending: finish them "
+            "first (complete(..., skip_remaining=True) skips the pending ones)"
+        )
+    elif status in allowed:
+        why = "it changed concurrently; read it again"
+    return InvalidTransitionError(
+        entity, ident, status, wanted.value, allowed_from=allowed, reason=why
     )

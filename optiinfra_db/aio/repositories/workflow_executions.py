@@ -19,7 +19,6 @@ from optiinfra_db.aio.repositories._base import UpdatableRepository, guarded
 from optiinfra_db.enums import WorkflowStatus, WorkflowType
 from optiinfra_db.errors import (
     ConflictError,
-    InvalidTransitionError,
     NotFoundError,
     RepositoryError,
 )
@@ -28,7 +27,6 @@ from optiinfra_db.fieldtypes import (
     Lease,
     WorkerId,
     check_id,
-    check_time,
 )
 from optiinfra_db.records import (
     NewWorkflowStep,
@@ -50,8 +48,8 @@ from optiinfra_db.sansio.lifecycle import (
     TYPES,
     StatusFilter,
     jsonb,
-    lease_lost,
-    statuses_of,
+    list_params,
+    run_refusal,
 )
 from optiinfra_db.sansio.values import (
     Cursor,
@@ -187,33 +185,6 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
 
     # -- lists ------------------------------------------------------------------------
 
-    def _params(
-        self,
-        owner: dict[str, Any],
-        workflow_type: WorkflowType | None,
-        status: StatusFilter,
-        since: datetime | None,
-        until: datetime | None,
-        limit: int | None,
-        after: Cursor | None,
-        finished: tuple[datetime | None, datetime | None] = (None, None),
-    ) -> dict[str, Any]:
-        """Parameters of the execution lists (``plan: custom``: each call is
-        planned with its own filters): one page, or with ``limit`` None every
-        row (the iterators stream them)."""
-        params = {
-            **owner,
-            "workflow_type": check(WorkflowType | None, workflow_type),
-            "statuses": statuses_of(status),
-            **window(since, until),
-            "finished_since": check_time(finished[0]),
-            "finished_until": check_time(finished[1]),
-            **page(1 if limit is None else limit, after, self.record),
-        }
-        if limit is None:
-            params["limit"] = None  # LIMIT NULL: no limit
-        return params
-
     async def list_for_customer(
         self,
         customer_id: UUID | str,
@@ -230,7 +201,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         """A customer's executions newest first; created_at in [since, until)."""
         return await self._many(
             "list_for_customer",
-            self._params(
+            list_params(
                 {"customer_id": check_id(customer_id)},
                 workflow_type,
                 status,
@@ -260,7 +231,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         trip (bounded memory for an export of any size)."""
         return self._stream(
             "list_for_customer",
-            self._params(
+            list_params(
                 {"customer_id": check_id(customer_id)},
                 workflow_type,
                 status,
@@ -289,7 +260,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         """An agent's executions newest first."""
         return await self._many(
             "list_for_agent",
-            self._params(
+            list_params(
                 {"agent_id": check_id(agent_id)},
                 workflow_type,
                 status,
@@ -317,7 +288,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         """Every execution of the agent, streamed newest first (see iter_for_customer)."""
         return self._stream(
             "list_for_agent",
-            self._params(
+            list_params(
                 {"agent_id": check_id(agent_id)},
                 workflow_type,
                 status,
@@ -345,7 +316,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         """All executions newest first (an operator's view)."""
         return await self._many(
             "list",
-            self._params(
+            list_params(
                 {},
                 workflow_type,
                 status,
@@ -372,7 +343,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         """Every execution, streamed newest first (see iter_for_customer)."""
         return self._stream(
             "list",
-            self._params(
+            list_params(
                 {},
                 workflow_type,
                 status,
@@ -498,23 +469,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         state = await self._fetchone("state_of", {"id": ident})
         if state is None:
             return NotFoundError(self.entity, ident)
-        status, holder, live, expires, pending, open_ = state
-        run = (ident, status, holder, live, expires)
-        lost = lease_lost(self.entity, ident, status, wanted.value, run, worker_id)
-        if lost is not None:
-            return lost
-        allowed = tuple(s.value for s in allowed_from)
-        why = None
-        if status in allowed and (pending or open_):
-            why = (
-                f"{open_} step(s) running or retrying and {pending} pending: finish them "
-                "first (complete(..., skip_remaining=True) skips the pending ones)"
-            )
-        elif status in allowed:
-            why = "it changed concurrently; read it again"
-        return InvalidTransitionError(
-            self.entity, ident, status, wanted.value, allowed_from=allowed, reason=why
-        )
+        return run_refusal(self.entity, ident, state, wanted, allowed_from, worker_id)
 
     async def start(self, id: UUID | str, *, reason: str | None = None) -> WorkflowExecution:
         """pending -> running without a claim (sets started_at; no worker, no
