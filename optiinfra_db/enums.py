@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = [
+    "FINISHED_STATUSES",
     "PG_ENUMS",
     "AgentStatus",
     "AgentStatusDetail",
@@ -168,6 +169,19 @@ class WorkflowStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     TIMEOUT = "timeout"
+
+
+#: The statuses a run ends in: "the run has finished". The one place this is
+#: written in Python (the lifecycle, watch and purge read it here); the SQL
+#: that lists them is checked against it by tests/unit/test_sql_sources.py.
+FINISHED_STATUSES: frozenset[WorkflowStatus] = frozenset(
+    {
+        WorkflowStatus.COMPLETED,
+        WorkflowStatus.FAILED,
+        WorkflowStatus.CANCELLED,
+        WorkflowStatus.TIMEOUT,
+    }
+)
 
 
 class StepStatus(StrEnum):

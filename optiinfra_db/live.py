@@ -36,13 +36,12 @@ from uuid import UUID
 import psycopg
 
 from optiinfra_db.db import Connection, connect, execute, fetch_all
-from optiinfra_db.enums import WorkflowType
+from optiinfra_db.enums import FINISHED_STATUSES, WorkflowType
 from optiinfra_db.errors import ConnectionLostError, wrap_errors
 from optiinfra_db.fieldtypes import check_id
 from optiinfra_db.records import WorkflowTransition
 from optiinfra_db.sansio.live import (
     BATCH,
-    ENDED,
     POLL_S,
     ROWS,
     LogPosition,
@@ -176,7 +175,7 @@ def _listening(conninfo: str, channel: str, name: str) -> Connection:
 def _has_ended(conn: Connection, run: UUID, customer: UUID | None) -> bool:
     with wrap_errors(True):
         found = fetch_all(conn, "live.execution_status", {"id": run}, customer)
-    return not found or found[0][0] in ENDED
+    return not found or found[0][0] in FINISHED_STATUSES
 
 
 def _read(

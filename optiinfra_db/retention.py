@@ -21,7 +21,6 @@ from optiinfra_db.enums import WorkflowStatus
 from optiinfra_db.errors import wrap_errors
 from optiinfra_db.sansio.retention import (
     MIN_UUID,
-    TERMINAL,
     PurgeBatch,
     PurgeResult,
     add_batch,
@@ -29,7 +28,7 @@ from optiinfra_db.sansio.retention import (
     purge_params,
 )
 
-__all__ = ["TERMINAL", "PurgeBatch", "PurgeResult", "purge", "purge_count"]
+__all__ = ["PurgeBatch", "PurgeResult", "purge", "purge_count"]
 
 
 def purge_count(

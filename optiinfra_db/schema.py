@@ -7,6 +7,7 @@ cannot drift from ``migrations/``.
 from __future__ import annotations
 
 __all__ = [
+    "CUSTOMER_TABLES",
     "EXPECTED_FOREIGN_KEYS",
     "EXPECTED_INDEXES",
     "EXPECTED_TABLES",
@@ -46,6 +47,11 @@ EXPECTED_TABLES = frozenset({
 PLATFORM_TABLES = frozenset({
     "agents", "agent_configs", "agent_states", "agent_capabilities", "agent_metrics",
 })  # fmt: skip
+
+#: The customer-owned tables: every table but the platform's. Each has row-level
+#: security and a policy (migration 0013) and a ``customer_id`` on every row;
+#: tests/integration/test_tenancy.py compares this with what PostgreSQL has.
+CUSTOMER_TABLES = EXPECTED_TABLES - PLATFORM_TABLES
 
 #: foreign key name -> (table, ON DELETE action as pg_constraint.confdeltype)
 EXPECTED_FOREIGN_KEYS: dict[str, tuple[str, str]] = {

@@ -33,13 +33,12 @@ from uuid import UUID
 import psycopg
 
 from optiinfra_db.aio.db import AsyncConnection, connect, execute, fetch_all
-from optiinfra_db.enums import WorkflowType
+from optiinfra_db.enums import FINISHED_STATUSES, WorkflowType
 from optiinfra_db.errors import ConnectionLostError, wrap_errors
 from optiinfra_db.fieldtypes import check_id
 from optiinfra_db.records import WorkflowTransition
 from optiinfra_db.sansio.live import (
     BATCH,
-    ENDED,
     POLL_S,
     ROWS,
     LogPosition,
@@ -174,7 +173,7 @@ async def _listening(conninfo: str, channel: str, name: str) -> AsyncConnection:
 async def _has_ended(conn: AsyncConnection, run: UUID, customer: UUID | None) -> bool:
     with wrap_errors(True):
         found = await fetch_all(conn, "live.execution_status", {"id": run}, customer)
-    return not found or found[0][0] in ENDED
+    return not found or found[0][0] in FINISHED_STATUSES
 
 
 async def _read(

@@ -18,7 +18,6 @@ from optiinfra_db.enums import WorkflowStatus
 from optiinfra_db.errors import wrap_errors
 from optiinfra_db.sansio.retention import (
     MIN_UUID,
-    TERMINAL,
     PurgeBatch,
     PurgeResult,
     add_batch,
@@ -26,7 +25,7 @@ from optiinfra_db.sansio.retention import (
     purge_params,
 )
 
-__all__ = ["TERMINAL", "PurgeBatch", "PurgeResult", "purge", "purge_count"]
+__all__ = ["PurgeBatch", "PurgeResult", "purge", "purge_count"]
 
 
 async def purge_count(

@@ -29,14 +29,6 @@ __all__ = [
     "statuses_of",
 ]
 
-FINISHED = frozenset(
-    {
-        WorkflowStatus.COMPLETED,
-        WorkflowStatus.FAILED,
-        WorkflowStatus.CANCELLED,
-        WorkflowStatus.TIMEOUT,
-    }
-)
 RESULT_FIELDS = frozenset({"output_data", "error_details"})
 JSON_OR_NONE = TypeAdapter(JsonObject | None)
 JSON = TypeAdapter(JsonObject)

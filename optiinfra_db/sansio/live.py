@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, Field, TypeAdapter
 
-from optiinfra_db.enums import WorkflowStatus, WorkflowType
+from optiinfra_db.enums import FINISHED_STATUSES, WorkflowType
 from optiinfra_db.fieldtypes import check_id
 from optiinfra_db.records import WorkflowTransition
 
@@ -22,14 +22,6 @@ from optiinfra_db.records import WorkflowTransition
 BATCH = 1000
 #: How often a watcher re-reads the log with no notification (a safety net).
 POLL_S = 1.0
-ENDED = frozenset(
-    {
-        WorkflowStatus.COMPLETED.value,
-        WorkflowStatus.FAILED.value,
-        WorkflowStatus.CANCELLED.value,
-        WorkflowStatus.TIMEOUT.value,
-    }
-)
 _TIMEOUT = TypeAdapter(Annotated[float, Field(gt=0, le=86_400)] | None)
 _TYPES = TypeAdapter(Annotated[list[WorkflowType], Field(min_length=1)] | None)
 ROWS = TypeAdapter(list[WorkflowTransition])
@@ -139,4 +131,4 @@ _AFTER = TypeAdapter(
 
 def ends_run(rows: list[WorkflowTransition]) -> bool:
     """Whether these transitions include their execution's finish."""
-    return any(r.workflow_step_id is None and r.to_status in ENDED for r in rows)
+    return any(r.workflow_step_id is None and r.to_status in FINISHED_STATUSES for r in rows)

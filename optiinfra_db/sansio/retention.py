@@ -13,12 +13,11 @@ from uuid import UUID
 
 from pydantic import AfterValidator, Field, TypeAdapter
 
-from optiinfra_db.enums import WorkflowStatus
+from optiinfra_db.enums import FINISHED_STATUSES, WorkflowStatus
 from optiinfra_db.fieldtypes import Timestamp, check_id
 
 __all__ = [
     "MIN_UUID",
-    "TERMINAL",
     "PurgeBatch",
     "PurgeResult",
     "add_batch",
@@ -26,15 +25,6 @@ __all__ = [
     "purge_params",
 ]
 
-#: The statuses a run ends in: what purge removes by default.
-TERMINAL = frozenset(
-    {
-        WorkflowStatus.COMPLETED,
-        WorkflowStatus.FAILED,
-        WorkflowStatus.CANCELLED,
-        WorkflowStatus.TIMEOUT,
-    }
-)
 MIN_UUID = UUID(int=0)
 
 
@@ -45,7 +35,7 @@ def _not_future(value: datetime) -> datetime:
 
 
 def _terminal(values: list[WorkflowStatus]) -> list[WorkflowStatus]:
-    live = sorted(s.value for s in set(values) - TERMINAL)
+    live = sorted(s.value for s in set(values) - FINISHED_STATUSES)
     if live:
         raise ValueError(f"purge never removes {' or '.join(live)} executions")
     return values
@@ -98,7 +88,7 @@ def purge_args(
         "statuses": [
             s.value
             for s in _STATUSES.validate_python(
-                sorted(TERMINAL) if statuses is None else list(statuses)
+                sorted(FINISHED_STATUSES) if statuses is None else list(statuses)
             )
         ],
         "customer_id": None if customer_id is None else check_id(customer_id),

@@ -17,6 +17,7 @@ import pytest
 
 import optiinfra_db as odb
 from optiinfra_db.errors import CustomerScopeError, InvalidReferenceError, NotFoundError
+from optiinfra_db.schema import CUSTOMER_TABLES
 from tests.sides import api
 from tests.tenant_harness import APP_USER, app_dsn
 
@@ -24,18 +25,27 @@ pytestmark = pytest.mark.usefixtures("side")
 
 Conn = psycopg.Connection[Any]
 
-#: Every customer-owned table, and how a row names its customer.
-OWNED = {
-    "customers": "id",
-    "events": "customer_id",
-    "recommendations": "customer_id",
-    "approvals": "customer_id",
-    "optimizations": "customer_id",
-    "workflow_executions": "customer_id",
-    "workflow_steps": "customer_id",
-    "workflow_artifacts": "customer_id",
-    "workflow_transitions": "customer_id",
-}
+#: Every customer-owned table (schema.CUSTOMER_TABLES), and how a row names its customer.
+OWNED = {table: "id" if table == "customers" else "customer_id" for table in CUSTOMER_TABLES}
+
+
+@pytest.mark.sync_only  # the catalog, read once
+def test_the_customer_tables_are_the_ones_postgresql_secures(raw_conn: Conn) -> None:
+    """schema.CUSTOMER_TABLES (the one list) is exactly the tables with
+    row-level security enabled and a policy, each with a customer column."""
+    secured = raw_conn.execute(
+        "SELECT c.relname FROM pg_class AS c"
+        " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relrowsecurity"
+        " AND EXISTS (SELECT 1 FROM pg_policy AS p WHERE p.polrelid = c.oid)"
+    ).fetchall()
+    assert {name for (name,) in secured} == CUSTOMER_TABLES
+    for table, column in OWNED.items():
+        found = raw_conn.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
+            [table, column],
+        ).fetchone()
+        assert found, (table, column)
 
 
 def _tenant(repos: Any, agent: Any, name: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from optiinfra_db.aio.repositories._base import UpdatableRepository, guarded
-from optiinfra_db.enums import WorkflowStatus, WorkflowType
+from optiinfra_db.enums import FINISHED_STATUSES, WorkflowStatus, WorkflowType
 from optiinfra_db.errors import (
     ConflictError,
     NotFoundError,
@@ -40,7 +40,6 @@ from optiinfra_db.records import (
 )
 from optiinfra_db.sansio.lifecycle import (
     DEFAULT_LEASE,
-    FINISHED,
     IDS,
     NEW_STEPS,
     REASON,
@@ -89,7 +88,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         data: WorkflowExecutionUpdate,
         expected_updated_at: datetime | None,
     ) -> RepositoryError:
-        if current.status in FINISHED and data.model_fields_set & RESULT_FIELDS:
+        if current.status in FINISHED_STATUSES and data.model_fields_set & RESULT_FIELDS:
             return ConflictError(
                 f"workflow execution {current.id} is {current.status.value}: its output_data "
                 "and error_details are history and can't be rewritten"
