@@ -28,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 
 import optiinfra_db as odb
 import optiinfra_db.aio as aio
+from benchmarks.common import Operation, _cycler
 
 LIB, RAW_ASYNC, APG = "optiinfra_db.aio", "raw psycopg async", "asyncpg"
 
@@ -116,8 +117,6 @@ def operations(
     loop: asyncio.AbstractEventLoop, s: Setup, data: Any, raw: dict[str, str], admin: Any, few: int
 ) -> list[Any]:
     """The async operations as the sync harness's Operation (runs return their own time)."""
-    from benchmarks.run import Operation, _cycler
-
     repos = aio.AsyncRepositories(s.lib)
     apg = Apg(s.apg, raw)
 

@@ -1,6 +1,6 @@
 """Side-by-side benchmarks: optiinfra_db vs raw psycopg 3 vs the SQLAlchemy 2 ORM.
 
-    python -m benchmarks.run            # full mode (the README table)
+    python -m benchmarks.run            # full mode (the tables of docs/performance.md)
     python -m benchmarks.run --quick    # CI smoke run (a few minutes)
 
 Servers: the embedded PostgreSQL (pgserver, .optiinfra/bench-pgdata) and, when
@@ -57,6 +57,7 @@ from sqlalchemy.orm import Session, selectinload
 import optiinfra_db as odb
 from benchmarks import aio as bench_aio
 from benchmarks import orm_models as orm
+from benchmarks.common import Operation, _cycler
 from optiinfra_db import embedded
 from optiinfra_db.queries import parse_file
 
@@ -254,46 +255,6 @@ def build_data(dsn: str, quick: bool) -> Data:
 
 
 # --------------------------------------------------------------------------- operations
-
-
-@dataclass
-class Operation:
-    """One operation, three contenders. Each run is one sample of ``per_sample``
-    calls (or rows); samples alternate between the contenders."""
-
-    name: str
-    per_sample: int
-    unit: str
-    runs: dict[str, Callable[[], Any]]
-    repeats: int
-    target: tuple[float, str] | None = None  # (max ratio to raw psycopg, wording)
-    orm_scale: float = 1.0  # the ORM ran on fewer rows: multiply its time by this
-    read: bool = False  # a read: its wall and server-CPU targets apply
-    warmup_calls: int = 0  # at least this many warm-up runs (psycopg prepares after 5)
-    #: Peak memory measured in a fresh interpreter: (probe op, customer, rows).
-    memory: tuple[str, UUID, int] | None = None
-    memory_target: tuple[float, str] | None = None
-    after: Callable[[], Any] | None = None  # untimed clean-up once measured
-    #: The contender the ratios are taken against.
-    baseline: str = "raw psycopg"
-    #: Pin this process and the contenders' backends to different CPUs while
-    #: measuring: on a small machine, a backend that happens to share the
-    #: client's CPU answers about twice as fast (no cross-CPU wake-up; seen:
-    #: 57 vs 126 us for the same get), which decides a ratio of two
-    #: connections more than the work they do.
-    pin: bool = False
-
-
-def _cycler(ids: list[UUID], n: int) -> Callable[[], list[UUID]]:
-    """Each call gives the next n ids (wrapping), so no contender re-reads a hot row."""
-    state = {"at": 0}
-
-    def take() -> list[UUID]:
-        at = state["at"]
-        state["at"] = (at + n) % len(ids)
-        return [ids[(at + i) % len(ids)] for i in range(n)]
-
-    return take
 
 
 def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]:

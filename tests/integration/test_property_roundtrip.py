@@ -37,7 +37,7 @@ pytestmark = pytest.mark.usefixtures("side")
 
 Conn = psycopg.Connection[Any]
 
-#: Inputs tried in all (README "Reliability"): EXAMPLES per model.
+#: Inputs tried in all (docs/operations.md, "Reliability"): EXAMPLES per model.
 EXAMPLES = 60
 
 _text = st.text(

@@ -1,5 +1,6 @@
-"""The README's asyncio code (the handler and the worker of "From asyncio"),
-run as written against the real database."""
+"""The asyncio code of docs/asyncio.md (the handler and the worker), run as
+written against the real database; the README's asyncio example is that
+handler, word for word."""
 
 from __future__ import annotations
 
@@ -14,15 +15,20 @@ import optiinfra_db as odb
 from tests.conftest import World
 from tests.sides import api
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "docs" / "asyncio.md"
 
 
 def _blocks() -> list[str]:
-    section = README.read_text(encoding="utf-8").split("## From asyncio", 1)[1]
-    section = section.split("\n## ", 1)[0]
-    found = re.findall(r"```python\n(.*?)```", section, re.S)
-    assert len(found) == 2, "the README's asyncio section has a handler and a worker"
+    found = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert len(found) == 2, "docs/asyncio.md has a handler and a worker"
     return found
+
+
+def test_the_readme_asyncio_example_is_the_tested_handler() -> None:
+    front = (ROOT / "README.md").read_text(encoding="utf-8").split("## From asyncio", 1)[1]
+    (example,) = re.findall(r"```python\n(.*?)```", front.split("\n## ", 1)[0], re.S)
+    assert example == _blocks()[0]
 
 
 def test_the_readme_handler_and_worker_run_as_written(

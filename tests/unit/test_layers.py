@@ -94,3 +94,33 @@ def test_gitattributes_marks_every_generated_module() -> None:
     for name in _generated():
         path = str(_modules()[name].relative_to(root))
         assert any(fnmatch.fnmatch(path, p) for p in patterns), path
+
+
+ROOT = PACKAGE.parent
+DOC_PAGES = (
+    "cli", "library", "workers", "asyncio", "live", "tenancy",
+    "operations", "schema", "performance", "query-plans", "architecture",
+)  # fmt: skip
+
+
+def test_no_module_of_the_library_is_over_600_lines() -> None:
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 600
+    }
+    assert long == {}
+
+
+def test_the_readme_is_a_front_door_and_the_manual_is_in_docs() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    for page in DOC_PAGES:
+        assert (ROOT / "docs" / f"{page}.md").is_file(), page
+        assert f"docs/{page}.md" in readme, f"the README does not link docs/{page}.md"
+    architecture = (ROOT / "docs" / "architecture.md").read_text()
+    for checklist in (
+        "Add a table", "Add a customer-owned table", "Add a query",
+        "Add a CLI command", "Add a migration",
+    ):  # fmt: skip
+        assert f"### {checklist}" in architecture, checklist
