@@ -113,18 +113,33 @@ async def connect_all(dsn: str) -> Setup:
     return Setup(lib, raw, apg, pids)
 
 
+def _three(loop: asyncio.AbstractEventLoop, lib: Any, raw_fn: Any, apg_fn: Any) -> dict[str, Any]:
+    return {
+        name: (lambda fn=fn: loop.run_until_complete(timed(fn)()))
+        for name, fn in ((LIB, lib), (RAW_ASYNC, raw_fn), (APG, apg_fn))
+    }
+
+
+def op(name: str, per: int, runs_: dict[str, Any], repeats: int, **kw: Any) -> Any:
+    return Operation(f"async: {name}", per, "call", runs_, repeats, baseline=RAW_ASYNC, **kw)
+
+
 def operations(
     loop: asyncio.AbstractEventLoop, s: Setup, data: Any, raw: dict[str, str], admin: Any, few: int
 ) -> list[Any]:
     """The async operations as the sync harness's Operation (runs return their own time)."""
+    return [*_reads(loop, s, data, raw, few), *_writes(loop, s, data, raw, admin, few)]
+
+
+def _reads(
+    loop: asyncio.AbstractEventLoop, s: Setup, data: Any, raw: dict[str, str], few: int
+) -> list[Any]:
+    """Get by id, a page of 1,000, get_detail."""
     repos = aio.AsyncRepositories(s.lib)
     apg = Apg(s.apg, raw)
 
-    def three(lib: Any, raw_fn: Any, apg_fn: Any) -> dict[str, Callable[[], Any]]:
-        return {
-            name: (lambda fn=fn: loop.run_until_complete(timed(fn)()))
-            for name, fn in ((LIB, lib), (RAW_ASYNC, raw_fn), (APG, apg_fn))
-        }
+    def three(lib: Any, raw_fn: Any, apg_fn: Any) -> dict[str, Any]:
+        return _three(loop, lib, raw_fn, apg_fn)
 
     # -- get by id, 50 per sample
     n_get = 50
@@ -185,6 +200,45 @@ def operations(
             assert len(await apg.fetch("detail_steps", id=data.detail_id)) == 20
             await apg.fetch("detail_artifacts", id=data.detail_id)
 
+    return [
+        op(
+            "get one execution by id",
+            n_get,
+            three(lib_get, raw_get, apg_get),
+            max(200 // few, 30),
+            target=(1.10, "aio get <= 1.10x raw psycopg async"),
+            read=True,
+        ),
+        op(
+            "list 1,000 of a customer",
+            1,
+            three(lib_list, raw_list, apg_list),
+            max(100 // few, 15),
+            target=(1.00, "aio list 1,000 <= 1.00x raw psycopg async"),
+            read=True,
+            warmup_calls=20,
+        ),
+        op(
+            "get_detail: 20 steps + 10 artifacts",
+            n_detail,
+            three(lib_detail, raw_detail, apg_detail),
+            max(100 // few, 15),
+            target=(1.00, "aio get_detail <= 1.00x raw psycopg async"),
+            read=True,
+        ),
+    ]
+
+
+def _writes(
+    loop: asyncio.AbstractEventLoop, s: Setup, data: Any, raw: dict[str, str], admin: Any, few: int
+) -> list[Any]:
+    """The guarded complete and the claim."""
+    repos = aio.AsyncRepositories(s.lib)
+    apg = Apg(s.apg, raw)
+
+    def three(lib: Any, raw_fn: Any, apg_fn: Any) -> dict[str, Any]:
+        return _three(loop, lib, raw_fn, apg_fn)
+
     # -- complete, 20 per sample in one transaction; the reset is not timed
     n_complete = 20
     runs = [_cycler(data.running_ids, n_complete) for _ in range(3)]
@@ -242,35 +296,7 @@ def operations(
                 rows = await apg.fetch("claim", limit=1, worker_id="bench-worker", lease=lease)
                 assert len(rows) == 1
 
-    def op(name: str, per: int, runs_: dict[str, Any], repeats: int, **kw: Any) -> Any:
-        return Operation(f"async: {name}", per, "call", runs_, repeats, baseline=RAW_ASYNC, **kw)
-
     return [
-        op(
-            "get one execution by id",
-            n_get,
-            three(lib_get, raw_get, apg_get),
-            max(200 // few, 30),
-            target=(1.10, "aio get <= 1.10x raw psycopg async"),
-            read=True,
-        ),
-        op(
-            "list 1,000 of a customer",
-            1,
-            three(lib_list, raw_list, apg_list),
-            max(100 // few, 15),
-            target=(1.00, "aio list 1,000 <= 1.00x raw psycopg async"),
-            read=True,
-            warmup_calls=20,
-        ),
-        op(
-            "get_detail: 20 steps + 10 artifacts",
-            n_detail,
-            three(lib_detail, raw_detail, apg_detail),
-            max(100 // few, 15),
-            target=(1.00, "aio get_detail <= 1.00x raw psycopg async"),
-            read=True,
-        ),
         op(
             "complete (guarded transition)",
             n_complete,

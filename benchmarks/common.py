@@ -4,9 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from uuid import UUID
+
+from optiinfra_db.queries import parse_file
+
+#: The hand-written SQL raw psycopg runs (and asyncpg, with $n placeholders).
+RAW = {q.name: q.sql for q in parse_file(Path(__file__).with_name("raw.sql"))}
 
 
 @dataclass
@@ -47,3 +53,17 @@ def _cycler(ids: list[UUID], n: int) -> Callable[[], list[UUID]]:
         return [ids[(at + i) % len(ids)] for i in range(n)]
 
     return take
+
+
+@dataclass
+class Data:
+    customer: UUID
+    agent: UUID
+    list_customer: UUID
+    get_ids: list[UUID]
+    detail_id: UUID
+    running_ids: list[UUID]
+    empty_executions: list[UUID]
+    heavy_customer: UUID
+    customers: list[UUID]
+    sizes: dict[str, int] = field(default_factory=dict)

@@ -124,3 +124,24 @@ def test_the_readme_is_a_front_door_and_the_manual_is_in_docs() -> None:
         "Add a CLI command", "Add a migration",
     ):  # fmt: skip
         assert f"### {checklist}" in architecture, checklist
+
+
+def test_benchmarks_have_no_import_cycle_and_no_function_over_150_lines() -> None:
+    bench = ROOT / "benchmarks"
+    imports: dict[str, set[str]] = {}
+    for path in bench.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module == "benchmarks":
+                    found |= {a.name for a in node.names}
+                elif node.module.startswith("benchmarks."):
+                    found.add(node.module.split(".", 1)[1])
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                assert length <= 150, f"{path.name}: {node.name} is {length} lines"
+        imports[path.stem] = found
+    for module, targets in imports.items():
+        for target in targets:
+            assert module not in imports.get(target, set()), f"{module} <-> {target}"
