@@ -5,7 +5,8 @@
 
 -- name: runs :many
 -- Executions newest first with their customer and agent names, duration and
--- step counts (a RunSummary each). Filters are NULL when unused;
+-- step counts (a RunSummary each). Filters are NULL when unused (statuses:
+-- any of them);
 -- created_at >= since; limit NULL: every match (streamed by iter_runs).
 -- Served by ix_workflow_executions_created (or the customer/agent indexes
 -- when those filters are given); the step counts by
@@ -28,7 +29,8 @@ FROM (
       AND (%(agent_id)s::uuid IS NULL OR e.agent_id = %(agent_id)s::uuid)
       AND (%(workflow_type)s::workflow_type IS NULL
            OR e.workflow_type = %(workflow_type)s::workflow_type)
-      AND (%(status)s::workflow_status IS NULL OR e.status = %(status)s::workflow_status)
+      AND (%(statuses)s::workflow_status[] IS NULL
+           OR e.status = ANY(%(statuses)s::workflow_status[]))
       AND e.created_at >= %(since)s::timestamptz
     ORDER BY e.created_at DESC, e.id DESC
     LIMIT %(limit)s

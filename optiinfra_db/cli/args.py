@@ -19,6 +19,7 @@ from uuid import UUID
 
 from optiinfra_db.cli.render import note, remember_secrets, safe
 from optiinfra_db.cli.target import EXIT_FAIL, EXIT_USAGE
+from optiinfra_db.enums import WorkflowStatus
 from optiinfra_db.fieldtypes import MAX_LIMIT
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "moment",
     "positive_up_to",
     "scale",
+    "statuses",
 ]
 
 
@@ -106,6 +108,18 @@ def scale(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("--scale must be >= 0")
     return value
+
+
+def statuses(text: str) -> list[WorkflowStatus]:
+    """``--status``: one run status or several, comma-separated."""
+    try:
+        return [WorkflowStatus(part.strip()) for part in text.split(",") if part.strip()] or [
+            WorkflowStatus(text)
+        ]
+    except ValueError as exc:
+        raise BadValue(
+            f"--status: expected statuses from {', '.join(WorkflowStatus)}, not {text!r}"
+        ) from exc
 
 
 def execution_id(text: str) -> UUID:

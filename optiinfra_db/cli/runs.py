@@ -26,7 +26,7 @@ from optiinfra_db.cli.render import (
     table,
 )
 from optiinfra_db.cli.target import EXIT_OK, CliError, agent_of, open_conn, resolve, scope_to
-from optiinfra_db.enums import StepStatus, WorkflowStatus, WorkflowType
+from optiinfra_db.enums import FINISHED_STATUSES, StepStatus, WorkflowStatus, WorkflowType
 from optiinfra_db.live import watch
 from optiinfra_db.records import (
     RunParties,
@@ -317,6 +317,14 @@ def cmd_runs_watch(args: argparse.Namespace) -> int:
                 )
         except KeyboardInterrupt:
             note("watch: stopped")
+            return EXIT_OK
+        if run_id is not None:  # the watch ended with the run: say how
+            conn.rollback()
+            run = Repositories(conn).workflow_executions.get(run_id)
+            if run is not None and run.status in FINISHED_STATUSES:
+                note(
+                    f"execution {run_id} finished: {run.status.value} at {stamp(run.completed_at)}"
+                )
     return EXIT_OK
 
 
@@ -330,15 +338,21 @@ def register(
     common: argparse.ArgumentParser,
     as_json: argparse.ArgumentParser,
     scoped: argparse.ArgumentParser,
-) -> None:
-    """Add ``runs list | show | watch`` to the command line."""
+) -> Any:
+    """Add ``runs list | show | watch`` to the command line; returns the
+    ``runs`` group, for the operator views."""
     runs = sub.add_parser("runs", help="workflow executions").add_subparsers(
         dest="runs_command", required=True, metavar="SUBCOMMAND"
     )
     p = runs.add_parser("list", parents=[common, as_json, scoped], help="executions, newest first")
     p.add_argument("--agent", metavar="ID|NAME")
     p.add_argument("--type", type=WorkflowType, choices=list(WorkflowType))
-    p.add_argument("--status", type=WorkflowStatus, choices=list(WorkflowStatus))
+    p.add_argument(
+        "--status",
+        type=types.statuses,
+        metavar="S[,S...]",
+        help=f"one status or several, comma-separated ({', '.join(WorkflowStatus)})",
+    )
     p.add_argument(
         "--since", type=types.moment("--since"), metavar="7d|24h|ISO", help="created at or after"
     )
@@ -371,3 +385,4 @@ def register(
     )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=cmd_runs_watch)
+    return runs

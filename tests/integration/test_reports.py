@@ -113,7 +113,7 @@ def test_named_statement_helpers(world: World, conn: Conn) -> None:
 
 
 def _all_runs() -> dict[str, Any]:
-    return dict.fromkeys(("customer_id", "agent_id", "workflow_type", "status", "limit")) | {
+    return dict.fromkeys(("customer_id", "agent_id", "workflow_type", "statuses", "limit")) | {
         "since": "-infinity"
     }
 

@@ -477,7 +477,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "workflow_steps.failure_summary": [{"since": "NOW-1d"}],
     "workflow_steps.list_by_name": [{"status": "failed"}],
     "workflow_artifacts.list_for_execution": [{"artifact_type": "log"}],
-    "reports.runs": [{"status": "failed"}, {"customer_id": "CUSTOMER", "status": "failed"}],
+    "reports.runs": [{"statuses": ["failed"]}, {"customer_id": "CUSTOMER", "statuses": ["failed"]}],
     "workflow_executions.stats": [{"since": "NOW-1d"}],
     "workflow_executions.claim": [
         {"limit": 100},

@@ -14,9 +14,10 @@ from typing import Any
 from uuid import UUID
 
 from optiinfra_db.aio.repositories._base import Reader
-from optiinfra_db.enums import WorkflowStatus, WorkflowType
+from optiinfra_db.enums import WorkflowType
 from optiinfra_db.fieldtypes import Text, check_id
 from optiinfra_db.records import NameMatch, RunParties, RunSummary
+from optiinfra_db.sansio.lifecycle import StatusFilter, statuses_of
 from optiinfra_db.sansio.values import check, limit_of, window
 
 __all__ = ["ReportRepository"]
@@ -39,7 +40,7 @@ class ReportRepository(Reader[RunSummary]):
         customer_id: UUID | str | None,
         agent_id: UUID | str | None,
         workflow_type: WorkflowType | None,
-        status: WorkflowStatus | None,
+        status: StatusFilter,
         since: datetime | None,
         limit: int | None,
     ) -> dict[str, Any]:
@@ -47,7 +48,7 @@ class ReportRepository(Reader[RunSummary]):
             "customer_id": None if customer_id is None else check_id(customer_id),
             "agent_id": None if agent_id is None else check_id(agent_id),
             "workflow_type": check(WorkflowType | None, workflow_type),
-            "status": check(WorkflowStatus | None, status),
+            "statuses": statuses_of(status),
             "since": window(since, None)["since"],
             "limit": None if limit is None else limit_of(limit),
         }
@@ -58,11 +59,12 @@ class ReportRepository(Reader[RunSummary]):
         customer_id: UUID | str | None = None,
         agent_id: UUID | str | None = None,
         workflow_type: WorkflowType | None = None,
-        status: WorkflowStatus | None = None,
+        status: StatusFilter = None,
         since: datetime | None = None,
         limit: int = 20,
     ) -> builtins.list[RunSummary]:
-        """Executions newest first (created at or after ``since``), at most
+        """Executions newest first (created at or after ``since``; ``status``: one
+        status or several), at most
         ``limit`` (1..10,000), each with its customer's and agent's names,
         its duration and its step counts."""
         params = self._runs_params(customer_id, agent_id, workflow_type, status, since, limit)
@@ -74,7 +76,7 @@ class ReportRepository(Reader[RunSummary]):
         customer_id: UUID | str | None = None,
         agent_id: UUID | str | None = None,
         workflow_type: WorkflowType | None = None,
-        status: WorkflowStatus | None = None,
+        status: StatusFilter = None,
         since: datetime | None = None,
         batch_size: int = 1000,
     ) -> AsyncIterator[RunSummary]:
@@ -96,10 +98,12 @@ class ReportRepository(Reader[RunSummary]):
     async def find_customers(self, key: str) -> builtins.list[NameMatch]:
         """Customers whose id, e-mail or name is ``key``: at most two (two
         means the text names several; ask for the id)."""
-        rows = await self._fetchall("find_customers", {"key": check(Text, key)})
-        return [self._decode(NameMatch, row[0]) for row in rows]
+        return await self._matches("find_customers", key)
 
     async def find_agents(self, key: str) -> builtins.list[NameMatch]:
         """Agents whose id or name is ``key``: at most two."""
-        rows = await self._fetchall("find_agents", {"key": check(Text, key)})
+        return await self._matches("find_agents", key)
+
+    async def _matches(self, name: str, key: str) -> builtins.list[NameMatch]:
+        rows = await self._fetchall(name, {"key": check(Text, key)})
         return [self._decode(NameMatch, row[0]) for row in rows]
