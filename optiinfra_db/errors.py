@@ -167,10 +167,19 @@ class InvalidTransitionError(RepositoryError):
 
 
 class LeaseLostError(InvalidTransitionError):
-    """A worker's call refused because it no longer holds the execution: the
-    run is not running, another worker holds it, or the lease has expired
-    (the reaper may already have requeued it). The worker must stop writing
-    to that run."""
+    """A worker's call refused because it no longer holds the execution. The
+    worker must stop writing to that run. What happened is ``cause``:
+
+    ``"cancelled"``      the run was cancelled (an operator, a service)
+    ``"requeued"``       the run is pending again (the reaper requeued it)
+    ``"finished"``       the run already ended (completed, failed, timed out)
+    ``"held_by_other"``  another worker holds it now (``holder``)
+    ``"lease_expired"``  this worker's lease ran out (``lease_expires_at``)
+
+    ``run_status``, ``holder`` and ``lease_expires_at`` are the run as it
+    stands; the message names the call that was refused."""
+
+    CAUSES = ("cancelled", "requeued", "finished", "held_by_other", "lease_expired")
 
     def __init__(
         self,
@@ -182,16 +191,24 @@ class LeaseLostError(InvalidTransitionError):
         worker_id: str,
         execution_id: Any,
         detail: str,
+        cause: str | None = None,
+        run_status: str | None = None,
+        holder: str | None = None,
+        lease_expires_at: Any = None,
+        action: str | None = None,
     ) -> None:
-        super().__init__(
-            entity,
-            id,
-            current,
-            wanted,
-            reason=f"worker {worker_id!r} lost its lease on execution {execution_id}: {detail}",
+        super().__init__(entity, id, current, wanted, reason=detail)
+        what = action or f"move {entity} {id} to {wanted}"
+        self.args = (
+            f"worker {worker_id!r} can't {what}: {detail}; it no longer holds execution "
+            f"{execution_id} and must stop working on it",
         )
         self.worker_id = worker_id
         self.execution_id = execution_id
+        self.cause = cause
+        self.run_status = run_status
+        self.holder = holder
+        self.lease_expires_at = lease_expires_at
 
 
 # Entity names for messages, by referenced table.

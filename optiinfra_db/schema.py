@@ -33,6 +33,8 @@ MIGRATION_IDS = (
     "0015.platform-read-only",
     "0016.transition-writer",
     "0017.transition-writer-index",
+    "0018.customer-authenticate",
+    "0019.transition-actor",
 )
 
 EXPECTED_TABLES = frozenset({

@@ -102,6 +102,17 @@ FROM (
     WHERE api_key_hash = %(api_key_hash)s
 ) AS r;
 
+-- name: authenticate :one
+-- The customer an API key belongs to (by its HMAC), through
+-- optiinfra_authenticate() (migration 0018, SECURITY DEFINER): works on a
+-- session row-level security applies to, with no customer set, and answers
+-- only for that key's own customer.
+SELECT to_json(r)::text
+FROM (
+    SELECT id, name, email, plan, status, metadata, created_at, updated_at
+    FROM optiinfra_authenticate(%(api_key_hash)s)
+) AS r;
+
 -- name: set_api_key_hash :one
 -- Rotate a customer's API key: store the HMAC of the new key.
 WITH updated AS (

@@ -36,14 +36,14 @@ SELECT pg_current_snapshot()::text, pg_current_xact_id_if_assigned()::text;
 -- order past every older row to reach them).
 WITH fresh AS MATERIALIZED (
     SELECT t.id, t.workflow_execution_id, t.workflow_step_id, t.from_status,
-           t.to_status, t.at, t.worker_id, t.attempt, t.reason, t.error_details
+           t.to_status, t.at, t.worker_id, t.actor, t.attempt, t.reason, t.error_details
     FROM workflow_transitions AS t
     WHERE (t.writer_xid >= pg_snapshot_xmax(%(lo)s::pg_snapshot)
            OR t.writer_xid = ANY (ARRAY(SELECT pg_snapshot_xip(%(lo)s::pg_snapshot))))
       AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
 ), first AS (
     SELECT f.id, f.workflow_execution_id, f.workflow_step_id, f.from_status,
-           f.to_status, f.at, f.worker_id, f.attempt, f.reason, f.error_details
+           f.to_status, f.at, f.worker_id, f.actor, f.attempt, f.reason, f.error_details
     FROM fresh AS f
     ORDER BY f.id
     LIMIT %(limit)s
@@ -59,7 +59,7 @@ SELECT pg_current_snapshot()::text,
 -- %(limit)s in id order: (the rows as a JSON array, how many).
 WITH rest AS MATERIALIZED (
     SELECT t.id, t.workflow_execution_id, t.workflow_step_id, t.from_status,
-                   t.to_status, t.at, t.worker_id, t.attempt, t.reason, t.error_details
+                   t.to_status, t.at, t.worker_id, t.actor, t.attempt, t.reason, t.error_details
     FROM workflow_transitions AS t
     WHERE ((t.writer_xid >= pg_snapshot_xmax(%(lo)s::pg_snapshot)
             AND t.writer_xid < pg_snapshot_xmax(%(hi)s::pg_snapshot))
@@ -82,7 +82,7 @@ SELECT (SELECT coalesce(json_agg(rest ORDER BY rest.id), '[]'::json) FROM rest):
 -- read_new, whatever its id. Served by pk_workflow_transitions.
 WITH rest AS MATERIALIZED (
     SELECT t.id, t.workflow_execution_id, t.workflow_step_id, t.from_status,
-                   t.to_status, t.at, t.worker_id, t.attempt, t.reason, t.error_details
+                   t.to_status, t.at, t.worker_id, t.actor, t.attempt, t.reason, t.error_details
     FROM workflow_transitions AS t
     WHERE t.id > %(last)s
       AND (t.writer_xid IS NULL OR pg_visible_in_snapshot(t.writer_xid, %(hi)s::pg_snapshot))

@@ -281,13 +281,13 @@ ORDER BY workflow_type;
 -- in the transition log). Optional filters are NULL when unused. Served by
 -- ix_workflow_executions_pending (partial: the queue only), read in order.
 WITH ctx AS MATERIALIZED (
-    -- A reason given for the claim, for the transition log's trigger
-    -- (transaction-local, stamped with this statement's start); the log takes
-    -- the worker from the row.
-    SELECT CASE WHEN %(reason)s::text IS NOT NULL
-                THEN set_config('optiinfra.transition', json_build_object(
-                         'at', statement_timestamp(), 'reason', %(reason)s::text)::text, true)
-                ELSE '' END AS c
+    -- The reason and actor of the claim (the claiming worker, unless an
+    -- actor is given), for the transition log's trigger (transaction-local,
+    -- stamped with this statement's start); the log takes the worker from
+    -- the row.
+    SELECT set_config('optiinfra.transition', json_build_object(
+               'at', statement_timestamp(), 'reason', %(reason)s::text,
+               'actor', coalesce(%(actor)s::text, %(worker_id)s::text))::text, true) AS c
 ),
 picked AS MATERIALIZED (
     SELECT id
@@ -348,12 +348,13 @@ RETURNING (
 -- move raises nothing inside the server; under concurrency the row lock
 -- makes exactly one of several racing callers win.
 WITH ctx AS MATERIALIZED (
-    -- The reason of this move, for the transition log's trigger
+    -- The reason and actor of this move, for the transition log's trigger
     -- (transaction-local, stamped with this statement's start); without
-    -- one, nothing is set.
-    SELECT CASE WHEN %(reason)s::text IS NOT NULL
+    -- either, nothing is set.
+    SELECT CASE WHEN %(reason)s::text IS NOT NULL OR %(actor)s::text IS NOT NULL
                 THEN set_config('optiinfra.transition', json_build_object(
-                         'at', statement_timestamp(), 'reason', %(reason)s::text)::text, true)
+                         'at', statement_timestamp(), 'reason', %(reason)s::text,
+                         'actor', %(actor)s::text)::text, true)
                 ELSE '' END AS c
 ),
 moved AS (
@@ -401,9 +402,11 @@ WHERE e.id = %(id)s
       WHERE s.workflow_execution_id = e.id
         AND s.status IN ('pending', 'running', 'retrying'))
   AND (SELECT CASE WHEN %(reason)s::text IS NOT NULL OR %(worker_id)s::text IS NOT NULL
+                      OR %(actor)s::text IS NOT NULL
                    THEN set_config('optiinfra.transition', json_build_object(
                             'at', statement_timestamp(), 'reason', %(reason)s::text,
-                            'worker_id', %(worker_id)s::text)::text, true)
+                            'worker_id', %(worker_id)s::text,
+                         'actor', coalesce(%(actor)s::text, %(worker_id)s::text))::text, true)
                    ELSE '' END) IS NOT NULL
 RETURNING (
     SELECT to_json(r)::text
@@ -422,9 +425,11 @@ WITH ctx AS MATERIALIZED (
     -- neither, nothing is set: the trigger ignores a context stamped by an
     -- earlier statement, and finds the worker on the row.
     SELECT CASE WHEN %(reason)s::text IS NOT NULL OR %(worker_id)s::text IS NOT NULL
+                      OR %(actor)s::text IS NOT NULL
                 THEN set_config('optiinfra.transition', json_build_object(
                          'at', statement_timestamp(), 'reason', %(reason)s::text,
-                         'worker_id', %(worker_id)s::text)::text, true)
+                         'worker_id', %(worker_id)s::text,
+                         'actor', coalesce(%(actor)s::text, %(worker_id)s::text))::text, true)
                 ELSE '' END AS c
 ),
 moved AS (
@@ -473,9 +478,11 @@ WITH ctx AS MATERIALIZED (
     -- neither, nothing is set: the trigger ignores a context stamped by an
     -- earlier statement, and finds the worker on the row.
     SELECT CASE WHEN %(reason)s::text IS NOT NULL OR %(worker_id)s::text IS NOT NULL
+                      OR %(actor)s::text IS NOT NULL
                 THEN set_config('optiinfra.transition', json_build_object(
                          'at', statement_timestamp(), 'reason', %(reason)s::text,
-                         'worker_id', %(worker_id)s::text)::text, true)
+                         'worker_id', %(worker_id)s::text,
+                         'actor', coalesce(%(actor)s::text, %(worker_id)s::text))::text, true)
                 ELSE '' END AS c
 ),
 moved AS (
@@ -529,7 +536,8 @@ WITH ctx AS MATERIALIZED (
     -- (transaction-local, stamped with this statement's start).
     SELECT set_config('optiinfra.transition', json_build_object(
                'at', statement_timestamp(), 'reason', 'lease_expired',
-               'worker_id', NULL::text)::text, true) AS c
+               'worker_id', NULL::text,
+               'actor', coalesce(%(actor)s::text, 'reaper'))::text, true) AS c
 ),
 expired AS MATERIALIZED (
     SELECT id
@@ -598,7 +606,7 @@ WHERE e.id = %(id)s;
 SELECT to_json(r)::text
 FROM (
     SELECT id, workflow_execution_id, workflow_step_id, from_status, to_status, at,
-           worker_id, attempt, reason, error_details
+           worker_id, actor, attempt, reason, error_details
     FROM workflow_transitions
     WHERE workflow_execution_id = %(id)s
     ORDER BY id
@@ -686,14 +694,15 @@ ORDER BY asked.n;
 
 -- name: count_by_status :many
 -- How many executions there are in each status, optionally of one customer
--- or agent and created at or after since (a monitor's tile: one statement
--- instead of listing and counting).
+-- or agent, of the runs created in [since, until) (a monitor's tile: one
+-- statement instead of listing and counting).
 -- plan: custom (optional owner filters: each call is planned with its values)
 SELECT status::text, count(*)
 FROM workflow_executions
 WHERE (%(customer_id)s::uuid IS NULL OR customer_id = %(customer_id)s::uuid)
   AND (%(agent_id)s::uuid IS NULL OR agent_id = %(agent_id)s::uuid)
   AND created_at >= %(since)s::timestamptz
+  AND created_at < %(until)s::timestamptz
 GROUP BY status;
 
 -- name: list_running :many
@@ -730,12 +739,13 @@ FROM (
 ORDER BY r.created_at DESC, r.id DESC;
 
 -- name: stats :many
--- Per workflow type: counts by status, success rate (completed among the
--- finished ones, in percent) and p50/p95 duration in seconds of the finished
--- runs, for runs started at or after since, optionally of one customer. A
--- report over the window: it reads every execution in it (a sequential scan
--- when the window is all of history; ix_workflow_executions_started_at for a
--- recent window).
+-- Per workflow type: counts in every status (pending included), success rate
+-- (completed among the finished ones, in percent) and p50/p95 duration in
+-- seconds of the finished runs, for the runs created in [since, until) (the
+-- window every count of runs uses: count_by_status, reports.runs),
+-- optionally of one customer. A report over the window: it reads every
+-- execution in it (a sequential scan when the window is all of history;
+-- ix_workflow_executions_created for a recent window).
 -- plan: custom (the window's width decides between the index and a scan)
 SELECT to_json(r)::text
 FROM (
@@ -756,7 +766,8 @@ FROM (
            percentile_cont(0.95) WITHIN GROUP (
                ORDER BY extract(epoch FROM completed_at - started_at))::float8 AS p95_s
     FROM workflow_executions
-    WHERE started_at >= %(since)s::timestamptz
+    WHERE created_at >= %(since)s::timestamptz
+      AND created_at < %(until)s::timestamptz
       AND (%(customer_id)s::uuid IS NULL OR customer_id = %(customer_id)s::uuid)
     GROUP BY workflow_type
 ) AS r

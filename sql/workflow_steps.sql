@@ -128,7 +128,7 @@ FROM STDIN;
 SELECT s.status::text, s.retry_count, s.max_retries,
        coalesce(s.status = 'failed' AND s.completed_at < e.started_at, false),
        e.id, e.status::text, e.worker_id,
-       coalesce(e.lease_expires_at > clock_timestamp(), false)
+       coalesce(e.lease_expires_at > clock_timestamp(), false), e.lease_expires_at
 FROM workflow_steps AS s
 JOIN workflow_executions AS e ON e.id = s.workflow_execution_id
 WHERE s.id = %(id)s;
@@ -158,7 +158,8 @@ ctx AS MATERIALIZED (
     SELECT set_config('optiinfra.transition', json_build_object(
                'at', statement_timestamp(), 'reason', %(reason)s::text,
                'worker_id', coalesce(%(worker_id)s::text, held.worker_id),
-               'attempt', held.attempt)::text, true) AS c,
+               'attempt', held.attempt,
+               'actor', coalesce(%(actor)s::text, %(worker_id)s::text))::text, true) AS c,
            held.started_at AS run_started_at
     FROM held
 ),
@@ -202,7 +203,8 @@ ctx AS MATERIALIZED (
     SELECT set_config('optiinfra.transition', json_build_object(
                'at', statement_timestamp(), 'reason', %(reason)s::text,
                'worker_id', coalesce(%(worker_id)s::text, held.worker_id),
-               'attempt', held.attempt)::text, true) AS c,
+               'attempt', held.attempt,
+               'actor', coalesce(%(actor)s::text, %(worker_id)s::text))::text, true) AS c,
            held.started_at AS run_started_at
     FROM held
 ),
@@ -245,7 +247,8 @@ ctx AS MATERIALIZED (
     SELECT set_config('optiinfra.transition', json_build_object(
                'at', statement_timestamp(), 'reason', %(reason)s::text,
                'worker_id', coalesce(%(worker_id)s::text, held.worker_id),
-               'attempt', held.attempt)::text, true) AS c,
+               'attempt', held.attempt,
+               'actor', coalesce(%(actor)s::text, %(worker_id)s::text))::text, true) AS c,
            held.started_at AS run_started_at
     FROM held
 ),
@@ -287,7 +290,8 @@ ctx AS MATERIALIZED (
     SELECT set_config('optiinfra.transition', json_build_object(
                'at', statement_timestamp(), 'reason', %(reason)s::text,
                'worker_id', coalesce(%(worker_id)s::text, held.worker_id),
-               'attempt', held.attempt)::text, true) AS c,
+               'attempt', held.attempt,
+               'actor', coalesce(%(actor)s::text, %(worker_id)s::text))::text, true) AS c,
            held.started_at AS run_started_at
     FROM held
 ),
@@ -329,7 +333,8 @@ ctx AS MATERIALIZED (
     SELECT set_config('optiinfra.transition', json_build_object(
                'at', statement_timestamp(), 'reason', %(reason)s::text,
                'worker_id', coalesce(%(worker_id)s::text, held.worker_id),
-               'attempt', held.attempt)::text, true) AS c,
+               'attempt', held.attempt,
+               'actor', coalesce(%(actor)s::text, %(worker_id)s::text))::text, true) AS c,
            held.started_at AS run_started_at
     FROM held
 ),

@@ -19,7 +19,7 @@ from optiinfra_db.cli.render import (
     stamp,
     table,
 )
-from optiinfra_db.cli.target import EXIT_OK, open_conn, resolve, scope_to
+from optiinfra_db.cli.target import EXIT_OK, open_conn, operator, resolve, scope_to
 from optiinfra_db.enums import WorkflowStatus
 from optiinfra_db.records import WorkflowTypeStats
 from optiinfra_db.repositories import Repositories
@@ -133,9 +133,10 @@ def cmd_reap(args: argparse.Namespace) -> int:
         customer = scope_to(conn, args.customer)
         conn.autocommit = True  # each pass commits on its own
         wx = Repositories(conn, customer_id=customer).workflow_executions
+        who = operator()
         try:
             while True:
-                moved = wx.reap_expired(limit=args.limit)
+                moved = wx.reap_expired(limit=args.limit, actor=f"reaper {who}"[:255])
                 for run in moved:
                     error = run.error_details or {}
                     what = "requeued" if run.status is WorkflowStatus.PENDING else "timed out"

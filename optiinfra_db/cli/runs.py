@@ -255,13 +255,14 @@ def show_attempts(detail: WorkflowExecutionDetail, story: RunStory, out: TextIO)
                 stamp_ms(t.at),
                 "run" if t.workflow_step_id is None else _step_label(by_id.get(t.workflow_step_id)),
                 f"{t.from_status or '(new)'} -> {style.status(t.to_status)}",
+                safe(t.actor or "-"),
                 safe(t.worker_id or "-"),
                 str(t.attempt if t.attempt is not None else "-"),
                 safe(t.reason or ""),
             ]
             for t in story.history
         ],
-        ["at", "what", "move", "worker", "run", "reason"],
+        ["at", "what", "move", "by", "holder", "run", "reason"],
         out,
     )
 

@@ -5,7 +5,9 @@ scope of ``--customer``, and one-line descriptions of database errors."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +151,15 @@ def describe_db_error(exc: psycopg.Error, target: Target | None = None) -> str:
     if isinstance(exc, psycopg.OperationalError) and not exc.sqlstate:
         return f"cannot connect{where}: {one_line(exc)}"
     return f"database error: {one_line(exc)}"
+
+
+def operator() -> str:
+    """Who runs this command, for the transition log's actor: user@host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"[:255]
 
 
 def yoyo_masked(dsn: str) -> str:

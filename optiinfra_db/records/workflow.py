@@ -206,7 +206,12 @@ class WorkflowTransition(Record):
     from_status: str | None
     to_status: str
     at: AwareDatetime
+    #: The run's holder at the move (the worker whose run it was).
     worker_id: str | None
+    #: Who made the move: the worker for its own calls, "reaper" for
+    #: reap_expired, the caller's actor= for an operator's call; None for a move
+    #: made outside the library (raw SQL, COPY).
+    actor: str | None = None
     #: The execution's attempt at the move (None when unknown).
     attempt: int | None
     reason: str | None

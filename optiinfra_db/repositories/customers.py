@@ -14,6 +14,8 @@ import builtins
 from datetime import datetime
 from uuid import UUID
 
+from pydantic import ValidationError
+
 from optiinfra_db.enums import (
     CustomerPlan,
     CustomerStatus,
@@ -72,6 +74,18 @@ class CustomerRepository(UpdatableRepository[Customer, CustomerUpdate]):
         """
         key = check_api_key(api_key)
         return self._one("get_by_api_key_hash", {"api_key_hash": hash_api_key(key)})
+
+    def authenticate(self, api_key: str) -> Customer | None:
+        """The customer whose API key this is, or None: what a service calls to
+        log a caller in. Works on an ``optiinfra_app`` login with no customer
+        set (and on any other), scoped or not: it answers only for the key's
+        own customer, so it can't list or probe others; a malformed key reads
+        like a wrong one (None, no ValidationError, nothing sent)."""
+        try:
+            key = check_api_key(api_key)
+        except ValidationError:
+            return None
+        return self._one("authenticate", {"api_key_hash": hash_api_key(key)})
 
     def update(
         self, id: UUID | str, data: CustomerUpdate, *, expected_updated_at: datetime | None = None

@@ -77,7 +77,11 @@ class WorkflowArtifactRepository(UpdatableRepository[WorkflowArtifact, WorkflowA
             "created",
             worker_id=worker,
             execution_id=run_id,
-            detail="it changed concurrently",
+            detail="it changed concurrently; read it again",
+            run_status=status,
+            holder=holder,
+            lease_expires_at=expires,
+            action=f"add an artifact to execution {run_id}",
         )
 
     def list_for_execution(

@@ -175,16 +175,17 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
         allowed_from: tuple[StepStatus, ...],
         worker_id: str | None,
         reason: str | None,
+        actor: str | None,
         **params: Any,
     ) -> WorkflowStep:
-        ident, worker, moved = guarded(self, name, id, worker_id, reason, params)
+        ident, worker, moved = guarded(self, name, id, worker_id, reason, actor, params)
         if moved is not None:
             return moved
         state = self._fetchone("state_of", {"id": ident})
         if state is None:
             raise NotFoundError(self.entity, ident)
-        current, retry_count, max_retries, restartable, run_id, run_status, holder, live = state
-        run = (run_id, run_status, holder, live, None)
+        current, retry_count, max_retries, restartable, run_id, run_status, holder, live = state[:8]
+        run = (run_id, run_status, holder, live, state[8])
         lost = lease_lost(self.entity, ident, current, wanted.value, run, worker)
         if lost is not None:
             raise lost
@@ -201,7 +202,12 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
         )
 
     def start(
-        self, id: UUID | str, *, worker_id: str | None = None, reason: str | None = None
+        self,
+        id: UUID | str,
+        *,
+        worker_id: str | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
     ) -> WorkflowStep:
         """pending or retrying -> running, or failed -> running when it failed in
         an earlier attempt of its execution (a requeued run resumes there).
@@ -213,6 +219,7 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
             (StepStatus.PENDING, StepStatus.RETRYING),
             worker_id,
             reason,
+            actor,
         )
 
     def complete(
@@ -222,6 +229,7 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
         *,
         worker_id: str | None = None,
         reason: str | None = None,
+        actor: str | None = None,
     ) -> WorkflowStep:
         """running -> completed (sets completed_at; output_data if given)."""
         return self._move(
@@ -231,6 +239,7 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
             (StepStatus.RUNNING,),
             worker_id,
             reason,
+            actor,
             output_data=jsonb(output_data, required=False),
         )
 
@@ -241,6 +250,7 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
         *,
         worker_id: str | None = None,
         reason: str | None = None,
+        actor: str | None = None,
     ) -> WorkflowStep:
         """running -> failed (sets completed_at and error_details)."""
         return self._move(
@@ -250,17 +260,30 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
             (StepStatus.RUNNING,),
             worker_id,
             reason,
+            actor,
             error_details=jsonb(error_details, required=True),
         )
 
     def skip(
-        self, id: UUID | str, *, worker_id: str | None = None, reason: str | None = None
+        self,
+        id: UUID | str,
+        *,
+        worker_id: str | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
     ) -> WorkflowStep:
         """pending -> skipped (sets completed_at)."""
-        return self._move("skip", id, StepStatus.SKIPPED, (StepStatus.PENDING,), worker_id, reason)
+        return self._move(
+            "skip", id, StepStatus.SKIPPED, (StepStatus.PENDING,), worker_id, reason, actor
+        )
 
     def retry(
-        self, id: UUID | str, *, worker_id: str | None = None, reason: str | None = None
+        self,
+        id: UUID | str,
+        *,
+        worker_id: str | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
     ) -> WorkflowStep:
         """failed or running -> retrying (retry_count + 1); refused past max_retries."""
         return self._move(
@@ -270,4 +293,5 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
             (StepStatus.FAILED, StepStatus.RUNNING),
             worker_id,
             reason,
+            actor,
         )

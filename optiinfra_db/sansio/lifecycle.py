@@ -53,6 +53,8 @@ def statuses_of(status: StatusFilter) -> builtins.list[str] | None:
 
 WORKER = WorkerId | None
 REASON = Text | None
+#: Who made a move, for the log: 1..255 characters, like a worker id.
+ACTOR = WorkerId | None
 
 #: How long a claim holds without a heartbeat, unless the caller says.
 DEFAULT_LEASE = timedelta(seconds=60)
@@ -61,6 +63,34 @@ DEFAULT_LEASE = timedelta(seconds=60)
 def jsonb(value: Any, *, required: bool) -> Jsonb | None:
     checked = (JSON if required else JSON_OR_NONE).validate_python(value)
     return None if checked is None else Jsonb(checked)
+
+
+#: What a refused call was doing, by (entity, wanted status): for the message.
+_VERBS = {
+    "workflow execution": {
+        "running": "renew its lease on",  # a heartbeat: the only fenced move to running
+        "completed": "complete",
+        "failed": "fail",
+        "cancelled": "cancel",
+        "timeout": "time out",
+    },
+    "workflow step": {
+        "running": "start",
+        "completed": "complete",
+        "failed": "fail",
+        "skipped": "skip",
+        "retrying": "retry",
+    },
+}
+
+
+def _action(entity: str, ident: Any, wanted: str, run_id: Any) -> str:
+    if entity == "workflow artifact":
+        return f"add an artifact to execution {run_id}"
+    verb = _VERBS.get(entity, {}).get(wanted, f"move it to {wanted}:")
+    if entity == "workflow execution":
+        return f"{verb} execution {run_id}"
+    return f"{verb} step {ident} of execution {run_id}"
 
 
 def lease_lost(
@@ -77,40 +107,61 @@ def lease_lost(
     if worker_id is None:
         return None
     run_id, status, holder, live, expires = run
-    if status != WorkflowStatus.RUNNING.value:
-        detail = f"the execution is {status}"
+    if status == WorkflowStatus.CANCELLED.value:
+        cause, detail = "cancelled", "the execution is cancelled"
+    elif status == WorkflowStatus.PENDING.value:
+        cause, detail = "requeued", "the execution is pending again: it was requeued"
+    elif status != WorkflowStatus.RUNNING.value:
+        cause, detail = "finished", f"the execution is {status}: it already finished"
     elif holder != worker_id:
-        detail = f"it is held by {holder!r}" if holder else "it is running without a claim"
+        cause = "held_by_other"
+        detail = f"it is held by {holder!r} now" if holder else "it is running without a claim"
     elif not live:
         when = expires.isoformat() if expires is not None else "?"
-        detail = f"the lease expired at {when}"
+        cause, detail = "lease_expired", f"its lease expired at {when}"
     else:
         return None
     return LeaseLostError(
-        entity, ident, current, wanted, worker_id=worker_id, execution_id=run_id, detail=detail
+        entity,
+        ident,
+        current,
+        wanted,
+        worker_id=worker_id,
+        execution_id=run_id,
+        detail=detail,
+        cause=cause,
+        run_status=status,
+        holder=holder,
+        lease_expires_at=expires,
+        action=_action(entity, ident, wanted, run_id),
     )
 
 
 def list_params(
     owner: dict[str, Any],
-    workflow_type: WorkflowType | None,
-    status: StatusFilter,
-    since: datetime | None,
-    until: datetime | None,
     limit: int | None,
     after: Cursor | None,
-    finished: tuple[datetime | None, datetime | None] = (None, None),
+    filters: tuple[
+        WorkflowType | None,
+        StatusFilter,
+        datetime | None,
+        datetime | None,
+        datetime | None,
+        datetime | None,
+    ],
 ) -> dict[str, Any]:
     """Parameters of the execution lists (``plan: custom``: each call is
     planned with its own filters): one page, or with ``limit`` None every
-    row (the iterators stream them)."""
+    row (the iterators stream them). ``filters``: (workflow_type, status,
+    since, until, finished_since, finished_until)."""
+    workflow_type, status, since, until, finished_since, finished_until = filters
     params = {
         **owner,
         "workflow_type": check(WorkflowType | None, workflow_type),
         "statuses": statuses_of(status),
         **window(since, until),
-        "finished_since": check_time(finished[0]),
-        "finished_until": check_time(finished[1]),
+        "finished_since": check_time(finished_since),
+        "finished_until": check_time(finished_until),
         **page(1 if limit is None else limit, after, WorkflowExecution),
     }
     if limit is None:

@@ -265,12 +265,20 @@ def test_failure_summary(repos: odb.Repositories, world: World, conn: Conn) -> N
 def test_stats_is_public_and_filters_by_customer(
     repos: odb.Repositories, world: World, history: dict[str, Any]
 ) -> None:
-    stats = {s.workflow_type: s for s in repos.workflow_executions.stats()}
+    wx = repos.workflow_executions
+    stats = {s.workflow_type: s for s in wx.stats()}
     cost = stats[odb.WorkflowType.COST_ANALYSIS]
-    # started runs only (started_at >= since): the pending run and the one
-    # cancelled while pending never started
-    assert (cost.total, cost.failed, cost.timeout, cost.completed, cost.running) == (6, 2, 1, 1, 2)
-    assert cost.success_rate_pct == pytest.approx(100 * 1 / 4, abs=0.05)
+    # every run created in the window, pending included (the pending run and
+    # the one cancelled while pending count too)
+    assert (cost.total, cost.failed, cost.timeout, cost.completed, cost.running) == (8, 2, 1, 1, 2)
+    assert (cost.pending, cost.cancelled) == (1, 1)
+    assert cost.success_rate_pct == pytest.approx(100 * 1 / 5, abs=0.05)
+    # stats and count_by_status count the same runs for the same window
+    for since in (None, NOW - timedelta(hours=3)):
+        counted = wx.count_by_status(since=since)
+        assert sum(s.total for s in wx.stats(since=since)) == sum(counted.values())
+        assert sum(s.pending for s in wx.stats(since=since)) == counted[S.PENDING]
+    assert wx.stats(until=datetime(2000, 1, 1, tzinfo=UTC)) == []
     mine = repos.workflow_executions.stats(customer_id=history["other"])
     assert [(s.workflow_type, s.total, s.failed) for s in mine] == [
         (odb.WorkflowType.HEALTH_CHECK, 1, 1)

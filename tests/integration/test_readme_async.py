@@ -14,6 +14,7 @@ import psycopg
 import optiinfra_db as odb
 from tests.conftest import World
 from tests.sides import api
+from tests.tenant_harness import app_dsn
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "docs" / "asyncio.md"
@@ -60,9 +61,16 @@ def test_the_readme_handler_and_worker_run_as_written(
     worker: dict[str, Any] = {"do_the_step": do_the_step}
     exec(compile(worker_code, str(README), "exec"), worker)
 
+    key = odb.new_api_key()  # the caller's key (only its HMAC is stored)
+    api.Repositories(conn).customers.rotate_api_key(world.customer.id, key)
+    conn.commit()
+
     async def scenario() -> tuple[Any, ...]:
-        pool = await handler["startup"](db_dsn)  # migrations: already applied, nothing to do
-        async with pool:
+        # The worker is the platform's (the operator's login, every customer);
+        # the handler is a service's, on an optiinfra_app login.
+        pool = await handler["startup"](db_dsn)
+        service = await handler["startup"](app_dsn(db_dsn))
+        async with pool, service:
             stop = asyncio.Event()
             task = asyncio.create_task(worker["work"](pool, db_dsn, stop))
             async with pool.connection() as c:
@@ -93,11 +101,14 @@ def test_the_readme_handler_and_worker_run_as_written(
                     await asyncio.sleep(0.01)
             stop.set()
             await asyncio.wait_for(task, 5)
-            first = await handler["list_runs"](pool, str(world.customer.id))
-            bad = await handler["list_runs"](pool, "not-a-uuid")
-            return first, bad, late.id
+            first = await handler["list_runs"](service, key)
+            bad = await handler["list_runs"](service, key, after="not-a-token")
+            wrong = await handler["list_runs"](service, odb.new_api_key())
+            malformed = await handler["list_runs"](service, "x")
+            return first, bad, late.id, wrong, malformed
 
-    (status, body), (bad_status, bad_body), late_id = asyncio.run(scenario())
+    (status, body), (bad_status, bad_body), late_id, wrong, malformed = asyncio.run(scenario())
+    assert wrong == malformed == (401, {"error": "unknown API key"})
     by_id = {r.id: r for r in repos.workflow_executions.list_for_customer(world.customer.id)}
     conn.commit()
     assert by_id[made[1]].status is odb.WorkflowStatus.FAILED
@@ -106,4 +117,4 @@ def test_the_readme_handler_and_worker_run_as_written(
     assert by_id[late_id].status is odb.WorkflowStatus.COMPLETED  # woken by wait_for_work
     assert status == 200 and len(body["runs"]) == len(by_id) and body["next"] is None
     assert {r["id"] for r in body["runs"]} == {str(i) for i in by_id}
-    assert bad_status == 422 and "not-a-uuid" not in str(bad_body)
+    assert bad_status == 422 and "not-a-token" not in str(bad_body)

@@ -223,6 +223,115 @@ def test_fencing_refuses_a_worker_that_lost_its_lease(
         steps.start(two.id, worker_id="w-1")
 
 
+def test_the_log_names_who_acted_beside_the_holder(
+    repos: odb.Repositories, world: World, conn: Conn
+) -> None:
+    """actor is who made the move: the worker for its own calls, "reaper"
+    for reap_expired, the operator's actor= for its calls, None for raw SQL;
+    worker_id stays the run's holder."""
+    wx, steps = repos.workflow_executions, repos.workflow_steps
+    wx.cancel(world.execution.id, actor="ops@console")
+    _first, second = _runs(repos, world, 2, steps=1, max_attempts=2)
+    (run,) = wx.claim("w-1", reason="picked up")
+    (step,) = steps.list_for_execution(run.id)
+    steps.start(step.id, worker_id="w-1")
+    conn.commit()
+    _expire(conn, run.id)
+    assert [r.id for r in wx.reap_expired()] == [run.id]
+    (_again,) = wx.claim("w-2")
+    steps.start(step.id, worker_id="w-2")
+    wx.cancel(run.id, actor="ops@console", reason="customer asked")
+    own_sql(conn, "UPDATE workflow_executions SET status = 'running' WHERE id = %s", [second])
+    conn.commit()
+    log = wx.history(run.id)
+    run_moves = [(t.to_status, t.actor, t.worker_id) for t in log if t.workflow_step_id is None]
+    step_moves = [(t.to_status, t.actor, t.worker_id) for t in log if t.workflow_step_id]
+    assert run_moves == [
+        ("pending", None, None),
+        ("running", "w-1", "w-1"),
+        ("pending", "reaper", "w-1"),  # requeued by the reaper: w-1 held it
+        ("running", "w-2", "w-2"),
+        ("cancelled", "ops@console", "w-2"),  # an operator's cancel: w-2 held it
+    ]
+    assert step_moves == [
+        ("pending", None, None),
+        ("running", "w-1", "w-1"),
+        ("failed", "reaper", "w-1"),  # the dead worker's step, failed by the reaper
+        ("running", "w-2", "w-2"),
+        ("failed", "ops@console", "w-2"),
+    ]
+    assert [t.actor for t in wx.history(world.execution.id)][-1] == "ops@console"
+    assert wx.history(second)[-1].actor is None  # a move made outside the library
+    assert wx.reap_expired(actor="reaper-7") == []
+    with pytest.raises(pydantic.ValidationError):
+        wx.cancel(second, actor="x" * 256)
+
+
+def test_a_lost_lease_says_what_happened_to_the_run(
+    repos: odb.Repositories, world: World, conn: Conn
+) -> None:
+    """LeaseLostError tells the worker why (cause), how the run stands now
+    (run_status, holder, lease_expires_at), and names the refused call."""
+    wx, steps = repos.workflow_executions, repos.workflow_steps
+    wx.cancel(world.execution.id)
+    (run_id,) = _runs(repos, world, 1, steps=2, max_attempts=3)
+    (_run,) = wx.claim("w-1")
+    one, _ = steps.list_for_execution(run_id)
+    steps.start(one.id, worker_id="w-1")
+    conn.commit()
+    _expire(conn, run_id)
+    with pytest.raises(odb.LeaseLostError) as expired:
+        repos.workflow_artifacts.create(
+            odb.WorkflowArtifactCreate(
+                workflow_execution_id=run_id,
+                artifact_type=odb.ArtifactType.LOG,
+                artifact_name="log",
+                artifact_path="s3://x/log",
+            ),
+            worker_id="w-1",
+        )
+    lost = expired.value
+    assert (lost.cause, lost.run_status, lost.holder) == ("lease_expired", "running", "w-1")
+    assert lost.lease_expires_at is not None and lost.execution_id == run_id
+    assert f"worker 'w-1' can't add an artifact to execution {run_id}" in str(lost)
+    conn.rollback()
+    assert [r.id for r in wx.reap_expired()] == [run_id]
+    conn.commit()
+    with pytest.raises(odb.LeaseLostError) as requeued:
+        steps.complete(one.id, worker_id="w-1")
+    assert (requeued.value.cause, requeued.value.run_status) == ("requeued", "pending")
+    assert f"can't complete step {one.id} of execution {run_id}" in str(requeued.value)
+    conn.rollback()
+    (_again,) = wx.claim("w-2")
+    conn.commit()
+    with pytest.raises(odb.LeaseLostError) as other:
+        wx.heartbeat(run_id, "w-1")
+    assert (other.value.cause, other.value.holder) == ("held_by_other", "w-2")
+    assert f"can't renew its lease on execution {run_id}" in str(other.value)
+    conn.rollback()
+    wx.cancel(run_id, reason="operator")
+    conn.commit()
+    with pytest.raises(odb.LeaseLostError) as cancelled:
+        wx.complete(run_id, worker_id="w-2")
+    assert (cancelled.value.cause, cancelled.value.run_status) == ("cancelled", "cancelled")
+    assert f"can't complete execution {run_id}" in str(cancelled.value)
+    conn.rollback()
+    (done,) = _runs(repos, world, 1)
+    (claimed,) = wx.claim("w-3")
+    wx.complete(claimed.id, worker_id="w-3")
+    conn.commit()
+    with pytest.raises(odb.LeaseLostError) as finished:
+        wx.heartbeat(done, "w-3")
+    assert (finished.value.cause, finished.value.run_status) == ("finished", "completed")
+    assert set(odb.LeaseLostError.CAUSES) == {
+        "cancelled",
+        "requeued",
+        "finished",
+        "held_by_other",
+        "lease_expired",
+    }
+
+
 def test_steps_move_only_while_their_execution_runs(
     repos: odb.Repositories, world: World, conn: Conn
 ) -> None:

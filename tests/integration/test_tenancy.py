@@ -201,6 +201,7 @@ def _calls(a: dict[str, Any], b: dict[str, Any], agent: Any) -> dict[str, Callab
         "customers.get": lambda r: r.customers.get(bc),
         "customers.get_by_email": lambda r: r.customers.get_by_email("bravo@tenant.test"),
         "customers.get_by_api_key": lambda r: r.customers.get_by_api_key(odb.new_api_key()),
+        "customers.authenticate": lambda r: r.customers.authenticate(odb.new_api_key()),
         "customers.list": lambda r: [c for c in r.customers.list() if c.id == bc],
         "customers.update": lambda r: r.customers.update(bc, odb.CustomerUpdate(name="hijacked")),
         "customers.merge_metadata": lambda r: r.customers.merge_metadata(bc, {"x": 1}),
@@ -911,3 +912,30 @@ def test_no_session_can_read_which_customer_another_acts_for(
     app.rollback()
     assert str(a["customer"].id) not in name and a["customer"].id.hex not in name
     assert name.startswith("optiinfra scope ")
+
+
+@pytest.mark.operator_only  # it sets its own scopes on an app login (the harness would too)
+def test_authenticate_finds_the_keys_own_customer_on_an_app_login(db_dsn: str, app: Conn) -> None:
+    """customers.authenticate works on optiinfra_app with no customer set,
+    returns only the key's own customer, and a wrong key reads like a
+    malformed one; nothing else of any customer becomes visible."""
+    keys = {name: odb.new_api_key() for name in ("alpha", "bravo")}
+    with api.connect(db_dsn) as operator:
+        made = {
+            name: api.Repositories(operator).customers.create(
+                odb.CustomerCreate(name=name, email=f"{name}@auth.test", api_key=key)
+            )
+            for name, key in keys.items()
+        }
+        operator.commit()
+    customers = api.Repositories(app).customers
+    assert customers.list() == []  # no customer set: none visible
+    for name, key in keys.items():
+        assert customers.authenticate(key) == made[name]
+    for bad in (odb.new_api_key(), "x", "", keys["alpha"] + "x"):
+        assert customers.authenticate(bad) is None
+    assert customers.list() == []  # still none: authenticate revealed nothing else
+    scoped = api.Repositories(app, customer_id=made["alpha"].id).customers
+    assert scoped.authenticate(keys["alpha"]) == made["alpha"]
+    assert scoped.get(made["bravo"].id) is None
+    app.rollback()

@@ -38,7 +38,7 @@ from optiinfra_db.fieldtypes import (
     check_time,
 )
 from optiinfra_db.queries import CATALOG, Query
-from optiinfra_db.sansio.lifecycle import REASON, WORKER
+from optiinfra_db.sansio.lifecycle import ACTOR, REASON, WORKER
 from optiinfra_db.sansio.scope import Scope, customer_scope
 from optiinfra_db.sansio.values import (
     CHUNK,
@@ -308,16 +308,19 @@ async def guarded(
     id: UUID | str,
     worker_id: str | None,
     reason: str | None,
+    actor: str | None,
     params: dict[str, Any],
 ) -> tuple[UUID, str | None, R | None]:
     """Run the guarded lifecycle statement ``name`` (the moves of executions
     and of steps start here): (the id, the worker, the moved record or None
-    if refused)."""
+    if refused). ``actor``: who makes the move, for the log (None: the
+    worker, for its own call)."""
     ident = check_id(id)
     # None (the common case) needs no validator call
     worker = None if worker_id is None else check(WORKER, worker_id)
     why = None if reason is None else check(REASON, reason)
-    bound = {"id": ident, "reason": why, **params}
+    who = None if actor is None else check(ACTOR, actor)
+    bound = {"id": ident, "reason": why, "actor": who, **params}
     if "worker_id" in repo.queries[name].params:  # a move without a worker fence has none
         bound["worker_id"] = worker
     moved = await repo._one(name, bound)

@@ -39,6 +39,7 @@ from optiinfra_db.records import (
     WorkflowTypeStats,
 )
 from optiinfra_db.sansio.lifecycle import (
+    ACTOR,
     DEFAULT_LEASE,
     IDS,
     NEW_STEPS,
@@ -135,15 +136,17 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         customer_id: UUID | str | None = None,
         agent_id: UUID | str | None = None,
         since: datetime | None = None,
+        until: datetime | None = None,
     ) -> dict[WorkflowStatus, int]:
         """How many executions are in each status (every status, 0 included),
-        optionally of one customer or agent, created at or after ``since``."""
+        optionally of one customer or agent, of the runs created in
+        [``since``, ``until``): the window every count of runs uses."""
         rows = await self._fetchall(
             "count_by_status",
             {
                 "customer_id": None if customer_id is None else check_id(customer_id),
                 "agent_id": None if agent_id is None else check_id(agent_id),
-                "since": window(since, None)["since"],
+                **window(since, until),
             },
         )
         counts = dict.fromkeys(WorkflowStatus, 0)
@@ -169,14 +172,19 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         return [self._decode(RunningExecution, row[0]) for row in rows]
 
     async def stats(
-        self, *, since: datetime | None = None, customer_id: UUID | str | None = None
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        customer_id: UUID | str | None = None,
     ) -> builtins.list[WorkflowTypeStats]:
-        """Per workflow type: counts by status, success rate, p50/p95 duration of
-        the runs started at or after ``since``, optionally of one customer."""
+        """Per workflow type: counts in every status (pending included), success
+        rate, p50/p95 duration, of the runs created in [``since``, ``until``)
+        (as ``count_by_status`` counts them), optionally of one customer."""
         rows = await self._fetchall(
             "stats",
             {
-                "since": window(since, None)["since"],
+                **window(since, until),
                 "customer_id": None if customer_id is None else check_id(customer_id),
             },
         )
@@ -198,18 +206,10 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         after: Cursor | None = None,
     ) -> builtins.list[WorkflowExecution]:
         """A customer's executions newest first; created_at in [since, until)."""
+        filters = (workflow_type, status, since, until, finished_since, finished_until)
         return await self._many(
             "list_for_customer",
-            list_params(
-                {"customer_id": check_id(customer_id)},
-                workflow_type,
-                status,
-                since,
-                until,
-                limit,
-                after,
-                (finished_since, finished_until),
-            ),
+            list_params({"customer_id": check_id(customer_id)}, limit, after, filters),
         )
 
     def iter_for_customer(
@@ -228,18 +228,10 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         """Every execution :meth:`list_for_customer` would page through, streamed
         newest first through a server-side cursor, ``batch_size`` rows per round
         trip (bounded memory for an export of any size)."""
+        filters = (workflow_type, status, since, until, finished_since, finished_until)
         return self._stream(
             "list_for_customer",
-            list_params(
-                {"customer_id": check_id(customer_id)},
-                workflow_type,
-                status,
-                since,
-                until,
-                None,
-                after,
-                (finished_since, finished_until),
-            ),
+            list_params({"customer_id": check_id(customer_id)}, None, after, filters),
             batch_size,
         )
 
@@ -257,18 +249,10 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         after: Cursor | None = None,
     ) -> builtins.list[WorkflowExecution]:
         """An agent's executions newest first."""
+        filters = (workflow_type, status, since, until, finished_since, finished_until)
         return await self._many(
             "list_for_agent",
-            list_params(
-                {"agent_id": check_id(agent_id)},
-                workflow_type,
-                status,
-                since,
-                until,
-                limit,
-                after,
-                (finished_since, finished_until),
-            ),
+            list_params({"agent_id": check_id(agent_id)}, limit, after, filters),
         )
 
     def iter_for_agent(
@@ -285,18 +269,10 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         batch_size: int = 1000,
     ) -> AsyncIterator[WorkflowExecution]:
         """Every execution of the agent, streamed newest first (see iter_for_customer)."""
+        filters = (workflow_type, status, since, until, finished_since, finished_until)
         return self._stream(
             "list_for_agent",
-            list_params(
-                {"agent_id": check_id(agent_id)},
-                workflow_type,
-                status,
-                since,
-                until,
-                None,
-                after,
-                (finished_since, finished_until),
-            ),
+            list_params({"agent_id": check_id(agent_id)}, None, after, filters),
             batch_size,
         )
 
@@ -313,18 +289,10 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         after: Cursor | None = None,
     ) -> builtins.list[WorkflowExecution]:
         """All executions newest first (an operator's view)."""
+        filters = (workflow_type, status, since, until, finished_since, finished_until)
         return await self._many(
             "list",
-            list_params(
-                {},
-                workflow_type,
-                status,
-                since,
-                until,
-                limit,
-                after,
-                (finished_since, finished_until),
-            ),
+            list_params({}, limit, after, filters),
         )
 
     def iter(
@@ -340,18 +308,10 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         batch_size: int = 1000,
     ) -> AsyncIterator[WorkflowExecution]:
         """Every execution, streamed newest first (see iter_for_customer)."""
+        filters = (workflow_type, status, since, until, finished_since, finished_until)
         return self._stream(
             "list",
-            list_params(
-                {},
-                workflow_type,
-                status,
-                since,
-                until,
-                None,
-                after,
-                (finished_since, finished_until),
-            ),
+            list_params({}, None, after, filters),
             batch_size,
         )
 
@@ -386,6 +346,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         agent_id: UUID | str | None = None,
         customer_id: UUID | str | None = None,
         reason: str | None = None,
+        actor: str | None = None,
     ) -> builtins.list[WorkflowExecution]:
         """Claim up to ``limit`` (1..1000) pending executions for ``worker_id``,
         oldest first, in one statement (``FOR UPDATE SKIP LOCKED``: concurrent
@@ -404,6 +365,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
                 "agent_id": None if agent_id is None else check_id(agent_id),
                 "customer_id": None if customer_id is None else check_id(customer_id),
                 "reason": check(REASON, reason),
+                "actor": check(ACTOR, actor),
             },
         )
 
@@ -424,14 +386,18 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
             return moved
         raise await self._refused(ident, WorkflowStatus.RUNNING, (WorkflowStatus.RUNNING,), worker)
 
-    async def reap_expired(self, *, limit: int = 100) -> builtins.list[WorkflowExecution]:
+    async def reap_expired(
+        self, *, limit: int = 100, actor: str | None = None
+    ) -> builtins.list[WorkflowExecution]:
         """Recover up to ``limit`` (1..1000) running executions whose lease has
         expired, in one statement (``SKIP LOCKED``: reapers never collide).
         Each goes back to pending while ``attempt < max_attempts``, else to
         timeout; ``error_details`` says ``lease_expired``, the worker and the
         attempt. Their running and retrying steps are failed with that error,
         and on time-out the pending steps are skipped. Returns what it moved."""
-        return await self._many("reap_expired", {"limit": check(ClaimLimit, limit)})
+        return await self._many(
+            "reap_expired", {"limit": check(ClaimLimit, limit), "actor": check(ACTOR, actor)}
+        )
 
     async def history(self, id: UUID | str) -> builtins.list[WorkflowTransition]:
         """The execution's and its steps' status changes, oldest first."""
@@ -448,9 +414,10 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         allowed_from: tuple[WorkflowStatus, ...],
         worker_id: str | None = None,
         reason: str | None = None,
+        actor: str | None = None,
         **params: Any,
     ) -> WorkflowExecution:
-        ident, worker, moved = await guarded(self, name, id, worker_id, reason, params)
+        ident, worker, moved = await guarded(self, name, id, worker_id, reason, actor, params)
         if moved is not None:
             return moved
         raise await self._refused(ident, wanted, allowed_from, worker)
@@ -470,11 +437,18 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
             return NotFoundError(self.entity, ident)
         return run_refusal(self.entity, ident, state, wanted, allowed_from, worker_id)
 
-    async def start(self, id: UUID | str, *, reason: str | None = None) -> WorkflowExecution:
+    async def start(
+        self, id: UUID | str, *, reason: str | None = None, actor: str | None = None
+    ) -> WorkflowExecution:
         """pending -> running without a claim (sets started_at; no worker, no
         lease, so the reaper never recovers it). Workers use :meth:`claim`."""
         return await self._move(
-            "start", id, WorkflowStatus.RUNNING, (WorkflowStatus.PENDING,), reason=reason
+            "start",
+            id,
+            WorkflowStatus.RUNNING,
+            (WorkflowStatus.PENDING,),
+            reason=reason,
+            actor=actor,
         )
 
     async def complete(
@@ -485,6 +459,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         worker_id: str | None = None,
         reason: str | None = None,
         skip_remaining: bool = False,
+        actor: str | None = None,
     ) -> WorkflowExecution:
         """running -> completed (sets completed_at; output_data if given).
 
@@ -499,6 +474,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
             (WorkflowStatus.RUNNING,),
             worker_id,
             reason,
+            actor,
             output_data=jsonb(output_data, required=False),
         )
 
@@ -510,6 +486,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         error_details: Jsonb | None,
         worker_id: str | None,
         reason: str | None,
+        actor: str | None,
     ) -> WorkflowExecution:
         """One statement ends the run and closes its unfinished steps
         (running/retrying -> failed with the reason, pending -> skipped)."""
@@ -520,6 +497,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
             allowed_from,
             worker_id,
             reason,
+            actor,
             to_status=to.value,
             from_statuses=[s.value for s in allowed_from],
             error_details=error_details,
@@ -532,6 +510,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         *,
         worker_id: str | None = None,
         reason: str | None = None,
+        actor: str | None = None,
     ) -> WorkflowExecution:
         """running -> failed (sets completed_at and error_details); its open
         steps are closed in the same statement."""
@@ -542,10 +521,16 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
             jsonb(error_details, required=True),
             worker_id,
             reason,
+            actor,
         )
 
     async def cancel(
-        self, id: UUID | str, *, reason: str | None = None, worker_id: str | None = None
+        self,
+        id: UUID | str,
+        *,
+        reason: str | None = None,
+        worker_id: str | None = None,
+        actor: str | None = None,
     ) -> WorkflowExecution:
         """pending or running -> cancelled (sets completed_at); its open steps
         are closed in the same statement."""
@@ -556,6 +541,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
             None,
             worker_id,
             reason,
+            actor,
         )
 
     async def time_out(
@@ -565,6 +551,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         error_details: dict[str, Any] | None = None,
         reason: str | None = None,
         worker_id: str | None = None,
+        actor: str | None = None,
     ) -> WorkflowExecution:
         """running -> timeout (sets completed_at; error_details, by default
         ``{"reason": reason or "timeout"}``); its open steps are closed in the
@@ -580,4 +567,5 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
             details,
             worker_id,
             checked_reason,
+            actor,
         )

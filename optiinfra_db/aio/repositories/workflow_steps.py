@@ -174,16 +174,17 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
         allowed_from: tuple[StepStatus, ...],
         worker_id: str | None,
         reason: str | None,
+        actor: str | None,
         **params: Any,
     ) -> WorkflowStep:
-        ident, worker, moved = await guarded(self, name, id, worker_id, reason, params)
+        ident, worker, moved = await guarded(self, name, id, worker_id, reason, actor, params)
         if moved is not None:
             return moved
         state = await self._fetchone("state_of", {"id": ident})
         if state is None:
             raise NotFoundError(self.entity, ident)
-        current, retry_count, max_retries, restartable, run_id, run_status, holder, live = state
-        run = (run_id, run_status, holder, live, None)
+        current, retry_count, max_retries, restartable, run_id, run_status, holder, live = state[:8]
+        run = (run_id, run_status, holder, live, state[8])
         lost = lease_lost(self.entity, ident, current, wanted.value, run, worker)
         if lost is not None:
             raise lost
@@ -200,7 +201,12 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
         )
 
     async def start(
-        self, id: UUID | str, *, worker_id: str | None = None, reason: str | None = None
+        self,
+        id: UUID | str,
+        *,
+        worker_id: str | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
     ) -> WorkflowStep:
         """pending or retrying -> running, or failed -> running when it failed in
         an earlier attempt of its execution (a requeued run resumes there).
@@ -212,6 +218,7 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
             (StepStatus.PENDING, StepStatus.RETRYING),
             worker_id,
             reason,
+            actor,
         )
 
     async def complete(
@@ -221,6 +228,7 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
         *,
         worker_id: str | None = None,
         reason: str | None = None,
+        actor: str | None = None,
     ) -> WorkflowStep:
         """running -> completed (sets completed_at; output_data if given)."""
         return await self._move(
@@ -230,6 +238,7 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
             (StepStatus.RUNNING,),
             worker_id,
             reason,
+            actor,
             output_data=jsonb(output_data, required=False),
         )
 
@@ -240,6 +249,7 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
         *,
         worker_id: str | None = None,
         reason: str | None = None,
+        actor: str | None = None,
     ) -> WorkflowStep:
         """running -> failed (sets completed_at and error_details)."""
         return await self._move(
@@ -249,19 +259,30 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
             (StepStatus.RUNNING,),
             worker_id,
             reason,
+            actor,
             error_details=jsonb(error_details, required=True),
         )
 
     async def skip(
-        self, id: UUID | str, *, worker_id: str | None = None, reason: str | None = None
+        self,
+        id: UUID | str,
+        *,
+        worker_id: str | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
     ) -> WorkflowStep:
         """pending -> skipped (sets completed_at)."""
         return await self._move(
-            "skip", id, StepStatus.SKIPPED, (StepStatus.PENDING,), worker_id, reason
+            "skip", id, StepStatus.SKIPPED, (StepStatus.PENDING,), worker_id, reason, actor
         )
 
     async def retry(
-        self, id: UUID | str, *, worker_id: str | None = None, reason: str | None = None
+        self,
+        id: UUID | str,
+        *,
+        worker_id: str | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
     ) -> WorkflowStep:
         """failed or running -> retrying (retry_count + 1); refused past max_retries."""
         return await self._move(
@@ -271,4 +292,5 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
             (StepStatus.FAILED, StepStatus.RUNNING),
             worker_id,
             reason,
+            actor,
         )
