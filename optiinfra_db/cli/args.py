@@ -113,9 +113,7 @@ def scale(text: str) -> int:
 def statuses(text: str) -> list[WorkflowStatus]:
     """``--status``: one run status or several, comma-separated."""
     try:
-        return [WorkflowStatus(part.strip()) for part in text.split(",") if part.strip()] or [
-            WorkflowStatus(text)
-        ]
+        return [WorkflowStatus(part.strip()) for part in text.split(",")]
     except ValueError as exc:
         raise BadValue(
             f"--status: expected statuses from {', '.join(WorkflowStatus)}, not {text!r}"

@@ -96,7 +96,7 @@ class ReportRepository(Reader[RunSummary]):
     def latest_failed(self) -> UUID | None:
         """The id of the most recently created failed execution, if any."""
         row = self._fetchone("latest_failed", {})
-        return None if row is None else UUID(str(row[0]))
+        return None if row is None else check_id(row[0])
 
     def find_customers(self, key: str) -> builtins.list[NameMatch]:
         """Customers whose id, e-mail or name is ``key``: at most two (two

@@ -93,7 +93,7 @@ class ReportRepository(Reader[RunSummary]):
     async def latest_failed(self) -> UUID | None:
         """The id of the most recently created failed execution, if any."""
         row = await self._fetchone("latest_failed", {})
-        return None if row is None else UUID(str(row[0]))
+        return None if row is None else check_id(row[0])
 
     async def find_customers(self, key: str) -> builtins.list[NameMatch]:
         """Customers whose id, e-mail or name is ``key``: at most two (two
