@@ -35,6 +35,8 @@ MIGRATION_IDS = (
     "0017.transition-writer-index",
     "0018.customer-authenticate",
     "0019.transition-actor",
+    "0020.first-start-and-restarts",
+    "0021.first-start-backfill",
 )
 
 EXPECTED_TABLES = frozenset({
@@ -109,7 +111,6 @@ EXPECTED_INDEXES: dict[str, str] = {
     "ix_agent_metrics_agent_name_recorded": "agent_metrics",
     "ix_workflow_executions_agent_status": "workflow_executions",
     "ix_workflow_executions_customer_type": "workflow_executions",
-    "ix_workflow_executions_started_at": "workflow_executions",
     "ix_workflow_executions_customer_created": "workflow_executions",
     "ix_workflow_executions_agent_created": "workflow_executions",
     "ix_workflow_executions_created": "workflow_executions",

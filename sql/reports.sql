@@ -4,10 +4,11 @@
 -- table files.
 
 -- name: runs :many
--- Executions newest first with their customer and agent names, duration and
+-- Executions newest first with their customer and agent names, duration
+-- (from the run's first start, so a requeued run's counts its waits) and
 -- step counts (a RunSummary each). Filters are NULL when unused (statuses:
--- any of them);
--- created_at >= since; limit NULL: every match (streamed by iter_runs).
+-- any of them); the window is the runs created in [since, until), as in
+-- every count of runs; limit NULL: every match (streamed by iter_runs).
 -- Served by ix_workflow_executions_created (or the customer/agent indexes
 -- when those filters are given); the step counts by
 -- ix_workflow_steps_execution_status.
@@ -16,8 +17,8 @@ SELECT to_json(r)::text
 FROM (
     SELECT e.id, e.created_at, e.workflow_type, e.status,
            c.name AS customer, a.name AS agent,
-           e.started_at, e.completed_at,
-           extract(epoch FROM e.completed_at - e.started_at)::float8 AS duration_s,
+           e.started_at, e.first_started_at, e.completed_at,
+           extract(epoch FROM e.completed_at - e.first_started_at)::float8 AS duration_s,
            (SELECT count(*) FROM workflow_steps AS s
             WHERE s.workflow_execution_id = e.id) AS steps,
            (SELECT count(*) FROM workflow_steps AS s
@@ -32,6 +33,7 @@ FROM (
       AND (%(statuses)s::workflow_status[] IS NULL
            OR e.status = ANY(%(statuses)s::workflow_status[]))
       AND e.created_at >= %(since)s::timestamptz
+      AND e.created_at < %(until)s::timestamptz
     ORDER BY e.created_at DESC, e.id DESC
     LIMIT %(limit)s
 ) AS r;

@@ -18,7 +18,7 @@ WITH created AS (
     RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
               completed_at, input_data, output_data, error_details, metadata,
               created_at, updated_at,
-              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
+              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
 )
 SELECT to_json(created)::text FROM created;
 
@@ -40,7 +40,7 @@ WITH created AS (
     RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
               completed_at, input_data, output_data, error_details, metadata,
               created_at, updated_at,
-              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
+              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
 ),
 steps AS (
     INSERT INTO workflow_steps (
@@ -58,7 +58,7 @@ steps AS (
     )
     RETURNING id, workflow_execution_id, step_name, step_order, status, started_at,
               completed_at, input_data, output_data, error_details, retry_count,
-              max_retries, metadata, created_at, updated_at
+              max_retries, metadata, created_at, updated_at, restart_count
 )
 SELECT json_build_object(
     'execution', (SELECT to_json(created) FROM created),
@@ -74,7 +74,7 @@ FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at,
            completed_at, input_data, output_data, error_details, metadata,
            created_at, updated_at,
-           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
     FROM workflow_executions
     WHERE id = %(id)s
 ) AS r;
@@ -101,7 +101,7 @@ WITH updated AS (
     RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
               completed_at, input_data, output_data, error_details, metadata,
               created_at, updated_at,
-              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
+              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
 )
 SELECT to_json(updated)::text FROM updated;
 
@@ -117,7 +117,7 @@ WITH updated AS (
     RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
               completed_at, input_data, output_data, error_details, metadata,
               created_at, updated_at,
-              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
+              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
 )
 SELECT to_json(updated)::text FROM updated;
 
@@ -144,7 +144,7 @@ FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at,
            completed_at, input_data, output_data, error_details, metadata,
            created_at, updated_at,
-           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
     FROM workflow_executions
     WHERE customer_id = %(customer_id)s
       AND (%(workflow_type)s::workflow_type IS NULL
@@ -181,7 +181,7 @@ FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at,
            completed_at, input_data, output_data, error_details, metadata,
            created_at, updated_at,
-           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
     FROM workflow_executions
     WHERE agent_id = %(agent_id)s
       AND (%(workflow_type)s::workflow_type IS NULL
@@ -218,7 +218,7 @@ FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at,
            completed_at, input_data, output_data, error_details, metadata,
            created_at, updated_at,
-           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
     FROM workflow_executions
     WHERE (%(workflow_type)s::workflow_type IS NULL
            OR workflow_type = %(workflow_type)s::workflow_type)
@@ -245,7 +245,7 @@ FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at,
            completed_at, input_data, output_data, error_details, metadata,
            created_at, updated_at,
-           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
     FROM workflow_executions
     WHERE agent_id = %(agent_id)s
       AND status IN ('pending', 'running')
@@ -317,7 +317,7 @@ moved AS (
     RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
               e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
               e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-              e.attempt, e.max_attempts
+              e.attempt, e.max_attempts, e.first_started_at
 )
 SELECT to_json(moved)::text FROM moved ORDER BY moved.created_at, moved.id;
 
@@ -339,7 +339,7 @@ RETURNING (
     FROM (SELECT e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
                  e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
                  e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-                 e.attempt, e.max_attempts) AS r);
+                 e.attempt, e.max_attempts, e.first_started_at) AS r);
 
 -- name: start :one
 -- pending -> running without a claim (no worker, no lease: the reaper never
@@ -369,7 +369,7 @@ moved AS (
     RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
               e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
               e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-              e.attempt, e.max_attempts
+              e.attempt, e.max_attempts, e.first_started_at
 )
 SELECT to_json(moved)::text FROM moved;
 
@@ -413,7 +413,7 @@ RETURNING (
     FROM (SELECT e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
                  e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
                  e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-                 e.attempt, e.max_attempts) AS r);
+                 e.attempt, e.max_attempts, e.first_started_at) AS r);
 
 -- name: complete_skipping :one
 -- complete(..., skip_remaining=True): running -> completed while no step is
@@ -451,7 +451,7 @@ moved AS (
     RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
               e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
               e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-              e.attempt, e.max_attempts
+              e.attempt, e.max_attempts, e.first_started_at
 ),
 skipped AS (
     UPDATE workflow_steps AS s SET
@@ -499,7 +499,7 @@ moved AS (
     RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
               e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
               e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-              e.attempt, e.max_attempts
+              e.attempt, e.max_attempts, e.first_started_at
 ),
 closed AS (
     UPDATE workflow_steps AS s SET
@@ -569,7 +569,7 @@ moved AS (
     RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
               e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
               e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-              e.attempt, e.max_attempts
+              e.attempt, e.max_attempts, e.first_started_at
 ),
 closed AS (
     UPDATE workflow_steps AS s SET
@@ -628,7 +628,7 @@ SELECT json_build_object(
         FROM (
             SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
                    completed_at, input_data, output_data, error_details, retry_count,
-                   max_retries, metadata, created_at, updated_at
+                   max_retries, metadata, created_at, updated_at, restart_count
             FROM workflow_steps
             WHERE workflow_execution_id = e.id
         ) AS s
@@ -647,7 +647,7 @@ SELECT json_build_object(
 FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
            input_data, output_data, error_details, metadata, created_at, updated_at,
-           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
     FROM workflow_executions
     WHERE id = %(id)s
 ) AS e;
@@ -666,7 +666,7 @@ SELECT json_build_object(
         FROM (
             SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
                    completed_at, input_data, output_data, error_details, retry_count,
-                   max_retries, metadata, created_at, updated_at
+                   max_retries, metadata, created_at, updated_at, restart_count
             FROM workflow_steps
             WHERE workflow_execution_id = e.id
         ) AS s
@@ -686,7 +686,7 @@ FROM unnest(%(ids)s::uuid[]) WITH ORDINALITY AS asked (id, n)
 CROSS JOIN LATERAL (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
            input_data, output_data, error_details, metadata, created_at, updated_at,
-           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
     FROM workflow_executions
     WHERE id = asked.id
 ) AS e
@@ -717,7 +717,7 @@ SELECT to_json(r)::text
 FROM (
     SELECT e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
            e.created_at, e.worker_id, e.heartbeat_at, e.lease_expires_at, e.attempt,
-           e.max_attempts, cur.step_id AS current_step_id,
+           e.max_attempts, e.first_started_at, cur.step_id AS current_step_id,
            cur.step_name AS current_step_name, cur.step_order AS current_step_order,
            cur.status AS current_step_status, cur.started_at AS current_step_started_at
     FROM workflow_executions AS e
@@ -741,7 +741,8 @@ ORDER BY r.created_at DESC, r.id DESC;
 -- name: stats :many
 -- Per workflow type: counts in every status (pending included), success rate
 -- (completed among the finished ones, in percent) and p50/p95 duration in
--- seconds of the finished runs, for the runs created in [since, until) (the
+-- seconds of the finished runs (from each run's first start, so requeues
+-- count), for the runs created in [since, until) (the
 -- window every count of runs uses: count_by_status, reports.runs),
 -- optionally of one customer. A report over the window: it reads every
 -- execution in it (a sequential scan when the window is all of history;
@@ -762,9 +763,9 @@ FROM (
                                                             'cancelled', 'timeout')), 0),
                  1)::float8 AS success_rate_pct,
            percentile_cont(0.5) WITHIN GROUP (
-               ORDER BY extract(epoch FROM completed_at - started_at))::float8 AS p50_s,
+               ORDER BY extract(epoch FROM completed_at - first_started_at))::float8 AS p50_s,
            percentile_cont(0.95) WITHIN GROUP (
-               ORDER BY extract(epoch FROM completed_at - started_at))::float8 AS p95_s
+               ORDER BY extract(epoch FROM completed_at - first_started_at))::float8 AS p95_s
     FROM workflow_executions
     WHERE created_at >= %(since)s::timestamptz
       AND created_at < %(until)s::timestamptz

@@ -17,7 +17,7 @@ WITH created AS (
     RETURNING id, workflow_execution_id, step_name, step_order, status,
               started_at, completed_at, input_data, output_data,
               error_details, retry_count, max_retries, metadata, created_at,
-              updated_at
+              updated_at, restart_count
 )
 SELECT to_json(created)::text FROM created;
 
@@ -27,7 +27,7 @@ SELECT to_json(r)::text
 FROM (
     SELECT id, workflow_execution_id, step_name, step_order, status,
            started_at, completed_at, input_data, output_data, error_details,
-           retry_count, max_retries, metadata, created_at, updated_at
+           retry_count, max_retries, metadata, created_at, updated_at, restart_count
     FROM workflow_steps
     WHERE id = %(id)s
 ) AS r;
@@ -52,7 +52,7 @@ WITH updated AS (
     RETURNING id, workflow_execution_id, step_name, step_order, status,
               started_at, completed_at, input_data, output_data,
               error_details, retry_count, max_retries, metadata, created_at,
-              updated_at
+              updated_at, restart_count
 )
 SELECT to_json(updated)::text FROM updated;
 
@@ -68,7 +68,7 @@ WITH updated AS (
     RETURNING id, workflow_execution_id, step_name, step_order, status,
               started_at, completed_at, input_data, output_data,
               error_details, retry_count, max_retries, metadata, created_at,
-              updated_at
+              updated_at, restart_count
 )
 SELECT to_json(updated)::text FROM updated;
 
@@ -88,7 +88,7 @@ SELECT to_json(r)::text
 FROM (
     SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
            completed_at, input_data, output_data, error_details, retry_count,
-           max_retries, metadata, created_at, updated_at
+           max_retries, metadata, created_at, updated_at, restart_count
     FROM workflow_steps
     WHERE step_name = %(step_name)s
       AND status = %(status)s::step_status
@@ -105,7 +105,7 @@ SELECT to_json(r)::text
 FROM (
     SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
            completed_at, input_data, output_data, error_details, retry_count,
-           max_retries, metadata, created_at, updated_at
+           max_retries, metadata, created_at, updated_at, restart_count
     FROM workflow_steps
     WHERE workflow_execution_id = %(workflow_execution_id)s
     ORDER BY step_order
@@ -135,8 +135,10 @@ WHERE s.id = %(id)s;
 
 -- name: start :one
 -- pending or retrying -> running, or failed -> running when the step failed in
--- an earlier attempt of its execution (a requeued run resumes there); sets
--- started_at and clears completed_at and error_details.
+-- an earlier attempt of its execution (a requeued run resumes there: a
+-- restart, counted in restart_count, which spends no retry); sets
+-- started_at and clears completed_at and error_details (the log tells a
+-- retry, from retrying, from a restart, from failed).
 -- Every move needs the step's execution running; with %(worker_id)s, held
 -- by that worker on a live lease (fencing, in this statement).
 WITH held AS MATERIALIZED (
@@ -168,7 +170,8 @@ moved AS (
         status = 'running',
         started_at = clock_timestamp(),
         completed_at = NULL,
-        error_details = NULL
+        error_details = NULL,
+        restart_count = s.restart_count + (s.status = 'failed')::integer
     FROM ctx
     WHERE s.id = %(id)s
       AND (s.status IN ('pending', 'retrying')
@@ -176,7 +179,7 @@ moved AS (
       AND ctx.c IS NOT NULL
     RETURNING s.id, s.workflow_execution_id, s.step_name, s.step_order, s.status, s.started_at,
               s.completed_at, s.input_data, s.output_data, s.error_details, s.retry_count,
-              s.max_retries, s.metadata, s.created_at, s.updated_at
+              s.max_retries, s.metadata, s.created_at, s.updated_at, s.restart_count
 )
 SELECT to_json(moved)::text FROM moved;
 
@@ -219,13 +222,16 @@ moved AS (
       AND ctx.c IS NOT NULL
     RETURNING s.id, s.workflow_execution_id, s.step_name, s.step_order, s.status, s.started_at,
               s.completed_at, s.input_data, s.output_data, s.error_details, s.retry_count,
-              s.max_retries, s.metadata, s.created_at, s.updated_at
+              s.max_retries, s.metadata, s.created_at, s.updated_at, s.restart_count
 )
 SELECT to_json(moved)::text FROM moved;
 
 -- name: fail :one
 -- running -> failed; sets completed_at and error_details (that attempt's
--- error: the transition log keeps it after a later success).
+-- error: the transition log keeps it after a later success). With
+-- %(retry)s, running -> retrying instead, in this one statement, while the
+-- step has retries left (retry_count < max_retries; retry_count + 1);
+-- without any left it fails.
 -- Every move needs the step's execution running; with %(worker_id)s, held
 -- by that worker on a live lease (fencing, in this statement).
 WITH held AS MATERIALIZED (
@@ -254,7 +260,10 @@ ctx AS MATERIALIZED (
 ),
 moved AS (
     UPDATE workflow_steps AS s SET
-        status = 'failed',
+        status = CASE WHEN %(retry)s::boolean AND s.retry_count < s.max_retries
+                      THEN 'retrying' ELSE 'failed' END::step_status,
+        retry_count = s.retry_count
+                      + (%(retry)s::boolean AND s.retry_count < s.max_retries)::integer,
         completed_at = clock_timestamp(),
         error_details = %(error_details)s
     FROM ctx
@@ -263,7 +272,7 @@ moved AS (
       AND ctx.c IS NOT NULL
     RETURNING s.id, s.workflow_execution_id, s.step_name, s.step_order, s.status, s.started_at,
               s.completed_at, s.input_data, s.output_data, s.error_details, s.retry_count,
-              s.max_retries, s.metadata, s.created_at, s.updated_at
+              s.max_retries, s.metadata, s.created_at, s.updated_at, s.restart_count
 )
 SELECT to_json(moved)::text FROM moved;
 
@@ -305,7 +314,7 @@ moved AS (
       AND ctx.c IS NOT NULL
     RETURNING s.id, s.workflow_execution_id, s.step_name, s.step_order, s.status, s.started_at,
               s.completed_at, s.input_data, s.output_data, s.error_details, s.retry_count,
-              s.max_retries, s.metadata, s.created_at, s.updated_at
+              s.max_retries, s.metadata, s.created_at, s.updated_at, s.restart_count
 )
 SELECT to_json(moved)::text FROM moved;
 
@@ -349,7 +358,7 @@ moved AS (
       AND ctx.c IS NOT NULL
     RETURNING s.id, s.workflow_execution_id, s.step_name, s.step_order, s.status, s.started_at,
               s.completed_at, s.input_data, s.output_data, s.error_details, s.retry_count,
-              s.max_retries, s.metadata, s.created_at, s.updated_at
+              s.max_retries, s.metadata, s.created_at, s.updated_at, s.restart_count
 )
 SELECT to_json(moved)::text FROM moved;
 
@@ -357,6 +366,8 @@ SELECT to_json(moved)::text FROM moved;
 -- Every run of one step as a JSON array, oldest first: each move into
 -- running starts an attempt (numbered from 1), the step's next move ends it
 -- (its status is how it ended, its error_details that attempt's error).
+-- kind tells how it started: first, retry (from retrying: the step asked
+-- for it) or restart (from failed: its run was requeued).
 -- NULL: no such step. Reads the execution's log through
 -- ix_workflow_transitions_execution.
 SELECT coalesce((
@@ -367,6 +378,7 @@ SELECT coalesce((
                'worker_id', a.worker_id,
                'started_at', a.at,
                'ended_at', a.ended_at,
+               'kind', a.kind,
                'outcome', a.outcome,
                'error_details', a.ended_error,
                'reason', a.ended_reason) ORDER BY a.n)
@@ -374,9 +386,12 @@ SELECT coalesce((
         SELECT t.workflow_step_id, t.attempt, t.worker_id, t.at, t.next_at AS ended_at,
                t.next_status AS outcome, t.next_error AS ended_error,
                t.next_reason AS ended_reason,
+               CASE t.from_status WHEN 'retrying' THEN 'retry'
+                                  WHEN 'failed' THEN 'restart'
+                                  ELSE 'first' END AS kind,
                row_number() OVER (ORDER BY t.id) AS n
         FROM (
-            SELECT id, workflow_step_id, attempt, worker_id, at, to_status,
+            SELECT id, workflow_step_id, attempt, worker_id, at, from_status, to_status,
                    lead(at) OVER w AS next_at,
                    lead(to_status) OVER w AS next_status,
                    lead(error_details) OVER w AS next_error,

@@ -144,8 +144,8 @@ def show_run(
     style = Style(out)
     ex = detail.execution
     span = (
-        (ex.completed_at - ex.started_at).total_seconds()
-        if ex.started_at and ex.completed_at
+        (ex.completed_at - ex.first_started_at).total_seconds()
+        if ex.first_started_at and ex.completed_at
         else None
     )
     print(f"{style('workflow execution', '1')} {ex.id}", file=out)
@@ -154,10 +154,12 @@ def show_run(
     print(f"  customer  {safe(parties.customer_name)} <{safe(parties.customer_email)}>", file=out)
     print(f"  agent     {safe(parties.agent_name)} ({parties.agent_type.value})", file=out)
     print(
-        f"  created   {stamp(ex.created_at)}   started {stamp(ex.started_at)}   "
+        f"  created   {stamp(ex.created_at)}   started {stamp(ex.first_started_at)}   "
         f"ended {stamp(ex.completed_at)}   duration {duration(span)}",
         file=out,
     )
+    if ex.started_at and ex.first_started_at and ex.started_at != ex.first_started_at:
+        print(f"  this attempt started {stamp(ex.started_at)}", file=out)
     if ex.input_data:
         print(f"  input     {safe(json.dumps(ex.input_data, ensure_ascii=False))}", file=out)
     if ex.attempt or ex.worker_id:
@@ -190,12 +192,18 @@ def show_run(
                 style.status(step.status.value),
                 stamp(step.started_at),
                 duration(took),
-                f"{step.retry_count}/{step.max_retries}" + marker,
+                f"{step.retry_count}/{step.max_retries}",
+                str(step.restart_count) + marker,
             ]
         )
         if step.error_details:
             failed_notes[step.step_order] = safe(json.dumps(step.error_details, ensure_ascii=False))
-    table(step_rows, ["#", "step", "status", "started", "duration", "retries"], out, right=(0, 4))
+    table(
+        step_rows,
+        ["#", "step", "status", "started", "duration", "retries", "restarts"],
+        out,
+        right=(0, 4),
+    )
     for order, error in failed_notes.items():
         print(style(f"  step {order} error: {error}", "31"), file=out)
     show_attempts(detail, story, out)
@@ -221,6 +229,33 @@ def show_run(
         )
 
 
+def show_run_attempts(story: RunStory, out: TextIO) -> None:
+    """Each attempt of the run itself (from the log: a move into running
+    starts one, the run's next move ends it), when the run was tried more
+    than once: who held it, how long it took and how it ended."""
+    runs = [t for t in story.history if t.workflow_step_id is None]
+    rows = []
+    for i, t in enumerate(runs):
+        if t.to_status != "running":
+            continue
+        end = next(iter(runs[i + 1 :]), None)
+        took = (end.at - t.at).total_seconds() if end else None
+        rows.append(
+            [
+                str(t.attempt if t.attempt is not None else "-"),
+                safe(t.worker_id or "-"),
+                stamp_ms(t.at),
+                duration(took),
+                f"{end.to_status} ({safe(end.reason or '-')})" if end else "(running)",
+            ]
+        )
+    if len(rows) > 1:
+        style = Style(out)
+        print(file=out)
+        print(style("run attempts", "1"), file=out)
+        table(rows, ["attempt", "worker", "started", "took", "ended"], out, right=(0, 3))
+
+
 def show_attempts(detail: WorkflowExecutionDetail, story: RunStory, out: TextIO) -> None:
     """Each step's runs (who, when, how it ended, that attempt's error), then
     the run's transition timeline."""
@@ -234,6 +269,7 @@ def show_attempts(detail: WorkflowExecutionDetail, story: RunStory, out: TextIO)
                 [
                     f"{step.step_order} {safe(step.step_name)}",
                     f"#{a.attempt}",
+                    a.kind,
                     str(a.execution_attempt if a.execution_attempt is not None else "-"),
                     safe(a.worker_id or "-"),
                     stamp_ms(a.started_at),
@@ -245,7 +281,12 @@ def show_attempts(detail: WorkflowExecutionDetail, story: RunStory, out: TextIO)
     if rows:
         print(file=out)
         print(style("step attempts", "1"), file=out)
-        table(rows, ["step", "try", "run", "worker", "started", "took", "ended", "error"], out)
+        table(
+            rows,
+            ["step", "try", "how", "run", "worker", "started", "took", "ended", "error"],
+            out,
+        )
+    show_run_attempts(story, out)
     by_id = {s.id: s for s in detail.steps}
     print(file=out)
     print(style(f"timeline ({len(story.history)} transitions)", "1"), file=out)

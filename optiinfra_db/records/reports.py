@@ -22,9 +22,12 @@ class RunSummary(Record):
     status: WorkflowStatus
     customer: str
     agent: str
+    #: The current (or last) attempt's start.
     started_at: AwareDatetime | None
+    #: The first attempt's start, kept across requeues.
+    first_started_at: AwareDatetime | None
     completed_at: AwareDatetime | None
-    #: completed_at - started_at in seconds; None until both are set.
+    #: completed_at - first_started_at in seconds; None until both are set.
     duration_s: float | None
     steps: int
     failed_steps: int

@@ -4,7 +4,7 @@ and the summaries read from them (migration 0003 onward).
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Literal, Self
 from uuid import UUID
 
 from pydantic import (
@@ -55,6 +55,9 @@ class WorkflowExecution(Record):
     attempt: int
     #: Claims allowed before an expired lease times it out instead of requeuing it.
     max_attempts: int
+    #: When it first started, kept across requeues (``started_at`` is the
+    #: current attempt's start); durations run from it.
+    first_started_at: AwareDatetime | None
 
 
 class WorkflowExecutionCreate(Input):
@@ -102,11 +105,15 @@ class WorkflowStep(Record):
     input_data: dict[str, Any]
     output_data: dict[str, Any]
     error_details: dict[str, Any] | None
+    #: Retries the step's own code asked for (``retry``, ``fail(retry=True)``).
     retry_count: int
     max_retries: int
     metadata: dict[str, Any]
     created_at: AwareDatetime
     updated_at: AwareDatetime
+    #: Starts again after its run was requeued (the reaper failed it); a
+    #: restart does not spend a retry.
+    restart_count: int
 
 
 class WorkflowStepCreate(Input):
@@ -244,6 +251,9 @@ class WorkflowStepAttempt(Record):
     execution_attempt: int | None
     worker_id: str | None
     started_at: AwareDatetime
+    #: How it started: ``first``, ``retry`` (the step asked for it) or
+    #: ``restart`` (its run was requeued and resumed here).
+    kind: Literal["first", "retry", "restart"]
     #: None while it is still running.
     ended_at: AwareDatetime | None
     #: The status it moved to (completed, failed, retrying, ...); None while running.
@@ -268,6 +278,8 @@ class RunningExecution(Record):
     lease_expires_at: AwareDatetime | None
     attempt: int
     max_attempts: int
+    #: When it first started, kept across requeues.
+    first_started_at: AwareDatetime | None
     #: The running or retrying step, else the first pending one; None if no step is open.
     current_step_id: UUID | None
     current_step_name: str | None

@@ -420,6 +420,29 @@ def test_runs_show_has_attempts_and_timeline_and_reap_moves_expired_runs(
     ]
     (tries,) = doc["attempts"].values()
     assert tries[0]["outcome"] == "failed" and tries[0]["error_details"]["worker_id"] == "w-cli"
+    # a second worker restarts the step, which then fails once and is retried
+    with api.connect(db_dsn) as conn:
+        repos = api.Repositories(conn)
+        steps = repos.workflow_steps
+        (again,) = repos.workflow_executions.claim("w-two")
+        step_id = made.steps[0].id
+        steps.start(step_id, worker_id="w-two")
+        steps.fail(step_id, {"error": "flaky"}, retry=True, worker_id="w-two")
+        steps.start(step_id, worker_id="w-two")
+        steps.complete(step_id, worker_id="w-two")
+        done = repos.workflow_executions.complete(run_.id, worker_id="w-two")
+        conn.commit()
+    assert done.first_started_at == run_.started_at != again.started_at
+    code, out, _ = run(capsys, "runs", "show", str(run_.id), "--database-url", db_dsn)
+    assert code == 0
+    assert "restarts" in out and "run attempts" in out and "this attempt started" in out
+    kinds = [line.split()[3] for line in out.splitlines() if line.startswith("1 collect")]
+    assert kinds == ["first", "restart", "retry"]
+    code, out, _ = run(capsys, "runs", "show", str(run_.id), "--json", "--database-url", db_dsn)
+    doc = json.loads(out)
+    assert doc["execution"]["first_started_at"] is not None
+    (step,) = doc["steps"]
+    assert (step["retry_count"], step["restart_count"]) == (1, 1)
     code, _, err = run(capsys, "reap", "--every", "soon", "--database-url", db_dsn)
     assert code == 1 and "--every" in err
 

@@ -501,6 +501,10 @@ def test_rollback_refuses_to_drop_tables_holding_rows(db_dsn: str, world: World)
         ("0015.platform-read-only", "agent_states"),
         ("0016.transition-writer", "workflow_transitions"),
         ("0017.transition-writer-index", "workflow_transitions"),
+        ("0019.transition-actor", "workflow_transitions"),
+        ("0020.first-start-and-restarts", "workflow_executions"),
+        ("0020.first-start-and-restarts", "workflow_steps"),
+        ("0021.first-start-backfill", "workflow_executions"),
     ],
 )
 def test_migration_under_a_held_lock_fails_fast_without_stalling_others(

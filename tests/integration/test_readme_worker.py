@@ -44,9 +44,14 @@ def test_the_readme_worker_runs_as_written(
     ]
     conn.commit()
 
+    flaky: list[Any] = []
+
     def do_the_step(step: odb.WorkflowStep) -> dict[str, Any]:
         if step.step_name == "step2" and step.workflow_execution_id == made[1]:
             raise RuntimeError("quota exceeded")
+        if step.step_name == "step1" and step.workflow_execution_id == made[2] and not flaky:
+            flaky.append(step.id)
+            raise TimeoutError("upstream slow")  # fails once, then succeeds on its retry
         return {"path": f"s3://bucket/{step.id}.json", "rows": 3}
 
     namespace: dict[str, Any] = {"do_the_step": do_the_step}
@@ -62,6 +67,15 @@ def test_the_readme_worker_runs_as_written(
         assert len(repos.workflow_artifacts.list_for_execution(made[0])) == 2
         (failed,) = [s for s in repos.workflow_steps.list_for_execution(made[1]) if s.error_details]
         assert failed.error_details == {"error": "RuntimeError", "message": "quota exceeded"}
+        assert (failed.status, failed.retry_count) == (odb.StepStatus.FAILED, 3)  # 3 retries
+        assert len(repos.workflow_steps.attempts(failed.id)) == 4
+        retried = repos.workflow_steps.get(flaky[0])
+        assert retried is not None and retried.status is odb.StepStatus.COMPLETED
+        assert retried.retry_count == 1
+        assert [(a.kind, a.outcome) for a in repos.workflow_steps.attempts(retried.id)] == [
+            ("first", odb.StepStatus.RETRYING),
+            ("retry", odb.StepStatus.COMPLETED),
+        ]
 
         # the reaper: a run whose worker stopped heartbeating
         (stuck,) = _stuck_run(repos, world)

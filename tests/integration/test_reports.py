@@ -114,7 +114,8 @@ def test_named_statement_helpers(world: World, conn: Conn) -> None:
 
 def _all_runs() -> dict[str, Any]:
     return dict.fromkeys(("customer_id", "agent_id", "workflow_type", "statuses", "limit")) | {
-        "since": "-infinity"
+        "since": "-infinity",
+        "until": "infinity",
     }
 
 

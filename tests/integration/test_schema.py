@@ -238,7 +238,6 @@ DESIGN_INDEXES = {
         ["customer_id", "workflow_type"],
         False,
     ),
-    "ix_workflow_executions_started_at": ("workflow_executions", ["started_at"], False),
     "ix_workflow_steps_execution_order": (
         "workflow_steps",
         ["workflow_execution_id", "step_order"],

@@ -42,6 +42,7 @@ def _execution(**kw: Any) -> odb.WorkflowExecution:
         "lease_expires_at": None,
         "attempt": 0,
         "max_attempts": 3,
+        "first_started_at": None,
     }
     return odb.WorkflowExecution.model_validate({**fields, **kw})
 

@@ -42,6 +42,7 @@ class ReportRepository(Reader[RunSummary]):
         workflow_type: WorkflowType | None,
         status: StatusFilter,
         since: datetime | None,
+        until: datetime | None,
         limit: int | None,
     ) -> dict[str, Any]:
         return {
@@ -49,7 +50,7 @@ class ReportRepository(Reader[RunSummary]):
             "agent_id": None if agent_id is None else check_id(agent_id),
             "workflow_type": check(WorkflowType | None, workflow_type),
             "statuses": statuses_of(status),
-            "since": window(since, None)["since"],
+            **window(since, until),
             "limit": None if limit is None else limit_of(limit),
         }
 
@@ -61,13 +62,16 @@ class ReportRepository(Reader[RunSummary]):
         workflow_type: WorkflowType | None = None,
         status: StatusFilter = None,
         since: datetime | None = None,
+        until: datetime | None = None,
         limit: int = 20,
     ) -> builtins.list[RunSummary]:
-        """Executions newest first (created at or after ``since``; ``status``: one
-        status or several), at most
+        """Executions newest first (created in [``since``, ``until``); ``status``:
+        one status or several), at most
         ``limit`` (1..10,000), each with its customer's and agent's names,
         its duration and its step counts."""
-        params = self._runs_params(customer_id, agent_id, workflow_type, status, since, limit)
+        params = self._runs_params(
+            customer_id, agent_id, workflow_type, status, since, until, limit
+        )
         return await self._many("runs", params)
 
     def iter_runs(
@@ -78,11 +82,12 @@ class ReportRepository(Reader[RunSummary]):
         workflow_type: WorkflowType | None = None,
         status: StatusFilter = None,
         since: datetime | None = None,
+        until: datetime | None = None,
         batch_size: int = 1000,
     ) -> AsyncIterator[RunSummary]:
         """Every matching execution as ``runs`` reports it, streamed through a
         server-side cursor (``batch_size`` rows per round trip)."""
-        params = self._runs_params(customer_id, agent_id, workflow_type, status, since, None)
+        params = self._runs_params(customer_id, agent_id, workflow_type, status, since, until, None)
         return self._stream("runs", params, batch_size)
 
     async def run_parties(self, id: UUID | str) -> RunParties | None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import TypeAdapter
+from pydantic import StrictBool, TypeAdapter
 
 from optiinfra_db.aio.repositories._base import UpdatableRepository, guarded
 from optiinfra_db.enums import StepStatus, WorkflowStatus, WorkflowType
@@ -209,8 +209,9 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
         actor: str | None = None,
     ) -> WorkflowStep:
         """pending or retrying -> running, or failed -> running when it failed in
-        an earlier attempt of its execution (a requeued run resumes there).
-        Sets started_at; clears completed_at and error_details."""
+        an earlier attempt of its execution (a requeued run resumes there: a
+        restart, counted in ``restart_count``; it spends no retry). Sets
+        started_at; clears completed_at and error_details."""
         return await self._move(
             "start",
             id,
@@ -247,11 +248,15 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
         id: UUID | str,
         error_details: dict[str, Any],
         *,
+        retry: bool = False,
         worker_id: str | None = None,
         reason: str | None = None,
         actor: str | None = None,
     ) -> WorkflowStep:
-        """running -> failed (sets completed_at and error_details)."""
+        """running -> failed (sets completed_at and error_details). With
+        ``retry=True``, running -> retrying in the same statement while the
+        step has retries left (``retry_count`` + 1; the log keeps this
+        attempt's error), else failed: the returned step's status says which."""
         return await self._move(
             "fail",
             id,
@@ -261,6 +266,7 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
             reason,
             actor,
             error_details=jsonb(error_details, required=True),
+            retry=check(StrictBool, retry),
         )
 
     async def skip(
