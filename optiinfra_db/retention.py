@@ -26,6 +26,7 @@ from optiinfra_db.sansio.retention import (
     add_batch,
     purge_args,
     purge_params,
+    purge_session_name,
 )
 
 __all__ = ["PurgeBatch", "PurgeResult", "purge", "purge_count"]
@@ -53,6 +54,7 @@ def purge(
     batch_size: int = 1000,
     dry_run: bool = False,
     on_batch: Callable[[PurgeBatch], Any] | None = None,
+    actor: str | None = None,
 ) -> PurgeResult:
     """Delete finished executions that completed before ``finished_before``
     (default statuses: the terminal ones; never a pending or running run),
@@ -61,12 +63,15 @@ def purge(
     own that skips rows another session holds. ``dry_run`` counts the same
     batches without deleting. ``on_batch`` gets each PurgeBatch as it
     finishes (e.g. to delete the artifacts' blobs as you go). Arguments are
-    validated before any SQL (a cutoff in the future is refused)."""
+    validated before any SQL (a cutoff in the future is refused). ``actor``
+    names who purges in the session's application_name (the deleted runs
+    take their log with them)."""
     params, result = purge_params(finished_before, statuses, customer_id, batch_size, dry_run)
+    name = purge_session_name(actor)
     statement = "retention.purge_preview" if result.dry_run else "retention.purge_batch"
     began = time.perf_counter()
     after: tuple[Any, UUID] = ("-infinity", MIN_UUID)
-    with connect(conninfo, autocommit=True) as conn:
+    with connect(conninfo, autocommit=True, application_name=name) as conn:
         while True:
             started = time.perf_counter()
             with wrap_errors(True):

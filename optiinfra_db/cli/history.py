@@ -108,6 +108,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             dry_run=args.dry_run,
             on_batch=on_batch,
+            actor=operator(),
         )
     finally:
         if out is not None:

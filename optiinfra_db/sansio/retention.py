@@ -14,7 +14,7 @@ from uuid import UUID
 from pydantic import AfterValidator, Field, TypeAdapter
 
 from optiinfra_db.enums import FINISHED_STATUSES, WorkflowStatus
-from optiinfra_db.fieldtypes import Timestamp, check_id
+from optiinfra_db.fieldtypes import Timestamp, WorkerId, check_id
 
 __all__ = [
     "MIN_UUID",
@@ -108,6 +108,16 @@ def purge_params(
         "batch_size": _BATCH.validate_python(batch_size),
     }
     return params, PurgeResult(dry_run=TypeAdapter(bool).validate_python(dry_run))
+
+
+def purge_session_name(actor: str | None) -> str:
+    """The application_name of purge's own session, naming who purges: the
+    deleted runs take their log with them, so the session is where a DBA
+    sees it (pg_stat_activity, and server log lines with ``%a``). The
+    server keeps 63 bytes of it."""
+    who = TypeAdapter(WorkerId | None).validate_python(actor)
+    name = "optiinfra-db purge" if who is None else f"optiinfra-db purge by {who}"
+    return name.encode()[:63].decode(errors="ignore")
 
 
 def add_batch(result: PurgeResult, row: tuple[Any, ...], took: float) -> PurgeBatch | None:

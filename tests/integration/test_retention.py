@@ -153,6 +153,29 @@ def test_purge_by_status_and_customer(
     assert api.purge(db_dsn, finished_before=NOW, customer_id=world.customer.id).executions == 4
 
 
+def test_purge_names_who_purges_in_its_session(
+    db_dsn: str, conn: Conn, aged: dict[str, list[UUID]]
+) -> None:
+    """The deleted runs take their log with them: purge's session says who
+    purges (application_name, in pg_stat_activity and server log lines)."""
+    seen: list[Any] = []
+
+    def look(batch: odb.PurgeBatch) -> None:
+        with psycopg.connect(db_dsn, autocommit=True) as other:
+            seen.extend(
+                other.execute(
+                    "SELECT application_name FROM pg_stat_activity"
+                    " WHERE application_name LIKE 'optiinfra-db purge%%'"
+                ).fetchall()
+            )
+
+    done = api.purge(
+        db_dsn, finished_before=NOW - timedelta(days=1), actor="ops@console", on_batch=look
+    )
+    assert done.executions == 6
+    assert seen and set(seen) == {("optiinfra-db purge by ops@console",)}
+
+
 def test_purge_skips_a_run_another_session_holds(
     db_dsn: str, conn: Conn, aged: dict[str, list[UUID]]
 ) -> None:
@@ -177,6 +200,8 @@ def test_purge_skips_a_run_another_session_holds(
         {"finished_before": NOW, "batch_size": 0},
         {"finished_before": NOW, "batch_size": 10_001},
         {"finished_before": NOW, "customer_id": "x"},
+        {"finished_before": NOW, "actor": ""},
+        {"finished_before": NOW, "actor": "x" * 256},
     ],
 )
 def test_bad_purge_input_is_refused_before_any_sql(kwargs: dict[str, Any]) -> None:
