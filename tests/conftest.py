@@ -163,7 +163,12 @@ def raw_conn(
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Give ``side`` its two values, or only ``sync`` for a test marked
     ``sync_only`` (it runs no library I/O that has an async twin: migrations,
-    pure validation)."""
+    pure validation).
+
+    ``OPTIINFRA_TEST_SIDES`` (a comma list, e.g. ``sync,tenant``) keeps only
+    those sides: CI runs every side once, on the embedded server, and the
+    second server only where its SQL could differ (the async twin runs the
+    same statements as the sync side)."""
     if "side" in metafunc.fixturenames:
         one = metafunc.definition.get_closest_marker("sync_only") is not None
         sides = ["sync"] if one else ["sync", "async"]
@@ -173,6 +178,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             and not one
         ):
             sides += ["tenant", "tenant-async"]
+        wanted = os.environ.get("OPTIINFRA_TEST_SIDES")
+        if wanted:
+            sides = [s for s in sides if s in wanted.split(",")] or sides[:1]
         metafunc.parametrize("side", sides, indirect=True)
 
 
