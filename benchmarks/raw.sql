@@ -14,7 +14,7 @@ WHERE id = %(id)s;
 -- A customer's executions newest first, as tuples.
 SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
        input_data, output_data, error_details, metadata, created_at, updated_at,
-       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
 FROM workflow_executions
 WHERE customer_id = %(customer_id)s
 ORDER BY created_at DESC, id DESC
@@ -26,7 +26,7 @@ INSERT INTO workflow_executions (agent_id, customer_id, workflow_type, input_dat
 VALUES (%(agent_id)s, %(customer_id)s, %(workflow_type)s, %(input_data)s, %(metadata)s)
 RETURNING id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
           input_data, output_data, error_details, metadata, created_at, updated_at,
-          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts;
+          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at;
 
 -- name: insert_step :exec
 -- One step (sent with executemany).
@@ -71,7 +71,7 @@ WHERE e.id = %(id)s AND e.status = 'running'
                     AND s.status IN ('pending', 'running', 'retrying'))
 RETURNING id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
           input_data, output_data, error_details, metadata, created_at, updated_at,
-          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts;
+          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at;
 
 -- name: reset_running :exec
 -- Benchmark bookkeeping, not timed: put completed executions back to running,
@@ -106,7 +106,7 @@ RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_
 -- A customer's whole history newest first, for a server-side cursor.
 SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
        input_data, output_data, error_details, metadata, created_at, updated_at,
-       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
 FROM workflow_executions
 WHERE customer_id = %(customer_id)s
 ORDER BY created_at DESC, id DESC;
@@ -121,3 +121,27 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN
     NULL;
 END
 $$;
+
+-- name: list_for_customer_columns :many
+-- The library's list_for_customer (the same filters, planned per call) with
+-- plain columns instead of to_json(r): the client-assembled design
+-- (benchmarks/designs.py).
+SELECT id, agent_id, customer_id, workflow_type, status, started_at,
+       completed_at, input_data, output_data, error_details, metadata,
+       created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+FROM workflow_executions
+WHERE customer_id = %(customer_id)s
+  AND (%(workflow_type)s::workflow_type IS NULL
+       OR workflow_type = %(workflow_type)s::workflow_type)
+  AND (%(statuses)s::workflow_status[] IS NULL
+       OR status = ANY (%(statuses)s::workflow_status[]))
+  AND created_at >= %(since)s::timestamptz
+  AND created_at < %(until)s::timestamptz
+  AND (%(finished_since)s::timestamptz IS NULL
+       OR completed_at >= %(finished_since)s::timestamptz)
+  AND (%(finished_until)s::timestamptz IS NULL
+       OR completed_at < %(finished_until)s::timestamptz)
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
