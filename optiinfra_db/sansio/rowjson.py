@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 #: A column's text value into its JSON text.
 Encoder = Callable[[bytes], bytes]
@@ -144,15 +144,61 @@ def encoders(result: Result) -> list[tuple[bytes, Encoder]]:
     return columns
 
 
+#: (template, encoders) per result shape (column names and type OIDs): a
+#: statement's shape is fixed, so each is worked out once per process.
+_SHAPES: dict[tuple[Any, ...], tuple[bytes, list[Encoder]]] = {}
+
+
+def _shape(result: Result) -> tuple[bytes, list[Encoder]]:
+    n = result.nfields
+    key = tuple(result.fname(j) for j in range(n)) + tuple(result.ftype(j) for j in range(n))
+    found = _SHAPES.get(key)
+    if found is None:
+        columns = encoders(result)
+        template = b"{" + b",".join(k.replace(b"%", b"%%") + b"%s" for k, _ in columns) + b"}"
+        found = _SHAPES[key] = (template, [encode for _, encode in columns])
+        if len(_SHAPES) > 4096:  # statements are few; bound it against odd callers
+            _SHAPES.clear()
+    return found
+
+
 def documents(result: Result, start: int = 0, stop: int | None = None) -> list[bytes]:
     """One JSON object per row of ``result`` (rows ``start`` to ``stop``), its
     keys the column names in order; a NULL is ``null``. Built column by
-    column, then each row through one bytes template (``%`` formatting)."""
-    columns = encoders(result)
+    column, then each row through one bytes template (``%`` formatting); a
+    single row cell by cell."""
+    template, encode = _shape(result)
     get = result.get_value
-    rows = range(start, result.ntuples if stop is None else min(stop, result.ntuples))
-    if not columns:
-        return [b"{}" for _ in rows]
-    template = b"{" + b",".join(key.replace(b"%", b"%%") + b"%s" for key, _ in columns) + b"}"
-    encoded = [_column([get(i, j) for i in rows], enc) for j, (_, enc) in enumerate(columns)]
+    end = result.ntuples if stop is None else min(stop, result.ntuples)
+    if not encode:
+        return [b"{}" for _ in range(start, end)]
+    if end - start == 1:
+        values = [get(start, j) for j in range(len(encode))]
+        return [
+            template
+            % tuple(b"null" if v is None else f(v) for f, v in zip(encode, values, strict=True))
+        ]
+    rows = range(start, end)
+    encoded = [_column([get(i, j) for i in rows], f) for j, f in enumerate(encode)]
     return [template % values for values in zip(*encoded, strict=True)]
+
+
+def texts(result: Result | None, start: int = 0, stop: int | None = None) -> list[bytes]:
+    """The JSON text of each row of ``result`` (rows ``start`` to ``stop``):
+    a statement that returns one column returns a JSON document per row
+    (``to_json``, an aggregate: the text as is); one that returns several
+    columns gets each row's JSON assembled here (``documents``)."""
+    if result is None:
+        return []
+    if result.nfields != 1:
+        return documents(result, start, stop)
+    get = result.get_value
+    end = result.ntuples if stop is None else min(stop, result.ntuples)
+    return [get(i, 0) or b"null" for i in range(start, end)]
+
+
+def first_text(result: Result | None) -> bytes | None:
+    """The JSON text of the first row of ``result`` (None: no row)."""
+    if result is None or result.ntuples == 0:
+        return None
+    return texts(result, 0, 1)[0]

@@ -202,13 +202,23 @@ class TableCore(Generic[R]):
             }
             cls.platform = cls.table in PLATFORM_TABLES
 
-    def _decode(self, model: type[M], text: str) -> M:
+    def _decode(self, model: type[M], text: str | bytes) -> M:
         """One JSON row into its record; a row that can't be decoded raises
         RowDecodeError naming the table and id (never a bare ValidationError)."""
         try:
             return model.model_validate_json(text)
         except ValidationError as exc:
             raise decode_error(self.table, text, exc) from exc
+
+    def _decode_texts(self, texts: Sequence[str | bytes]) -> list[R]:
+        """Rows' JSON texts into records (the first failing row named)."""
+        validate = self.record.model_validate_json
+        try:
+            return [validate(text) for text in texts]
+        except ValidationError:
+            for text in texts:
+                self._decode(self.record, text)
+            raise
 
     def _decode_rows(self, rows: Sequence[tuple[Any, ...]]) -> list[R]:
         validate = self.record.model_validate_json
@@ -225,7 +235,7 @@ class TableCore(Generic[R]):
 UTC_NAMES = frozenset({b"UTC", b"Etc/UTC", b"Etc/UCT", b"UCT", b"Etc/Universal", b"Zulu"})
 
 
-def decode_error(table: str, text: str, exc: ValidationError) -> RowDecodeError:
+def decode_error(table: str, text: str | bytes, exc: ValidationError) -> RowDecodeError:
     """A RowDecodeError for a row of ``table`` (JSON ``text``) that failed validation."""
     try:
         doc = json.loads(text)

@@ -14,10 +14,10 @@ import psycopg
 import pytest
 from psycopg import sql as pgsql
 
-import optiinfra_db as odb
 from optiinfra_db.sansio import rowjson
 from optiinfra_db.schema import EXPECTED_TABLES
 from optiinfra_db.seed import seed
+from tests.sides import api
 
 Conn = psycopg.Connection[Any]
 
@@ -34,7 +34,7 @@ def _both(conn: Conn, query: pgsql.Composable) -> tuple[list[Any], list[Any]]:
 
 
 def test_every_seeded_table_reads_the_same(db_dsn: str, raw_conn: Conn) -> None:
-    with odb.connect(db_dsn) as conn:
+    with api.connect(db_dsn) as conn:
         seed(conn)
         conn.commit()
     raw_conn.execute("SET TimeZone = 'UTC'")
@@ -53,7 +53,7 @@ EDGES = [
     "'{}'::jsonb",
     "'[]'::jsonb",
     """'{"a": {"b": [1, 2.50, -0, 1e300, "x\\u0001y"]}, "": null}'::jsonb""",
-    "'{\"k\": \"v\"}'::json",
+    '\'{"k": "v"}\'::json',
     "-0.0::float8",
     "'NaN'::float8",
     "'Infinity'::float8",

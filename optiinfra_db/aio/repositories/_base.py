@@ -39,6 +39,7 @@ from optiinfra_db.fieldtypes import (
 )
 from optiinfra_db.queries import CATALOG, Query
 from optiinfra_db.sansio.lifecycle import ACTOR, REASON, WORKER
+from optiinfra_db.sansio.rowjson import first_text, texts
 from optiinfra_db.sansio.scope import Scope, customer_scope
 from optiinfra_db.sansio.values import (
     CHUNK,
@@ -165,8 +166,15 @@ class Reader(TableCore[R]):
     # -- decoding -------------------------------------------------------------------
 
     async def _one(self, name: str | Query, params: Params) -> R | None:
-        row = await self._fetchone(name, params)
-        return None if row is None else self._decode(self.record, row[0])
+        """The record of a ``:one`` statement, or None. Its row's JSON is read
+        from the raw result (no loaders run): the statement's one JSON
+        column, or its columns assembled on the client (``sansio.rowjson``)."""
+        query = self._query(name)
+        with await self._ready(query):
+            async with self.conn.cursor(row_factory=tuple_row) as cur:
+                await self._execute(cur, query, "one", params)
+                text = first_text(cur.pgresult)
+        return None if text is None else self._decode(self.record, text)
 
     async def _many(self, name: str | Query, params: Params) -> list[R]:
         """All rows of a named query as records, decoded as they are fetched:
@@ -178,11 +186,12 @@ class Reader(TableCore[R]):
         with await self._ready(query):
             async with self.conn.cursor(row_factory=tuple_row) as cur:
                 await self._execute(cur, query, "many", params)
+                result = cur.pgresult
                 records: list[R] = []
-                while chunk := await cur.fetchmany(CHUNK):
-                    records += self._decode_rows(chunk)
-                    if len(chunk) == CHUNK:  # async-only: let other tasks run meanwhile
+                for start in range(0, 0 if result is None else result.ntuples, CHUNK):
+                    if start:  # async-only: let other tasks run between chunks
                         await asyncio.sleep(0)
+                    records += self._decode_texts(texts(result, start, start + CHUNK))
                 return records
 
     def _stream(self, name: str, params: Params, batch_size: int) -> AsyncIterator[R]:
