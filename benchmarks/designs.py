@@ -41,13 +41,9 @@ N = 1000
 MAX_UUID = UUID(int=2**128 - 1)
 
 
-def contenders(
-    dsn: str, customer: UUID
-) -> tuple[dict[str, Callable[[], Any]], dict[str, int], list[psycopg.Connection[Any]]]:
-    lib_conn, raw_conn, client_conn = odb.connect(dsn), psycopg.connect(dsn), odb.connect(dsn)
-    repos = odb.Repositories(lib_conn)
-    record = odb.WorkflowExecution
-    params = {
+def _params(customer: UUID) -> dict[str, Any]:
+    """The client design's parameters: the first page of 1,000, no filters."""
+    return {
         "customer_id": customer,
         "workflow_type": None,
         "statuses": None,
@@ -59,6 +55,15 @@ def contenders(
         "after_id": MAX_UUID,
         "limit": N,
     }
+
+
+def contenders(
+    dsn: str, customer: UUID
+) -> tuple[dict[str, Callable[[], Any]], dict[str, int], list[psycopg.Connection[Any]]]:
+    lib_conn, raw_conn, client_conn = odb.connect(dsn), psycopg.connect(dsn), odb.connect(dsn)
+    repos = odb.Repositories(lib_conn)
+    record = odb.WorkflowExecution
+    params = _params(customer)
 
     def shipped() -> None:
         assert len(repos.workflow_executions.list_for_customer(customer, limit=N)) == N
@@ -94,18 +99,7 @@ def same_records(dsn: str, customer: UUID) -> int:
         with conn.cursor() as cur:
             cur.execute(
                 RAW["list_for_customer_columns"],
-                {
-                    "customer_id": customer,
-                    "workflow_type": None,
-                    "statuses": None,
-                    "since": "-infinity",
-                    "until": "infinity",
-                    "finished_since": None,
-                    "finished_until": None,
-                    "after_created_at": "infinity",
-                    "after_id": MAX_UUID,
-                    "limit": N,
-                },
+                _params(customer),
             )
             assert cur.pgresult is not None
             mine = [

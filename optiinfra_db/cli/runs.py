@@ -238,7 +238,7 @@ def show_run_attempts(story: RunStory, out: TextIO) -> None:
     for i, t in enumerate(runs):
         if t.to_status != "running":
             continue
-        end = next(iter(runs[i + 1 :]), None)
+        end = runs[i + 1] if i + 1 < len(runs) else None
         took = (end.at - t.at).total_seconds() if end else None
         rows.append(
             [

@@ -135,7 +135,7 @@ def _column(values: list[bytes | None], encode: Encoder) -> list[bytes]:
     return [b"null" if v is None else encode(v) for v in values]
 
 
-def encoders(result: Result) -> list[tuple[bytes, Encoder]]:
+def _encoders(result: Result) -> list[tuple[bytes, Encoder]]:
     """For each column of ``result``: its JSON key prefix and its encoder."""
     columns = []
     for j in range(result.nfields):
@@ -154,7 +154,7 @@ def _shape(result: Result) -> tuple[bytes, list[Encoder]]:
     key = tuple(result.fname(j) for j in range(n)) + tuple(result.ftype(j) for j in range(n))
     found = _SHAPES.get(key)
     if found is None:
-        columns = encoders(result)
+        columns = _encoders(result)
         template = b"{" + b",".join(k.replace(b"%", b"%%") + b"%s" for k, _ in columns) + b"}"
         found = _SHAPES[key] = (template, [encode for _, encode in columns])
         if len(_SHAPES) > 4096:  # statements are few; bound it against odd callers

@@ -216,19 +216,14 @@ class TableCore(Generic[R]):
         try:
             return [validate(text) for text in texts]
         except ValidationError:
+            # Name the first row that fails (only on this, the failing path).
             for text in texts:
                 self._decode(self.record, text)
             raise
 
     def _decode_rows(self, rows: Sequence[tuple[Any, ...]]) -> list[R]:
-        validate = self.record.model_validate_json
-        try:
-            return [validate(row[0]) for row in rows]
-        except ValidationError:
-            # Name the first row that fails (only on this, the failing path).
-            for row in rows:
-                self._decode(self.record, row[0])
-            raise
+        """Rows whose one column is their JSON text into records."""
+        return self._decode_texts([row[0] for row in rows])
 
 
 #: The TimeZone names that render timestamps as UTC (no SET needed).
