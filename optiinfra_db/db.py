@@ -45,6 +45,7 @@ from uuid import UUID
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier, Literal
 from psycopg_pool import ConnectionPool
 
 from optiinfra_db.queries import CATALOG
@@ -161,6 +162,51 @@ def use_app_role(conn: Connection) -> bool:
 _CURSOR_IDS = itertools.count(1)
 
 
+_DECLARE = SQL(CATALOG["meta.stream_declare"].sql)
+_FETCH = SQL(CATALOG["meta.stream_fetch"].sql)
+_CLOSE = SQL(CATALOG["meta.stream_close"].sql)
+
+
+def stream_results(
+    conn: Connection,
+    sql: LiteralString,
+    params: Params | None,
+    batch_size: int,
+    scope: Scope | None = None,
+) -> Iterator[psycopg.Cursor[Any]]:
+    """Run ``sql`` through a server-side cursor (``meta.stream_declare``)
+    and fetch it ``batch_size`` rows per round trip (``meta.stream_fetch``):
+    memory stays bounded by one batch. Yields the cursor after each fetch,
+    while the batch is current: read ``cur.pgresult`` raw (the records' path:
+    no loaders run) or ``fetchall()`` it into tuples. A short batch is the
+    last (no round trip for an empty one). Runs in the caller's transaction
+    (the cursor is closed when the iterator ends or is closed), or in one of
+    its own on an autocommit connection. The one place the library streams
+    (the repositories' iterators, ``stream_batches``, ``stream_all``).
+    ``scope``: a customer scope, set in that transaction before the cursor is
+    declared (unless the transaction already acts for the customer)."""
+    own = conn.autocommit
+    cursor = Identifier(f"optiinfra_stream_{next(_CURSOR_IDS)}")
+    fetch = _FETCH.format(rows=Literal(batch_size), cursor=cursor)
+    tx = conn.transaction() if own else contextlib.nullcontext()
+    with tx, conn.cursor(row_factory=tuple_row) as cur:
+        if scope is not None and scope.needed(conn.pgconn):
+            cur.execute(SET_SCOPE, scope.params)  # its own round trip, once per stream
+        declare = _DECLARE.format(cursor=cursor, statement=SQL(sql))
+        cur.execute(declare, params, prepare=False)
+        try:
+            while True:
+                cur.execute(fetch, prepare=False)
+                got = 0 if cur.pgresult is None else cur.pgresult.ntuples
+                if got:
+                    yield cur
+                if got < batch_size:
+                    break
+        finally:
+            if not own and conn.info.transaction_status == TransactionStatus.INTRANS:
+                cur.execute(_CLOSE.format(cursor=cursor), prepare=False)
+
+
 def stream_batches(
     conn: Connection,
     sql: LiteralString,
@@ -168,23 +214,11 @@ def stream_batches(
     batch_size: int,
     scope: Scope | None = None,
 ) -> Iterator[list[tuple[Any, ...]]]:
-    """Run ``sql`` through a server-side cursor (``DECLARE ... CURSOR``) and
-    yield its rows as lists of at most ``batch_size`` tuples, one round trip
-    each: memory stays bounded by one batch. Runs in the caller's
-    transaction, or in one of its own on an autocommit connection; the
-    cursor is closed when the iterator ends or is closed. The one place the
-    library streams (the repositories' iterators and ``stream_all``).
-    ``scope``: a customer scope, set in that transaction before the cursor is
-    declared (unless the transaction already acts for the customer)."""
-    own = conn.transaction() if conn.autocommit else contextlib.nullcontext()
-    name = f"optiinfra_stream_{next(_CURSOR_IDS)}"
-    with own, conn.cursor(name, row_factory=tuple_row) as cur:
-        if scope is not None and scope.needed(conn.pgconn):
-            conn.execute(SET_SCOPE, scope.params)  # its own round trip, once per stream
-        cur.itersize = batch_size
-        cur.execute(sql, params)
-        while batch := cur.fetchmany(batch_size):
-            yield batch
+    """Run ``sql`` through a server-side cursor and yield its rows as
+    lists of at most ``batch_size`` tuples, one round trip each (see
+    ``stream_results``)."""
+    for cur in stream_results(conn, sql, params, batch_size, scope):
+        yield cur.fetchall()
 
 
 def stream_all(

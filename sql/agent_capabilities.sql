@@ -56,13 +56,9 @@ DELETE FROM agent_capabilities WHERE id = %(id)s;
 -- (true) or disabled (false) ones; NULL: all. Served by
 -- uq_agent_capabilities_agent_name_version.
 -- plan: custom (optional filters: each call is planned with its values)
-SELECT to_json(r)::text
-FROM (
-    SELECT id, agent_id, capability_name, capability_version, enabled, config,
-           description, created_at, updated_at
-    FROM agent_capabilities
-    WHERE agent_id = %(agent_id)s
-      AND (%(enabled)s::boolean IS NULL OR enabled = %(enabled)s::boolean)
-    ORDER BY capability_name, capability_version
-) AS r
-ORDER BY r.capability_name, r.capability_version;
+SELECT id, agent_id, capability_name, capability_version, enabled, config,
+       description, created_at, updated_at
+FROM agent_capabilities
+WHERE agent_id = %(agent_id)s
+  AND (%(enabled)s::boolean IS NULL OR enabled = %(enabled)s::boolean)
+ORDER BY capability_name, capability_version;

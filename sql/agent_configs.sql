@@ -51,15 +51,11 @@ DELETE FROM agent_configs WHERE id = %(id)s;
 
 -- name: list_for_agent :many
 -- All of one agent's settings, by key (served by uq_agent_configs_agent_key).
-SELECT to_json(r)::text
-FROM (
-    SELECT id, agent_id, config_key, config_value, config_type, description,
-           created_at, updated_at
-    FROM agent_configs
-    WHERE agent_id = %(agent_id)s
-    ORDER BY config_key
-) AS r
-ORDER BY r.config_key;
+SELECT id, agent_id, config_key, config_value, config_type, description,
+       created_at, updated_at
+FROM agent_configs
+WHERE agent_id = %(agent_id)s
+ORDER BY config_key;
 
 -- name: get_for_agent :one
 -- One setting of one agent (served by uq_agent_configs_agent_key).

@@ -35,17 +35,13 @@ DELETE FROM agent_metrics WHERE id = %(id)s;
 -- One agent's samples of one metric with recorded_at in [since, until),
 -- oldest first (since/until default to -infinity/infinity). Served by
 -- ix_agent_metrics_agent_name_recorded.
-SELECT to_json(r)::text
-FROM (
-    SELECT id, agent_id, metric_name, metric_value, metric_type, tags, recorded_at
-    FROM agent_metrics
-    WHERE agent_id = %(agent_id)s
-      AND metric_name = %(metric_name)s
-      AND recorded_at >= %(since)s::timestamptz
-      AND recorded_at < %(until)s::timestamptz
-    ORDER BY recorded_at, id
-) AS r
-ORDER BY r.recorded_at, r.id;
+SELECT id, agent_id, metric_name, metric_value, metric_type, tags, recorded_at
+FROM agent_metrics
+WHERE agent_id = %(agent_id)s
+  AND metric_name = %(metric_name)s
+  AND recorded_at >= %(since)s::timestamptz
+  AND recorded_at < %(until)s::timestamptz
+ORDER BY recorded_at, id;
 
 -- name: list :many
 -- One agent's samples, newest first, optionally of one metric; keyset
@@ -53,19 +49,15 @@ ORDER BY r.recorded_at, r.id;
 -- after_recorded_at = 'infinity', after_id = the greatest uuid). Served by
 -- ix_agent_metrics_agent_name_recorded (by agent_id alone when no metric).
 -- plan: custom (optional filters: each call is planned with its values)
-SELECT to_json(r)::text
-FROM (
-    SELECT id, agent_id, metric_name, metric_value, metric_type, tags, recorded_at
-    FROM agent_metrics
-    WHERE agent_id = %(agent_id)s
-      AND (%(metric_name)s::text IS NULL OR metric_name = %(metric_name)s::text)
-      AND recorded_at >= %(since)s::timestamptz
-      AND recorded_at < %(until)s::timestamptz
-      AND (recorded_at, id) < (%(after_recorded_at)s::timestamptz, %(after_id)s::uuid)
-    ORDER BY recorded_at DESC, id DESC
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.recorded_at DESC, r.id DESC;
+SELECT id, agent_id, metric_name, metric_value, metric_type, tags, recorded_at
+FROM agent_metrics
+WHERE agent_id = %(agent_id)s
+  AND (%(metric_name)s::text IS NULL OR metric_name = %(metric_name)s::text)
+  AND recorded_at >= %(since)s::timestamptz
+  AND recorded_at < %(until)s::timestamptz
+  AND (recorded_at, id) < (%(after_recorded_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY recorded_at DESC, id DESC
+LIMIT %(limit)s;
 
 -- name: copy_with_time :copy
 -- Bulk insert of samples that carry their own recorded_at (COPY, text format).

@@ -82,19 +82,15 @@ DELETE FROM agent_states WHERE id = %(id)s;
 -- bound created_at as [since, until) and default to -infinity/infinity.
 -- Served by a scan of this small table (one row per agent).
 -- plan: custom (optional filters: each call is planned with its values)
-SELECT to_json(r)::text
-FROM (
-    SELECT id, agent_id, current_status, active_workflows, locks,
-           last_activity, resource_usage, metadata, current_workflow_id,
-           created_at, updated_at
-    FROM agent_states
-    WHERE (%(current_status)s::agent_status_detail IS NULL
-           OR current_status = %(current_status)s::agent_status_detail)
-      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
-    ORDER BY created_at DESC, id DESC
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.created_at DESC, r.id DESC;
+SELECT id, agent_id, current_status, active_workflows, locks,
+       last_activity, resource_usage, metadata, current_workflow_id,
+       created_at, updated_at
+FROM agent_states
+WHERE (%(current_status)s::agent_status_detail IS NULL
+       OR current_status = %(current_status)s::agent_status_detail)
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
 
 -- name: get_for_agent :one
 -- The state of one agent (served by uq_agent_states_agent).

@@ -76,19 +76,15 @@ DELETE FROM agents WHERE id = %(id)s;
 -- bound created_at as [since, until) and default to -infinity/infinity.
 -- Served by ix_agents_created.
 -- plan: custom (optional filters: each call is planned with its values)
-SELECT to_json(r)::text
-FROM (
-    SELECT id, type, name, version, status, endpoint, capabilities, metadata,
-           last_heartbeat, created_at, updated_at
-    FROM agents
-    WHERE (%(type)s::agent_type IS NULL OR type = %(type)s::agent_type)
-      AND (%(status)s::agent_status IS NULL
-           OR status = %(status)s::agent_status)
-      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
-    ORDER BY created_at DESC, id DESC
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.created_at DESC, r.id DESC;
+SELECT id, type, name, version, status, endpoint, capabilities, metadata,
+       last_heartbeat, created_at, updated_at
+FROM agents
+WHERE (%(type)s::agent_type IS NULL OR type = %(type)s::agent_type)
+  AND (%(status)s::agent_status IS NULL
+       OR status = %(status)s::agent_status)
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
 
 -- name: get_by_type_and_name :one
 -- One agent by its natural key (served by uq_agents_type_name).

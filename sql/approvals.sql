@@ -57,16 +57,12 @@ DELETE FROM approvals WHERE id = %(id)s;
 -- until) and default to -infinity/infinity. Served by
 -- ix_approvals_recommendation_created.
 -- plan: custom (optional filters: each call is planned with its values)
-SELECT to_json(r)::text
-FROM (
-    SELECT id, recommendation_id, approved_by, status, comment, created_at,
-           updated_at
-    FROM approvals
-    WHERE recommendation_id = %(recommendation_id)s
-      AND (%(status)s::approval_status IS NULL
-           OR status = %(status)s::approval_status)
-      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
-    ORDER BY created_at DESC, id DESC
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.created_at DESC, r.id DESC;
+SELECT id, recommendation_id, approved_by, status, comment, created_at,
+       updated_at
+FROM approvals
+WHERE recommendation_id = %(recommendation_id)s
+  AND (%(status)s::approval_status IS NULL
+       OR status = %(status)s::approval_status)
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;

@@ -71,18 +71,14 @@ DELETE FROM customers WHERE id = %(id)s;
 -- bound created_at as [since, until) and default to -infinity/infinity.
 -- Served by ix_customers_created.
 -- plan: custom (optional filters: each call is planned with its values)
-SELECT to_json(r)::text
-FROM (
-    SELECT id, name, email, plan, status, metadata, created_at, updated_at
-    FROM customers
-    WHERE (%(status)s::customer_status IS NULL
-           OR status = %(status)s::customer_status)
-      AND (%(plan)s::customer_plan IS NULL OR plan = %(plan)s::customer_plan)
-      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
-    ORDER BY created_at DESC, id DESC
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.created_at DESC, r.id DESC;
+SELECT id, name, email, plan, status, metadata, created_at, updated_at
+FROM customers
+WHERE (%(status)s::customer_status IS NULL
+       OR status = %(status)s::customer_status)
+  AND (%(plan)s::customer_plan IS NULL OR plan = %(plan)s::customer_plan)
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
 
 -- name: get_by_email :one
 -- One customer by e-mail (exact match; served by uq_customers_email).

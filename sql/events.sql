@@ -36,22 +36,18 @@ DELETE FROM events WHERE id = %(id)s;
 -- are NULL when unused; since/until bound created_at as [since, until) and
 -- default to -infinity/infinity. Served by ix_events_customer_created.
 -- plan: custom (optional filters: each call is planned with its values)
-SELECT to_json(r)::text
-FROM (
-    SELECT id, customer_id, agent_id, event_type, severity, data, created_at
-    FROM events
-    WHERE customer_id = %(customer_id)s
-      AND (%(event_type)s::event_type IS NULL
-           OR event_type = %(event_type)s::event_type)
-      AND (%(severity)s::event_severity IS NULL
-           OR severity = %(severity)s::event_severity)
-      AND created_at >= %(since)s::timestamptz
-      AND created_at < %(until)s::timestamptz
-      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
-    ORDER BY created_at DESC, id DESC
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.created_at DESC, r.id DESC;
+SELECT id, customer_id, agent_id, event_type, severity, data, created_at
+FROM events
+WHERE customer_id = %(customer_id)s
+  AND (%(event_type)s::event_type IS NULL
+       OR event_type = %(event_type)s::event_type)
+  AND (%(severity)s::event_severity IS NULL
+       OR severity = %(severity)s::event_severity)
+  AND created_at >= %(since)s::timestamptz
+  AND created_at < %(until)s::timestamptz
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
 
 -- name: list_for_agent :many
 -- An agent's events, newest first. Keyset pagination: the first page passes
@@ -60,19 +56,15 @@ ORDER BY r.created_at DESC, r.id DESC;
 -- when unused; since/until bound created_at as [since, until) and default
 -- to -infinity/infinity. Served by ix_events_agent_created.
 -- plan: custom (optional filters: each call is planned with its values)
-SELECT to_json(r)::text
-FROM (
-    SELECT id, customer_id, agent_id, event_type, severity, data, created_at
-    FROM events
-    WHERE agent_id = %(agent_id)s
-      AND (%(event_type)s::event_type IS NULL
-           OR event_type = %(event_type)s::event_type)
-      AND (%(severity)s::event_severity IS NULL
-           OR severity = %(severity)s::event_severity)
-      AND created_at >= %(since)s::timestamptz
-      AND created_at < %(until)s::timestamptz
-      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
-    ORDER BY created_at DESC, id DESC
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.created_at DESC, r.id DESC;
+SELECT id, customer_id, agent_id, event_type, severity, data, created_at
+FROM events
+WHERE agent_id = %(agent_id)s
+  AND (%(event_type)s::event_type IS NULL
+       OR event_type = %(event_type)s::event_type)
+  AND (%(severity)s::event_severity IS NULL
+       OR severity = %(severity)s::event_severity)
+  AND created_at >= %(since)s::timestamptz
+  AND created_at < %(until)s::timestamptz
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;

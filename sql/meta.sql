@@ -64,18 +64,22 @@ WHERE t.relnamespace = to_regnamespace(current_schema())
 ORDER BY 1;
 
 -- name: set_time_zone_utc :exec
--- Render timestamps in UTC on this session. to_json() writes timestamptz in
--- the session's TimeZone, and some zones give offsets with seconds (early
--- dates in Europe/Amsterdam: +00:19:32) or push extreme dates into BC or year
--- 10000, which no decoder reads back. PgBouncer tracks TimeZone per client,
--- so this stays correct behind it in transaction mode.
-SELECT set_config('TimeZone', 'UTC', false);
+-- Render timestamps in UTC and ISO 8601 on this session. Timestamps are read
+-- as the server writes them (each row's JSON is assembled on the client from
+-- the columns' text, or to_json()'s for single rows), in the session's
+-- TimeZone and DateStyle: some zones give offsets with seconds (early dates
+-- in Europe/Amsterdam: +00:19:32) or push extreme dates into BC or year
+-- 10000, and a DateStyle other than ISO writes "12/05/2026 ..." - neither
+-- reads back. PgBouncer tracks TimeZone and DateStyle per client, so this
+-- stays correct behind it in transaction mode.
+SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO, MDY', false);
 
 -- name: session_setup :one
--- Run once per new connection of the library: UTC as above, and the pid of
--- the backend that answers. A pid that differs from the one the server gave
--- at connect time means a pooler (PgBouncer) sits in between.
-SELECT set_config('TimeZone', 'UTC', false), pg_backend_pid();
+-- Run once per new connection of the library: UTC and ISO as above, and the
+-- pid of the backend that answers. A pid that differs from the one the
+-- server gave at connect time means a pooler (PgBouncer) sits in between.
+SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO, MDY', false),
+       pg_backend_pid();
 
 -- name: table_has_rows :one
 -- Whether one table holds at least one row (asked before a rollback drops
@@ -83,6 +87,25 @@ SELECT set_config('TimeZone', 'UTC', false), pg_backend_pid();
 -- files drop, composed with psycopg.sql.Identifier (quoted, never a value);
 -- the probe reads at most one row.
 SELECT EXISTS (SELECT 1 FROM {table});
+
+-- name: stream_declare :exec
+-- Open a library stream: a server-side cursor over one catalog statement,
+-- whose bound parameters travel with this statement. {cursor} is a name the
+-- library makes unique per process (optiinfra_stream_<n>, composed with
+-- psycopg.sql.Identifier); {statement} is the catalog statement's own text.
+-- The cursor lives until the transaction ends or stream_close.
+DECLARE {cursor} NO SCROLL CURSOR FOR {statement}
+
+-- name: stream_fetch :many
+-- The next batch of a stream: at most {rows} rows (the stream's batch size,
+-- a checked integer composed with psycopg.sql.Literal: FETCH takes no bind
+-- parameters). Rows come as plain columns; the library reads them raw.
+FETCH FORWARD {rows} FROM {cursor}
+
+-- name: stream_close :exec
+-- Close a stream's cursor before its transaction ends (an iterator closed
+-- early, or one that ran to the end in the caller's transaction).
+CLOSE {cursor}
 
 -- name: set_customer_scope :one
 -- The customer a scoped Repositories acts for, for the rest of the current

@@ -74,23 +74,19 @@ DELETE FROM optimizations WHERE id = %(id)s;
 -- until) and default to -infinity/infinity. Served by
 -- ix_optimizations_customer_created.
 -- plan: custom (optional filters: each call is planned with its values)
-SELECT to_json(r)::text
-FROM (
-    SELECT id, recommendation_id, customer_id, agent_id, status, progress,
-           result, error, actual_savings::text AS actual_savings,
-           actual_improvement::text AS actual_improvement, started_at,
-           completed_at, rolled_back_at, created_at, updated_at
-    FROM optimizations
-    WHERE customer_id = %(customer_id)s
-      AND (%(status)s::optimization_status IS NULL
-           OR status = %(status)s::optimization_status)
-      AND created_at >= %(since)s::timestamptz
-      AND created_at < %(until)s::timestamptz
-      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
-    ORDER BY created_at DESC, id DESC
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.created_at DESC, r.id DESC;
+SELECT id, recommendation_id, customer_id, agent_id, status, progress,
+       result, error, actual_savings::text AS actual_savings,
+       actual_improvement::text AS actual_improvement, started_at,
+       completed_at, rolled_back_at, created_at, updated_at
+FROM optimizations
+WHERE customer_id = %(customer_id)s
+  AND (%(status)s::optimization_status IS NULL
+       OR status = %(status)s::optimization_status)
+  AND created_at >= %(since)s::timestamptz
+  AND created_at < %(until)s::timestamptz
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
 
 -- name: list_for_recommendation :many
 -- The optimizations of one recommendation, newest first. Keyset pagination:
@@ -100,16 +96,12 @@ ORDER BY r.created_at DESC, r.id DESC;
 -- [since, until) and default to -infinity/infinity. Served by
 -- ix_optimizations_recommendation (then a sort of that recommendation's few
 -- rows).
-SELECT to_json(r)::text
-FROM (
-    SELECT id, recommendation_id, customer_id, agent_id, status, progress,
-           result, error, actual_savings::text AS actual_savings,
-           actual_improvement::text AS actual_improvement, started_at,
-           completed_at, rolled_back_at, created_at, updated_at
-    FROM optimizations
-    WHERE recommendation_id = %(recommendation_id)s
-      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
-    ORDER BY created_at DESC, id DESC
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.created_at DESC, r.id DESC;
+SELECT id, recommendation_id, customer_id, agent_id, status, progress,
+       result, error, actual_savings::text AS actual_savings,
+       actual_improvement::text AS actual_improvement, started_at,
+       completed_at, rolled_back_at, created_at, updated_at
+FROM optimizations
+WHERE recommendation_id = %(recommendation_id)s
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;

@@ -80,28 +80,24 @@ DELETE FROM recommendations WHERE id = %(id)s;
 -- until) and default to -infinity/infinity. Served by
 -- ix_recommendations_customer_created.
 -- plan: custom (optional filters: each call is planned with its values)
-SELECT to_json(r)::text
-FROM (
-    SELECT id, customer_id, agent_id, type, title, description,
-           estimated_savings::text AS estimated_savings,
-           estimated_improvement::text AS estimated_improvement,
-           confidence_score, priority, status, data, created_at, updated_at,
-           approved_at, executed_at
-    FROM recommendations
-    WHERE customer_id = %(customer_id)s
-      AND (%(status)s::recommendation_status IS NULL
-           OR status = %(status)s::recommendation_status)
-      AND (%(type)s::recommendation_type IS NULL
-           OR type = %(type)s::recommendation_type)
-      AND (%(priority)s::recommendation_priority IS NULL
-           OR priority = %(priority)s::recommendation_priority)
-      AND created_at >= %(since)s::timestamptz
-      AND created_at < %(until)s::timestamptz
-      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
-    ORDER BY created_at DESC, id DESC
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.created_at DESC, r.id DESC;
+SELECT id, customer_id, agent_id, type, title, description,
+       estimated_savings::text AS estimated_savings,
+       estimated_improvement::text AS estimated_improvement,
+       confidence_score, priority, status, data, created_at, updated_at,
+       approved_at, executed_at
+FROM recommendations
+WHERE customer_id = %(customer_id)s
+  AND (%(status)s::recommendation_status IS NULL
+       OR status = %(status)s::recommendation_status)
+  AND (%(type)s::recommendation_type IS NULL
+       OR type = %(type)s::recommendation_type)
+  AND (%(priority)s::recommendation_priority IS NULL
+       OR priority = %(priority)s::recommendation_priority)
+  AND created_at >= %(since)s::timestamptz
+  AND created_at < %(until)s::timestamptz
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
 
 -- name: list_for_agent :many
 -- An agent's recommendations, newest first. Keyset pagination: the first
@@ -111,21 +107,17 @@ ORDER BY r.created_at DESC, r.id DESC;
 -- until) and default to -infinity/infinity. Served by
 -- ix_recommendations_agent_created.
 -- plan: custom (optional filters: each call is planned with its values)
-SELECT to_json(r)::text
-FROM (
-    SELECT id, customer_id, agent_id, type, title, description,
-           estimated_savings::text AS estimated_savings,
-           estimated_improvement::text AS estimated_improvement,
-           confidence_score, priority, status, data, created_at, updated_at,
-           approved_at, executed_at
-    FROM recommendations
-    WHERE agent_id = %(agent_id)s
-      AND (%(status)s::recommendation_status IS NULL
-           OR status = %(status)s::recommendation_status)
-      AND created_at >= %(since)s::timestamptz
-      AND created_at < %(until)s::timestamptz
-      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
-    ORDER BY created_at DESC, id DESC
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.created_at DESC, r.id DESC;
+SELECT id, customer_id, agent_id, type, title, description,
+       estimated_savings::text AS estimated_savings,
+       estimated_improvement::text AS estimated_improvement,
+       confidence_score, priority, status, data, created_at, updated_at,
+       approved_at, executed_at
+FROM recommendations
+WHERE agent_id = %(agent_id)s
+  AND (%(status)s::recommendation_status IS NULL
+       OR status = %(status)s::recommendation_status)
+  AND created_at >= %(since)s::timestamptz
+  AND created_at < %(until)s::timestamptz
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;

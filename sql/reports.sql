@@ -13,30 +13,27 @@
 -- when those filters are given); the step counts by
 -- ix_workflow_steps_execution_status.
 -- plan: custom (optional filters: each call is planned with its values)
-SELECT to_json(r)::text
-FROM (
-    SELECT e.id, e.created_at, e.workflow_type, e.status,
-           c.name AS customer, a.name AS agent,
-           e.started_at, e.first_started_at, e.completed_at,
-           extract(epoch FROM e.completed_at - e.first_started_at)::float8 AS duration_s,
-           (SELECT count(*) FROM workflow_steps AS s
-            WHERE s.workflow_execution_id = e.id) AS steps,
-           (SELECT count(*) FROM workflow_steps AS s
-            WHERE s.workflow_execution_id = e.id AND s.status = 'failed') AS failed_steps
-    FROM workflow_executions AS e
-    JOIN customers AS c ON c.id = e.customer_id
-    JOIN agents AS a ON a.id = e.agent_id
-    WHERE (%(customer_id)s::uuid IS NULL OR e.customer_id = %(customer_id)s::uuid)
-      AND (%(agent_id)s::uuid IS NULL OR e.agent_id = %(agent_id)s::uuid)
-      AND (%(workflow_type)s::workflow_type IS NULL
-           OR e.workflow_type = %(workflow_type)s::workflow_type)
-      AND (%(statuses)s::workflow_status[] IS NULL
-           OR e.status = ANY(%(statuses)s::workflow_status[]))
-      AND e.created_at >= %(since)s::timestamptz
-      AND e.created_at < %(until)s::timestamptz
-    ORDER BY e.created_at DESC, e.id DESC
-    LIMIT %(limit)s
-) AS r;
+SELECT e.id, e.created_at, e.workflow_type, e.status,
+       c.name AS customer, a.name AS agent,
+       e.started_at, e.first_started_at, e.completed_at,
+       extract(epoch FROM e.completed_at - e.first_started_at)::float8 AS duration_s,
+       (SELECT count(*) FROM workflow_steps AS s
+        WHERE s.workflow_execution_id = e.id) AS steps,
+       (SELECT count(*) FROM workflow_steps AS s
+        WHERE s.workflow_execution_id = e.id AND s.status = 'failed') AS failed_steps
+FROM workflow_executions AS e
+JOIN customers AS c ON c.id = e.customer_id
+JOIN agents AS a ON a.id = e.agent_id
+WHERE (%(customer_id)s::uuid IS NULL OR e.customer_id = %(customer_id)s::uuid)
+  AND (%(agent_id)s::uuid IS NULL OR e.agent_id = %(agent_id)s::uuid)
+  AND (%(workflow_type)s::workflow_type IS NULL
+       OR e.workflow_type = %(workflow_type)s::workflow_type)
+  AND (%(statuses)s::workflow_status[] IS NULL
+       OR e.status = ANY(%(statuses)s::workflow_status[]))
+  AND e.created_at >= %(since)s::timestamptz
+  AND e.created_at < %(until)s::timestamptz
+ORDER BY e.created_at DESC, e.id DESC
+LIMIT %(limit)s;
 
 -- name: run_parties :one
 -- The customer and agent of one execution (a RunParties), for the

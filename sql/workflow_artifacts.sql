@@ -105,28 +105,20 @@ DELETE FROM workflow_artifacts WHERE id = %(id)s;
 -- One execution's artifacts, optionally of one type, oldest first (creation
 -- order). Served by ix_workflow_artifacts_execution_type.
 -- plan: custom (optional filters: each call is planned with its values)
-SELECT to_json(r)::text
-FROM (
-    SELECT id, workflow_execution_id, workflow_step_id, artifact_type, artifact_name,
-           artifact_path, artifact_size_bytes, content_type, metadata, created_at,
-           updated_at
-    FROM workflow_artifacts
-    WHERE workflow_execution_id = %(workflow_execution_id)s
-      AND (%(artifact_type)s::artifact_type IS NULL
-           OR artifact_type = %(artifact_type)s::artifact_type)
-    ORDER BY created_at, id
-) AS r
-ORDER BY r.created_at, r.id;
+SELECT id, workflow_execution_id, workflow_step_id, artifact_type, artifact_name,
+       artifact_path, artifact_size_bytes, content_type, metadata, created_at,
+       updated_at
+FROM workflow_artifacts
+WHERE workflow_execution_id = %(workflow_execution_id)s
+  AND (%(artifact_type)s::artifact_type IS NULL
+       OR artifact_type = %(artifact_type)s::artifact_type)
+ORDER BY created_at, id;
 
 -- name: list_for_step :many
 -- One step's artifacts, oldest first. Served by ix_workflow_artifacts_step_type.
-SELECT to_json(r)::text
-FROM (
-    SELECT id, workflow_execution_id, workflow_step_id, artifact_type, artifact_name,
-           artifact_path, artifact_size_bytes, content_type, metadata, created_at,
-           updated_at
-    FROM workflow_artifacts
-    WHERE workflow_step_id = %(workflow_step_id)s
-    ORDER BY created_at, id
-) AS r
-ORDER BY r.created_at, r.id;
+SELECT id, workflow_execution_id, workflow_step_id, artifact_type, artifact_name,
+       artifact_path, artifact_size_bytes, content_type, metadata, created_at,
+       updated_at
+FROM workflow_artifacts
+WHERE workflow_step_id = %(workflow_step_id)s
+ORDER BY created_at, id;

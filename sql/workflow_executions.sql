@@ -139,29 +139,25 @@ DELETE FROM workflow_executions WHERE id = %(id)s;
 -- server-side cursor).
 -- plan: custom (never prepared: a generic plan can't tell which filters are
 -- in use nor how much history the owner has, and would read all of it)
-SELECT to_json(r)::text
-FROM (
-    SELECT id, agent_id, customer_id, workflow_type, status, started_at,
-           completed_at, input_data, output_data, error_details, metadata,
-           created_at, updated_at,
-           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
-    FROM workflow_executions
-    WHERE customer_id = %(customer_id)s
-      AND (%(workflow_type)s::workflow_type IS NULL
-           OR workflow_type = %(workflow_type)s::workflow_type)
-      AND (%(statuses)s::workflow_status[] IS NULL
-           OR status = ANY (%(statuses)s::workflow_status[]))
-      AND created_at >= %(since)s::timestamptz
-      AND created_at < %(until)s::timestamptz
-      AND (%(finished_since)s::timestamptz IS NULL
-           OR completed_at >= %(finished_since)s::timestamptz)
-      AND (%(finished_until)s::timestamptz IS NULL
-           OR completed_at < %(finished_until)s::timestamptz)
-      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
-    ORDER BY created_at DESC, id DESC
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.created_at DESC, r.id DESC;
+SELECT id, agent_id, customer_id, workflow_type, status, started_at,
+       completed_at, input_data, output_data, error_details, metadata,
+       created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+FROM workflow_executions
+WHERE customer_id = %(customer_id)s
+  AND (%(workflow_type)s::workflow_type IS NULL
+       OR workflow_type = %(workflow_type)s::workflow_type)
+  AND (%(statuses)s::workflow_status[] IS NULL
+       OR status = ANY (%(statuses)s::workflow_status[]))
+  AND created_at >= %(since)s::timestamptz
+  AND created_at < %(until)s::timestamptz
+  AND (%(finished_since)s::timestamptz IS NULL
+       OR completed_at >= %(finished_since)s::timestamptz)
+  AND (%(finished_until)s::timestamptz IS NULL
+       OR completed_at < %(finished_until)s::timestamptz)
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
 
 -- name: list_for_agent :many
 -- An agent's executions, optionally in one status, newest first. Keyset
@@ -176,29 +172,25 @@ ORDER BY r.created_at DESC, r.id DESC;
 -- server-side cursor).
 -- plan: custom (never prepared: a generic plan can't tell which filters are
 -- in use nor how much history the owner has, and would read all of it)
-SELECT to_json(r)::text
-FROM (
-    SELECT id, agent_id, customer_id, workflow_type, status, started_at,
-           completed_at, input_data, output_data, error_details, metadata,
-           created_at, updated_at,
-           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
-    FROM workflow_executions
-    WHERE agent_id = %(agent_id)s
-      AND (%(workflow_type)s::workflow_type IS NULL
-           OR workflow_type = %(workflow_type)s::workflow_type)
-      AND (%(statuses)s::workflow_status[] IS NULL
-           OR status = ANY (%(statuses)s::workflow_status[]))
-      AND created_at >= %(since)s::timestamptz
-      AND created_at < %(until)s::timestamptz
-      AND (%(finished_since)s::timestamptz IS NULL
-           OR completed_at >= %(finished_since)s::timestamptz)
-      AND (%(finished_until)s::timestamptz IS NULL
-           OR completed_at < %(finished_until)s::timestamptz)
-      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
-    ORDER BY created_at DESC, id DESC
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.created_at DESC, r.id DESC;
+SELECT id, agent_id, customer_id, workflow_type, status, started_at,
+       completed_at, input_data, output_data, error_details, metadata,
+       created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+FROM workflow_executions
+WHERE agent_id = %(agent_id)s
+  AND (%(workflow_type)s::workflow_type IS NULL
+       OR workflow_type = %(workflow_type)s::workflow_type)
+  AND (%(statuses)s::workflow_status[] IS NULL
+       OR status = ANY (%(statuses)s::workflow_status[]))
+  AND created_at >= %(since)s::timestamptz
+  AND created_at < %(until)s::timestamptz
+  AND (%(finished_since)s::timestamptz IS NULL
+       OR completed_at >= %(finished_since)s::timestamptz)
+  AND (%(finished_until)s::timestamptz IS NULL
+       OR completed_at < %(finished_until)s::timestamptz)
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
 
 -- name: list :many
 -- All executions (the operator's recent-runs view), newest first. Keyset
@@ -213,46 +205,38 @@ ORDER BY r.created_at DESC, r.id DESC;
 -- server-side cursor).
 -- plan: custom (never prepared: a generic plan can't tell which filters are
 -- in use nor how much history the owner has, and would read all of it)
-SELECT to_json(r)::text
-FROM (
-    SELECT id, agent_id, customer_id, workflow_type, status, started_at,
-           completed_at, input_data, output_data, error_details, metadata,
-           created_at, updated_at,
-           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
-    FROM workflow_executions
-    WHERE (%(workflow_type)s::workflow_type IS NULL
-           OR workflow_type = %(workflow_type)s::workflow_type)
-      AND (%(statuses)s::workflow_status[] IS NULL
-           OR status = ANY (%(statuses)s::workflow_status[]))
-      AND created_at >= %(since)s::timestamptz
-      AND created_at < %(until)s::timestamptz
-      AND (%(finished_since)s::timestamptz IS NULL
-           OR completed_at >= %(finished_since)s::timestamptz)
-      AND (%(finished_until)s::timestamptz IS NULL
-           OR completed_at < %(finished_until)s::timestamptz)
-      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
-    ORDER BY created_at DESC, id DESC
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.created_at DESC, r.id DESC;
+SELECT id, agent_id, customer_id, workflow_type, status, started_at,
+       completed_at, input_data, output_data, error_details, metadata,
+       created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+FROM workflow_executions
+WHERE (%(workflow_type)s::workflow_type IS NULL
+       OR workflow_type = %(workflow_type)s::workflow_type)
+  AND (%(statuses)s::workflow_status[] IS NULL
+       OR status = ANY (%(statuses)s::workflow_status[]))
+  AND created_at >= %(since)s::timestamptz
+  AND created_at < %(until)s::timestamptz
+  AND (%(finished_since)s::timestamptz IS NULL
+       OR completed_at >= %(finished_since)s::timestamptz)
+  AND (%(finished_until)s::timestamptz IS NULL
+       OR completed_at < %(finished_until)s::timestamptz)
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
 
 -- name: list_active_for_agent :many
 -- What one agent has on its plate: its pending and running executions, oldest
 -- first (a scheduler's concurrency check). Served by
 -- ix_workflow_executions_agent_open (partial: open executions only).
-SELECT to_json(r)::text
-FROM (
-    SELECT id, agent_id, customer_id, workflow_type, status, started_at,
-           completed_at, input_data, output_data, error_details, metadata,
-           created_at, updated_at,
-           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
-    FROM workflow_executions
-    WHERE agent_id = %(agent_id)s
-      AND status IN ('pending', 'running')
-    ORDER BY created_at, id
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.created_at, r.id;
+SELECT id, agent_id, customer_id, workflow_type, status, started_at,
+       completed_at, input_data, output_data, error_details, metadata,
+       created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+FROM workflow_executions
+WHERE agent_id = %(agent_id)s
+  AND status IN ('pending', 'running')
+ORDER BY created_at, id
+LIMIT %(limit)s;
 
 -- name: count_active_for_agent :one
 -- How many pending and running executions one agent has (a scheduler's
@@ -603,15 +587,11 @@ WHERE e.id = %(id)s;
 -- name: history :many
 -- An execution's transitions and its steps', oldest first (the order the
 -- log assigned). Served by ix_workflow_transitions_execution.
-SELECT to_json(r)::text
-FROM (
-    SELECT id, workflow_execution_id, workflow_step_id, from_status, to_status, at,
-           worker_id, actor, attempt, reason, error_details
-    FROM workflow_transitions
-    WHERE workflow_execution_id = %(id)s
-    ORDER BY id
-) AS r
-ORDER BY r.id;
+SELECT id, workflow_execution_id, workflow_step_id, from_status, to_status, at,
+       worker_id, actor, attempt, reason, error_details
+FROM workflow_transitions
+WHERE workflow_execution_id = %(id)s
+ORDER BY id;
 
 -- name: get_detail :one
 -- One execution with its steps (in step order) and its artifacts (oldest
@@ -713,30 +693,26 @@ GROUP BY status;
 -- ix_workflow_executions_running_created (partial: running runs only); the
 -- current step by ix_workflow_steps_execution_order.
 -- plan: custom (optional owner filters: each call is planned with its values)
-SELECT to_json(r)::text
-FROM (
-    SELECT e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
-           e.created_at, e.worker_id, e.heartbeat_at, e.lease_expires_at, e.attempt,
-           e.max_attempts, e.first_started_at, cur.step_id AS current_step_id,
-           cur.step_name AS current_step_name, cur.step_order AS current_step_order,
-           cur.status AS current_step_status, cur.started_at AS current_step_started_at
-    FROM workflow_executions AS e
-    LEFT JOIN LATERAL (
-        SELECT s.id AS step_id, s.step_name, s.step_order, s.status, s.started_at
-        FROM workflow_steps AS s
-        WHERE s.workflow_execution_id = e.id
-          AND s.status IN ('pending', 'running', 'retrying')
-        ORDER BY s.status = 'pending', s.step_order
-        LIMIT 1
-    ) AS cur ON true
-    WHERE e.status = 'running'
-      AND (%(customer_id)s::uuid IS NULL OR e.customer_id = %(customer_id)s::uuid)
-      AND (%(agent_id)s::uuid IS NULL OR e.agent_id = %(agent_id)s::uuid)
-      AND (e.created_at, e.id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
-    ORDER BY e.created_at DESC, e.id DESC
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.created_at DESC, r.id DESC;
+SELECT e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
+       e.created_at, e.worker_id, e.heartbeat_at, e.lease_expires_at, e.attempt,
+       e.max_attempts, e.first_started_at, cur.step_id AS current_step_id,
+       cur.step_name AS current_step_name, cur.step_order AS current_step_order,
+       cur.status AS current_step_status, cur.started_at AS current_step_started_at
+FROM workflow_executions AS e
+LEFT JOIN LATERAL (
+    SELECT s.id AS step_id, s.step_name, s.step_order, s.status, s.started_at
+    FROM workflow_steps AS s
+    WHERE s.workflow_execution_id = e.id
+      AND s.status IN ('pending', 'running', 'retrying')
+    ORDER BY s.status = 'pending', s.step_order
+    LIMIT 1
+) AS cur ON true
+WHERE e.status = 'running'
+  AND (%(customer_id)s::uuid IS NULL OR e.customer_id = %(customer_id)s::uuid)
+  AND (%(agent_id)s::uuid IS NULL OR e.agent_id = %(agent_id)s::uuid)
+  AND (e.created_at, e.id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY e.created_at DESC, e.id DESC
+LIMIT %(limit)s;
 
 -- name: stats :many
 -- Per workflow type: counts in every status (pending included), success rate
@@ -748,28 +724,25 @@ ORDER BY r.created_at DESC, r.id DESC;
 -- execution in it (a sequential scan when the window is all of history;
 -- ix_workflow_executions_created for a recent window).
 -- plan: custom (the window's width decides between the index and a scan)
-SELECT to_json(r)::text
-FROM (
-    SELECT workflow_type,
-           count(*) AS total,
-           count(*) FILTER (WHERE status = 'pending') AS pending,
-           count(*) FILTER (WHERE status = 'running') AS running,
-           count(*) FILTER (WHERE status = 'completed') AS completed,
-           count(*) FILTER (WHERE status = 'failed') AS failed,
-           count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
-           count(*) FILTER (WHERE status = 'timeout') AS timeout,
-           round(100.0 * count(*) FILTER (WHERE status = 'completed')
-                 / nullif(count(*) FILTER (WHERE status IN ('completed', 'failed',
-                                                            'cancelled', 'timeout')), 0),
-                 1)::float8 AS success_rate_pct,
-           percentile_cont(0.5) WITHIN GROUP (
-               ORDER BY extract(epoch FROM completed_at - first_started_at))::float8 AS p50_s,
-           percentile_cont(0.95) WITHIN GROUP (
-               ORDER BY extract(epoch FROM completed_at - first_started_at))::float8 AS p95_s
-    FROM workflow_executions
-    WHERE created_at >= %(since)s::timestamptz
-      AND created_at < %(until)s::timestamptz
-      AND (%(customer_id)s::uuid IS NULL OR customer_id = %(customer_id)s::uuid)
-    GROUP BY workflow_type
-) AS r
-ORDER BY r.workflow_type;
+SELECT workflow_type,
+       count(*) AS total,
+       count(*) FILTER (WHERE status = 'pending') AS pending,
+       count(*) FILTER (WHERE status = 'running') AS running,
+       count(*) FILTER (WHERE status = 'completed') AS completed,
+       count(*) FILTER (WHERE status = 'failed') AS failed,
+       count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+       count(*) FILTER (WHERE status = 'timeout') AS timeout,
+       round(100.0 * count(*) FILTER (WHERE status = 'completed')
+             / nullif(count(*) FILTER (WHERE status IN ('completed', 'failed',
+                                                        'cancelled', 'timeout')), 0),
+             1)::float8 AS success_rate_pct,
+       percentile_cont(0.5) WITHIN GROUP (
+           ORDER BY extract(epoch FROM completed_at - first_started_at))::float8 AS p50_s,
+       percentile_cont(0.95) WITHIN GROUP (
+           ORDER BY extract(epoch FROM completed_at - first_started_at))::float8 AS p95_s
+FROM workflow_executions
+WHERE created_at >= %(since)s::timestamptz
+  AND created_at < %(until)s::timestamptz
+  AND (%(customer_id)s::uuid IS NULL OR customer_id = %(customer_id)s::uuid)
+GROUP BY workflow_type
+ORDER BY workflow_type;

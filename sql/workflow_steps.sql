@@ -84,33 +84,25 @@ DELETE FROM workflow_steps WHERE id = %(id)s;
 -- a customer scope by ix_workflow_steps_name_customer_created (the name, the
 -- policy's customer_id, in page order; the enum's = is not leakproof, so
 -- status is filtered, not an index key, there).
-SELECT to_json(r)::text
-FROM (
-    SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
-           completed_at, input_data, output_data, error_details, retry_count,
-           max_retries, metadata, created_at, updated_at, restart_count
-    FROM workflow_steps
-    WHERE step_name = %(step_name)s
-      AND status = %(status)s::step_status
-      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
-    ORDER BY created_at DESC, id DESC
-    LIMIT %(limit)s
-) AS r
-ORDER BY r.created_at DESC, r.id DESC;
+SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
+       completed_at, input_data, output_data, error_details, retry_count,
+       max_retries, metadata, created_at, updated_at, restart_count
+FROM workflow_steps
+WHERE step_name = %(step_name)s
+  AND status = %(status)s::step_status
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
 
 -- name: list_for_execution :many
 -- All steps of one execution in step order (served by
 -- ix_workflow_steps_execution_order).
-SELECT to_json(r)::text
-FROM (
-    SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
-           completed_at, input_data, output_data, error_details, retry_count,
-           max_retries, metadata, created_at, updated_at, restart_count
-    FROM workflow_steps
-    WHERE workflow_execution_id = %(workflow_execution_id)s
-    ORDER BY step_order
-) AS r
-ORDER BY r.step_order;
+SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
+       completed_at, input_data, output_data, error_details, retry_count,
+       max_retries, metadata, created_at, updated_at, restart_count
+FROM workflow_steps
+WHERE workflow_execution_id = %(workflow_execution_id)s
+ORDER BY step_order;
 
 -- name: copy :copy
 -- Bulk insert of steps (COPY, text format); id, created_at and updated_at
@@ -415,34 +407,31 @@ WHERE s.id = %(id)s;
 -- failures first. Served by ix_workflow_transitions_step_failures (partial:
 -- failed step moves only), then the steps' and executions' primary keys.
 -- plan: custom (optional filters and the window: planned with their values)
-SELECT to_json(r)::text
-FROM (
-    SELECT s.step_name,
-           e.workflow_type,
-           count(*) AS failed_attempts,
-           count(DISTINCT e.id) FILTER (
-               WHERE e.status IN ('failed', 'timeout') AND s.status = 'failed') AS runs_ended,
-           (array_agg(t.error_details ORDER BY t.id DESC))[1] AS latest_error,
-           max(t.at) AS latest_at
-    FROM workflow_transitions AS t
-    -- one primary-key probe per failure (LATERAL ... LIMIT 1 keeps the
-    -- planner from hashing all of workflow_executions for a short window)
-    CROSS JOIN LATERAL (
-        SELECT step_name, status FROM workflow_steps WHERE id = t.workflow_step_id LIMIT 1
-    ) AS s
-    CROSS JOIN LATERAL (
-        SELECT id, workflow_type, status, customer_id
-        FROM workflow_executions
-        WHERE id = t.workflow_execution_id
-        LIMIT 1
-    ) AS e
-    WHERE t.to_status = 'failed'
-      AND t.workflow_step_id IS NOT NULL
-      AND t.at >= %(since)s::timestamptz
-      AND t.at < %(until)s::timestamptz
-      AND (%(customer_id)s::uuid IS NULL OR e.customer_id = %(customer_id)s::uuid)
-      AND (%(workflow_type)s::workflow_type IS NULL
-           OR e.workflow_type = %(workflow_type)s::workflow_type)
-    GROUP BY s.step_name, e.workflow_type
-) AS r
-ORDER BY r.failed_attempts DESC, r.step_name, r.workflow_type;
+SELECT s.step_name,
+       e.workflow_type,
+       count(*) AS failed_attempts,
+       count(DISTINCT e.id) FILTER (
+           WHERE e.status IN ('failed', 'timeout') AND s.status = 'failed') AS runs_ended,
+       (array_agg(t.error_details ORDER BY t.id DESC))[1] AS latest_error,
+       max(t.at) AS latest_at
+FROM workflow_transitions AS t
+-- one primary-key probe per failure (LATERAL ... LIMIT 1 keeps the
+-- planner from hashing all of workflow_executions for a short window)
+CROSS JOIN LATERAL (
+    SELECT step_name, status FROM workflow_steps WHERE id = t.workflow_step_id LIMIT 1
+) AS s
+CROSS JOIN LATERAL (
+    SELECT id, workflow_type, status, customer_id
+    FROM workflow_executions
+    WHERE id = t.workflow_execution_id
+    LIMIT 1
+) AS e
+WHERE t.to_status = 'failed'
+  AND t.workflow_step_id IS NOT NULL
+  AND t.at >= %(since)s::timestamptz
+  AND t.at < %(until)s::timestamptz
+  AND (%(customer_id)s::uuid IS NULL OR e.customer_id = %(customer_id)s::uuid)
+  AND (%(workflow_type)s::workflow_type IS NULL
+       OR e.workflow_type = %(workflow_type)s::workflow_type)
+GROUP BY s.step_name, e.workflow_type
+ORDER BY failed_attempts DESC, step_name, workflow_type;

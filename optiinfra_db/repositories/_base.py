@@ -23,7 +23,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
-from optiinfra_db.db import scoped, stream_batches
+from optiinfra_db.db import scoped, stream_results
 from optiinfra_db.errors import (
     ConflictError,
     InvalidReferenceError,
@@ -45,12 +45,13 @@ from optiinfra_db.sansio.rowjson import first_text, texts
 from optiinfra_db.sansio.scope import Scope, customer_scope
 from optiinfra_db.sansio.values import (
     CHUNK,
-    UTC_NAMES,
+    M,
     Params,
     R,
     TableCore,
     U,
     check,
+    renders_utc_iso,
     require_connection,
     to_params,
 )
@@ -86,14 +87,15 @@ class Reader(TableCore[R]):
         """The error-mapping context for ``query``, after refusing a write to a
         platform table from a customer scope (CustomerScopeError, before any
         SQL: migration 0015 refuses it in the server too) and making sure the
-        session renders timestamps in UTC (``to_json`` writes them in the
-        session's TimeZone; some zones give offsets with seconds or dates
-        outside years 1..9999 that no decoder reads). Reading the reported
-        TimeZone costs no round trip; only a session set elsewhere pays one SET."""
+        session renders timestamps in UTC and ISO 8601 (rows are read as the
+        server writes them, in the session's TimeZone and DateStyle; some
+        zones give offsets with seconds or dates outside years 1..9999 that no
+        decoder reads). Reading the reported TimeZone and DateStyle costs no
+        round trip; only a session set elsewhere pays one SET."""
         if self.platform and self.scope is not None and query.writes:
             raise platform_refusal(type(self).__name__, self.table, self.scope.customer_id)
         conn = self.conn
-        if conn.pgconn.parameter_status(b"TimeZone") not in UTC_NAMES:
+        if not renders_utc_iso(conn.pgconn):
             pin_utc(conn)
         return wrap_errors(conn.autocommit)
 
@@ -166,30 +168,40 @@ class Reader(TableCore[R]):
     # -- decoding -------------------------------------------------------------------
 
     def _one(self, name: str | Query, params: Params) -> R | None:
-        """The record of a ``:one`` statement, or None. Its row's JSON is read
-        from the raw result (no loaders run): the statement's one JSON
-        column, or its columns assembled on the client (``sansio.rowjson``)."""
+        """The record of a ``:one`` statement, or None."""
+        return self._one_of(self.record, name, params)
+
+    def _one_of(self, model: type[M], name: str | Query, params: Params) -> M | None:
+        """The ``model`` record of a ``:one`` statement, or None. Its row's
+        JSON is read from the raw result (no loaders run): the statement's
+        one JSON column, or its columns assembled on the client
+        (``sansio.rowjson``)."""
         query = self._query(name)
         with self._ready(query):
             with self.conn.cursor(row_factory=tuple_row) as cur:
                 self._execute(cur, query, "one", params)
                 text = first_text(cur.pgresult)
-        return None if text is None else self._decode(self.record, text)
+        return None if text is None else self._decode(model, text)
 
     def _many(self, name: str | Query, params: Params) -> list[R]:
-        """All rows of a named query as records, decoded as they are fetched:
-        each row's text is dropped once its record is built, so a page holds
-        the server's result and the records, never a third copy. On the async
-        side the event loop gets a turn between chunks, so a long page does
-        not stall the other tasks for its whole decode."""
+        """All rows of a ``:many`` statement as records."""
+        return self._many_of(self.record, name, params)
+
+    def _many_of(self, model: type[M], name: str | Query, params: Params) -> list[M]:
+        """All rows of a ``:many`` statement as ``model`` records, decoded
+        from the raw result as they are read (no loaders run, no tuples
+        built): a page holds the server's result and the records, never a
+        third copy. On the async side the event loop gets a turn between
+        chunks, so a long page does not stall the other tasks for its whole
+        decode."""
         query = self._query(name)
         with self._ready(query):
             with self.conn.cursor(row_factory=tuple_row) as cur:
                 self._execute(cur, query, "many", params)
                 result = cur.pgresult
-                records: list[R] = []
+                records: list[M] = []
                 for start in range(0, 0 if result is None else result.ntuples, CHUNK):
-                    records += self._decode_texts(texts(result, start, start + CHUNK))
+                    records += self._decode_texts(model, texts(result, start, start + CHUNK))
                 return records
 
     def _stream(self, name: str, params: Params, batch_size: int) -> Iterator[R]:
@@ -205,8 +217,8 @@ class Reader(TableCore[R]):
     def _rows(self, name: str, sql: LiteralString, params: Params, size: int) -> Iterator[R]:
         with self._ready(self.queries[name]):
             scope = None if self.platform else self.scope
-            for batch in stream_batches(self.conn, sql, params, size, scope):
-                yield from self._decode_rows(batch)
+            for cur in stream_results(self.conn, sql, params, size, scope):
+                yield from self._decode_texts(self.record, texts(cur.pgresult))
 
 
 class Repository(Reader[R]):
@@ -333,8 +345,9 @@ _SET_UTC = CATALOG["meta.set_time_zone_utc"].use("rows", None)
 
 
 def pin_utc(conn: psycopg.Connection[Any]) -> None:
-    """Set the session's TimeZone to UTC (for as long as the session, or until
-    the transaction it runs in rolls back: then the next call sets it again)."""
+    """Set the session's TimeZone to UTC and its DateStyle to ISO (for as long
+    as the session, or until the transaction it runs in rolls back: then the
+    next call sets them again)."""
     with wrap_errors(conn.autocommit):
         with conn.cursor(row_factory=tuple_row) as cur:
             cur.execute(_SET_UTC)

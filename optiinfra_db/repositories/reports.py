@@ -95,8 +95,7 @@ class ReportRepository(Reader[RunSummary]):
 
     def run_parties(self, id: UUID | str) -> RunParties | None:
         """The customer and agent of one execution (None: no such execution)."""
-        row = self._fetchone("run_parties", {"id": check_id(id)})
-        return None if row is None else self._decode(RunParties, row[0])
+        return self._one_of(RunParties, "run_parties", {"id": check_id(id)})
 
     def latest_failed(self) -> UUID | None:
         """The id of the most recently created failed execution, if any."""
@@ -113,5 +112,4 @@ class ReportRepository(Reader[RunSummary]):
         return self._matches("find_agents", key)
 
     def _matches(self, name: str, key: str) -> builtins.list[NameMatch]:
-        rows = self._fetchall(name, {"key": check(Text, key)})
-        return [self._decode(NameMatch, row[0]) for row in rows]
+        return self._many_of(NameMatch, name, {"key": check(Text, key)})

@@ -119,15 +119,13 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
 
     def get_detail(self, id: UUID | str) -> WorkflowExecutionDetail | None:
         """The execution with its steps (in step order) and artifacts, in one round trip."""
-        row = self._fetchone("get_detail", {"id": check_id(id)})
-        return None if row is None else self._decode(WorkflowExecutionDetail, row[0])
+        return self._one_of(WorkflowExecutionDetail, "get_detail", {"id": check_id(id)})
 
     def get_details(self, ids: Iterable[UUID | str]) -> builtins.list[WorkflowExecutionDetail]:
         """Up to 1,000 executions with their steps and artifacts in one round trip,
         in the order asked (an id with no execution is left out)."""
         asked = check(IDS, list(ids))
-        rows = self._fetchall("get_details", {"ids": asked})
-        return [self._decode(WorkflowExecutionDetail, row[0]) for row in rows]
+        return self._many_of(WorkflowExecutionDetail, "get_details", {"ids": asked})
 
     # -- operator queries ---------------------------------------------------------------
 
@@ -169,8 +167,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
             "agent_id": None if agent_id is None else check_id(agent_id),
             **page(limit, after, RunningExecution),
         }
-        rows = self._fetchall("list_running", params)
-        return [self._decode(RunningExecution, row[0]) for row in rows]
+        return self._many_of(RunningExecution, "list_running", params)
 
     def stats(
         self,
@@ -182,14 +179,14 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         """Per workflow type: counts in every status (pending included), success
         rate, p50/p95 duration, of the runs created in [``since``, ``until``)
         (as ``count_by_status`` counts them), optionally of one customer."""
-        rows = self._fetchall(
+        return self._many_of(
+            WorkflowTypeStats,
             "stats",
             {
                 **window(since, until),
                 "customer_id": None if customer_id is None else check_id(customer_id),
             },
         )
-        return [self._decode(WorkflowTypeStats, row[0]) for row in rows]
 
     # -- lists ------------------------------------------------------------------------
 
@@ -402,8 +399,7 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
 
     def history(self, id: UUID | str) -> builtins.list[WorkflowTransition]:
         """The execution's and its steps' status changes, oldest first."""
-        rows = self._fetchall("history", {"id": check_id(id)})
-        return [self._decode(WorkflowTransition, row[0]) for row in rows]
+        return self._many_of(WorkflowTransition, "history", {"id": check_id(id)})
 
     # -- lifecycle --------------------------------------------------------------------
 

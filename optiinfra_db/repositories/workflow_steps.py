@@ -147,7 +147,8 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
     ) -> builtins.list[StepFailureSummary]:
         """Per step name and workflow type: failed attempts in [since, until), the
         runs they ended, the latest error and when; most failures first."""
-        rows = self._fetchall(
+        return self._many_of(
+            StepFailureSummary,
             "failure_summary",
             {
                 "customer_id": None if customer_id is None else check_id(customer_id),
@@ -155,7 +156,6 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
                 **window(since, until),
             },
         )
-        return [self._decode(StepFailureSummary, row[0]) for row in rows]
 
     def attempts(self, step_id: UUID | str) -> builtins.list[WorkflowStepAttempt]:
         """Every run of the step, oldest first (from the transition log): when it

@@ -60,7 +60,7 @@ def register_adapters(
     i.e. the backend's pid differs from the one the server announced)."""
     adapters: AdaptersMap = conn.adapters
     adapters.register_dumper(dict, JsonbDumper)
-    behind_pooler = setup is not None and setup[1] != conn.info.backend_pid
+    behind_pooler = setup is not None and setup[-1] != conn.info.backend_pid
     if prepare is False or (prepare is None and behind_pooler):
         conn.prepare_threshold = None
     for name, oid, array_oid, labels in found:

@@ -45,6 +45,7 @@ __all__ = [
     "limit_of",
     "page",
     "page_token",
+    "renders_utc_iso",
     "require_connection",
     "to_params",
     "window",
@@ -210,24 +211,29 @@ class TableCore(Generic[R]):
         except ValidationError as exc:
             raise decode_error(self.table, text, exc) from exc
 
-    def _decode_texts(self, texts: Sequence[str | bytes]) -> list[R]:
-        """Rows' JSON texts into records (the first failing row named)."""
-        validate = self.record.model_validate_json
+    def _decode_texts(self, model: type[M], texts: Sequence[str | bytes]) -> list[M]:
+        """Rows' JSON texts into ``model`` records (the first failing row named)."""
+        validate = model.model_validate_json
         try:
             return [validate(text) for text in texts]
         except ValidationError:
             # Name the first row that fails (only on this, the failing path).
             for text in texts:
-                self._decode(self.record, text)
+                self._decode(model, text)
             raise
-
-    def _decode_rows(self, rows: Sequence[tuple[Any, ...]]) -> list[R]:
-        """Rows whose one column is their JSON text into records."""
-        return self._decode_texts([row[0] for row in rows])
 
 
 #: The TimeZone names that render timestamps as UTC (no SET needed).
 UTC_NAMES = frozenset({b"UTC", b"Etc/UTC", b"Etc/UCT", b"UCT", b"Etc/Universal", b"Zulu"})
+
+
+def renders_utc_iso(pgconn: Any) -> bool:
+    """Whether the session writes timestamps as the records read them: in
+    UTC, in ISO 8601 (from the TimeZone and DateStyle the server reports on
+    every change: no round trip)."""
+    status = pgconn.parameter_status
+    zone, style = status(b"TimeZone"), status(b"DateStyle")
+    return zone in UTC_NAMES and style is not None and style.startswith(b"ISO")
 
 
 def decode_error(table: str, text: str | bytes, exc: ValidationError) -> RowDecodeError:

@@ -65,6 +65,22 @@ def test_extreme_timestamps_read_back_on_any_session_time_zone(raw_conn: Any, zo
         assert agent.last_heartbeat == moment
 
 
+@pytest.mark.parametrize("style", ["SQL, DMY", "German", "Postgres, MDY", "ISO, DMY"])
+def test_records_read_back_on_any_session_date_style(raw_conn: Any, style: str) -> None:
+    """Lists and streams assemble each row's JSON from the columns' text,
+    which DateStyle shapes: a caller's session on another style reads the
+    same records (the library sets ISO first, as it sets UTC)."""
+    conn = raw_conn
+    conn.execute(pgsql.SQL("SET DateStyle TO {}").format(pgsql.Literal(style)))
+    repos = api.Repositories(conn)
+    moment = datetime(2026, 12, 5, 13, 14, 15, 123456, tzinfo=UTC)
+    agent = repos.agents.create(_agent(name=f"ds {style}", last_heartbeat=moment))
+    conn.execute(pgsql.SQL("SET DateStyle TO {}").format(pgsql.Literal(style)))
+    listed = [a for a in repos.agents.list(limit=1000) if a.id == agent.id]
+    assert listed == [agent] and listed[0].last_heartbeat == moment
+    assert conn.info.parameter_status("DateStyle").startswith("ISO")
+
+
 def test_an_offset_with_seconds_keeps_its_instant(repos: odb.Repositories) -> None:
     from zoneinfo import ZoneInfo
 

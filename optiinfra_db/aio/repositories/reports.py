@@ -92,8 +92,7 @@ class ReportRepository(Reader[RunSummary]):
 
     async def run_parties(self, id: UUID | str) -> RunParties | None:
         """The customer and agent of one execution (None: no such execution)."""
-        row = await self._fetchone("run_parties", {"id": check_id(id)})
-        return None if row is None else self._decode(RunParties, row[0])
+        return await self._one_of(RunParties, "run_parties", {"id": check_id(id)})
 
     async def latest_failed(self) -> UUID | None:
         """The id of the most recently created failed execution, if any."""
@@ -110,5 +109,4 @@ class ReportRepository(Reader[RunSummary]):
         return await self._matches("find_agents", key)
 
     async def _matches(self, name: str, key: str) -> builtins.list[NameMatch]:
-        rows = await self._fetchall(name, {"key": check(Text, key)})
-        return [self._decode(NameMatch, row[0]) for row in rows]
+        return await self._many_of(NameMatch, name, {"key": check(Text, key)})

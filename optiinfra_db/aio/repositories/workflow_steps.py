@@ -146,7 +146,8 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
     ) -> builtins.list[StepFailureSummary]:
         """Per step name and workflow type: failed attempts in [since, until), the
         runs they ended, the latest error and when; most failures first."""
-        rows = await self._fetchall(
+        return await self._many_of(
+            StepFailureSummary,
             "failure_summary",
             {
                 "customer_id": None if customer_id is None else check_id(customer_id),
@@ -154,7 +155,6 @@ class WorkflowStepRepository(UpdatableRepository[WorkflowStep, WorkflowStepUpdat
                 **window(since, until),
             },
         )
-        return [self._decode(StepFailureSummary, row[0]) for row in rows]
 
     async def attempts(self, step_id: UUID | str) -> builtins.list[WorkflowStepAttempt]:
         """Every run of the step, oldest first (from the transition log): when it
