@@ -5,6 +5,7 @@ what the session-setup statement returned (see ``optiinfra_db/db.py``)."""
 from __future__ import annotations
 
 import os
+import select
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "prepare_default",
     "register_adapters",
     "session_options",
+    "wrote_while_idle",
 ]
 
 Timeout = timedelta | float | None
@@ -91,3 +93,13 @@ def session_options(
         kwargs = dict(kwargs)
         kwargs["options"] = " ".join([*extra, str(kwargs.get("options") or "")]).strip()
     return kwargs
+
+
+def wrote_while_idle(fd: int) -> bool:
+    """Whether the socket ``fd`` of an idle connection has something to read
+    (a poll with no wait: no round trip, a microsecond or two)."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])  # pragma: no cover (no poll: Windows)

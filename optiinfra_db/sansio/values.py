@@ -26,6 +26,7 @@ from uuid import UUID
 import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic_core import from_json
 
 from optiinfra_db.errors import RowDecodeError
 from optiinfra_db.fieldtypes import check_id, check_limit, check_time
@@ -212,15 +213,31 @@ class TableCore(Generic[R]):
             raise decode_error(self.table, text, exc) from exc
 
     def _decode_texts(self, model: type[M], texts: Sequence[str | bytes]) -> list[M]:
-        """Rows' JSON texts into ``model`` records (the first failing row named)."""
-        validate = model.model_validate_json
+        """Rows' JSON texts into ``model`` records (the first failing row
+        named). Rows whose JSON averages ``LARGE_ROW`` bytes or more are
+        parsed by ``pydantic_core.from_json`` first, whose string cache
+        shares repeated keys and values across rows, then validated; smaller
+        ones in one ``model_validate_json`` each (faster for them). Both give
+        the same records (tests/integration/test_decode_paths.py)."""
         try:
-            return [validate(text) for text in texts]
-        except ValidationError:
+            if texts and sum(map(len, texts)) >= LARGE_ROW * len(texts):
+                validate = model.model_validate
+                return [validate(from_json(text)) for text in texts]
+            validate_json = model.model_validate_json
+            return [validate_json(text) for text in texts]
+        except ValueError:  # a ValidationError, or JSON from_json can't read
             # Name the first row that fails (only on this, the failing path).
             for text in texts:
                 self._decode(model, text)
             raise
+
+
+#: The average JSON size of a chunk of rows from which ``_decode_texts``
+#: parses before validating. Measured (one WorkflowExecution with a growing
+#: jsonb input, per row): 0.9 KB 4.9 vs 6.5 us, 1.5 KB 8.8 vs 9.6 us, 2.5 KB
+#: 14.3 vs 13.9 us, 6 KB 35.6 vs 31.9 us; 10,000 rows of 7.5 KB keep 424 MB
+#: of records through model_validate_json and 263 MB through from_json.
+LARGE_ROW = 2048
 
 
 #: The TimeZone names that render timestamps as UTC (no SET needed).

@@ -56,7 +56,7 @@ def test_create_pool_has_the_sync_pools_defaults(db_dsn: str, world: World) -> N
         pool = await aio.create_pool(db_dsn, min_size=1, max_size=4)
         async with pool:
             assert not pool.closed  # opened, like the sync pool
-            assert pool._check is AsyncConnectionPool.check_connection  # checked before lent
+            assert pool._check is aio.db.check_lent  # checked before lent
             async with pool.connection() as conn:
                 options = (await (await conn.execute("SHOW statement_timeout")).fetchone())[0]
                 assert options == "30s"

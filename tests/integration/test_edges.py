@@ -462,6 +462,25 @@ def test_pool_heals_after_its_connections_die(db_dsn: str, world: World) -> None
         assert failures == 0
 
 
+def test_a_healthy_idle_connection_is_lent_without_a_round_trip(db_dsn: str) -> None:
+    """The pools' check (``check_lent``) polls the socket: the server hears
+    nothing from a lend (its backend's state_change stays put), unlike
+    psycopg's check_connection, which sends an empty query every lend."""
+    with (
+        api.create_pool(db_dsn, min_size=1, max_size=1) as pool,
+        psycopg.connect(db_dsn, autocommit=True) as watcher,
+    ):
+        with pool.connection() as c:
+            pid = c.info.backend_pid
+        time.sleep(0.05)
+        seen = "SELECT state_change FROM pg_stat_activity WHERE pid = %s"
+        before = watcher.execute(seen, [pid]).fetchone()
+        for _ in range(3):
+            with pool.connection() as c:
+                assert c.info.backend_pid == pid
+        assert watcher.execute(seen, [pid]).fetchone() == before
+
+
 def test_a_recreated_schema_does_not_break_pooled_connections(db_dsn: str, world: World) -> None:
     with api.create_pool(db_dsn, min_size=1, max_size=1) as pool:
         with pool.connection() as c:
