@@ -122,26 +122,30 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN
 END
 $$;
 
--- name: list_for_customer_columns :many
--- The library's list_for_customer (the same filters, planned per call) with
--- plain columns instead of to_json(r): the client-assembled design
--- (benchmarks/designs.py).
-SELECT id, agent_id, customer_id, workflow_type, status, started_at,
-       completed_at, input_data, output_data, error_details, metadata,
-       created_at, updated_at,
-       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
-FROM workflow_executions
-WHERE customer_id = %(customer_id)s
-  AND (%(workflow_type)s::workflow_type IS NULL
-       OR workflow_type = %(workflow_type)s::workflow_type)
-  AND (%(statuses)s::workflow_status[] IS NULL
-       OR status = ANY (%(statuses)s::workflow_status[]))
-  AND created_at >= %(since)s::timestamptz
-  AND created_at < %(until)s::timestamptz
-  AND (%(finished_since)s::timestamptz IS NULL
-       OR completed_at >= %(finished_since)s::timestamptz)
-  AND (%(finished_until)s::timestamptz IS NULL
-       OR completed_at < %(finished_until)s::timestamptz)
-  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
-ORDER BY created_at DESC, id DESC
-LIMIT %(limit)s;
+-- name: list_for_customer_to_json :many
+-- The library's list_for_customer as it was before the client assembled each
+-- row's JSON: the same filters, planned per call, every row built by the
+-- server with to_json(r) (benchmarks/designs.py, the "before" contender).
+SELECT to_json(r)::text
+FROM (
+    SELECT id, agent_id, customer_id, workflow_type, status, started_at,
+           completed_at, input_data, output_data, error_details, metadata,
+           created_at, updated_at,
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+    FROM workflow_executions
+    WHERE customer_id = %(customer_id)s
+      AND (%(workflow_type)s::workflow_type IS NULL
+           OR workflow_type = %(workflow_type)s::workflow_type)
+      AND (%(statuses)s::workflow_status[] IS NULL
+           OR status = ANY (%(statuses)s::workflow_status[]))
+      AND created_at >= %(since)s::timestamptz
+      AND created_at < %(until)s::timestamptz
+      AND (%(finished_since)s::timestamptz IS NULL
+           OR completed_at >= %(finished_since)s::timestamptz)
+      AND (%(finished_until)s::timestamptz IS NULL
+           OR completed_at < %(finished_until)s::timestamptz)
+      AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+    ORDER BY created_at DESC, id DESC
+    LIMIT %(limit)s
+) AS r
+ORDER BY r.created_at DESC, r.id DESC;

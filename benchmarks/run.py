@@ -569,7 +569,8 @@ def verdicts(results: list[Result], single: dict[str, dict[str, int]]) -> int:
         if result.op.read:
             server = result.server_ratio(mine)
             if server is not None:
-                say(server <= 1.2, f"server CPU of {result.op.name} <= 1.2x {base}: {server:.2f}x")
+                text = f"server CPU of {result.op.name} <= 1.15x {base}: {server:.2f}x"
+                say(server <= 1.15, text)
             client = result.client_per_call(mine) / result.client_per_call(base)
             limit = 1.0 if base == "raw psycopg" else 1.1
             say(

@@ -1,30 +1,24 @@
 -- Agent capabilities: an agent may hold several versions of one capability.
 
 -- name: create :one
--- Insert one agent capability and return it as JSON text (one round trip).
+-- Insert one agent capability and return it (one round trip).
 -- Columns not listed keep their database defaults.
-WITH created AS (
-    INSERT INTO agent_capabilities (
-        agent_id, capability_name, capability_version, enabled, config,
-        description
-    ) VALUES (
-        %(agent_id)s, %(capability_name)s, %(capability_version)s,
-        %(enabled)s, %(config)s, %(description)s
-    )
-    RETURNING id, agent_id, capability_name, capability_version, enabled,
-              config, description, created_at, updated_at
+INSERT INTO agent_capabilities (
+    agent_id, capability_name, capability_version, enabled, config,
+    description
+) VALUES (
+    %(agent_id)s, %(capability_name)s, %(capability_version)s,
+    %(enabled)s, %(config)s, %(description)s
 )
-SELECT to_json(created)::text FROM created;
+RETURNING id, agent_id, capability_name, capability_version, enabled,
+          config, description, created_at, updated_at;
 
 -- name: get :one
--- One agent capability by primary key, as JSON text.
-SELECT to_json(r)::text
-FROM (
-    SELECT id, agent_id, capability_name, capability_version, enabled, config,
-           description, created_at, updated_at
-    FROM agent_capabilities
-    WHERE id = %(id)s
-) AS r;
+-- One agent capability by primary key.
+SELECT id, agent_id, capability_name, capability_version, enabled, config,
+       description, created_at, updated_at
+FROM agent_capabilities
+WHERE id = %(id)s;
 
 -- name: update :one
 -- Partial update of one agent capability: a column changes only when its
@@ -32,19 +26,16 @@ FROM (
 -- combination. No row back means the id does not exist or (with
 -- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
-WITH updated AS (
-    UPDATE agent_capabilities SET
-        capability_version = CASE WHEN %(set_capability_version)s THEN %(capability_version)s ELSE capability_version END,
-        enabled = CASE WHEN %(set_enabled)s THEN %(enabled)s ELSE enabled END,
-        config = CASE WHEN %(set_config)s THEN %(config)s ELSE config END,
-        description = CASE WHEN %(set_description)s THEN %(description)s ELSE description END
-    WHERE id = %(id)s
-      AND (%(expected_updated_at)s::timestamptz IS NULL
-           OR updated_at = %(expected_updated_at)s::timestamptz)
-    RETURNING id, agent_id, capability_name, capability_version, enabled,
-              config, description, created_at, updated_at
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE agent_capabilities SET
+    capability_version = CASE WHEN %(set_capability_version)s THEN %(capability_version)s ELSE capability_version END,
+    enabled = CASE WHEN %(set_enabled)s THEN %(enabled)s ELSE enabled END,
+    config = CASE WHEN %(set_config)s THEN %(config)s ELSE config END,
+    description = CASE WHEN %(set_description)s THEN %(description)s ELSE description END
+WHERE id = %(id)s
+  AND (%(expected_updated_at)s::timestamptz IS NULL
+       OR updated_at = %(expected_updated_at)s::timestamptz)
+RETURNING id, agent_id, capability_name, capability_version, enabled,
+          config, description, created_at, updated_at;
 
 -- name: delete :execrows
 -- Delete one agent capability by primary key (and, through ON DELETE, what

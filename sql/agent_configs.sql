@@ -1,29 +1,23 @@
 -- Agent configuration: one row per (agent, key).
 
 -- name: create :one
--- Insert one agent config and return it as JSON text (one round trip).
+-- Insert one agent config and return it (one round trip).
 -- Columns not listed keep their database defaults.
-WITH created AS (
-    INSERT INTO agent_configs (
-        agent_id, config_key, config_value, config_type, description
-    ) VALUES (
-        %(agent_id)s, %(config_key)s, %(config_value)s,
-        %(config_type)s::config_type, %(description)s
-    )
-    RETURNING id, agent_id, config_key, config_value, config_type,
-              description, created_at, updated_at
+INSERT INTO agent_configs (
+    agent_id, config_key, config_value, config_type, description
+) VALUES (
+    %(agent_id)s, %(config_key)s, %(config_value)s,
+    %(config_type)s::config_type, %(description)s
 )
-SELECT to_json(created)::text FROM created;
+RETURNING id, agent_id, config_key, config_value, config_type,
+          description, created_at, updated_at;
 
 -- name: get :one
--- One agent config by primary key, as JSON text.
-SELECT to_json(r)::text
-FROM (
-    SELECT id, agent_id, config_key, config_value, config_type, description,
-           created_at, updated_at
-    FROM agent_configs
-    WHERE id = %(id)s
-) AS r;
+-- One agent config by primary key.
+SELECT id, agent_id, config_key, config_value, config_type, description,
+       created_at, updated_at
+FROM agent_configs
+WHERE id = %(id)s;
 
 -- name: update :one
 -- Partial update of one agent config: a column changes only when its
@@ -31,18 +25,15 @@ FROM (
 -- combination. No row back means the id does not exist or (with
 -- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
-WITH updated AS (
-    UPDATE agent_configs SET
-        config_value = CASE WHEN %(set_config_value)s THEN %(config_value)s ELSE config_value END,
-        config_type = CASE WHEN %(set_config_type)s THEN %(config_type)s::config_type ELSE config_type END,
-        description = CASE WHEN %(set_description)s THEN %(description)s ELSE description END
-    WHERE id = %(id)s
-      AND (%(expected_updated_at)s::timestamptz IS NULL
-           OR updated_at = %(expected_updated_at)s::timestamptz)
-    RETURNING id, agent_id, config_key, config_value, config_type,
-              description, created_at, updated_at
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE agent_configs SET
+    config_value = CASE WHEN %(set_config_value)s THEN %(config_value)s ELSE config_value END,
+    config_type = CASE WHEN %(set_config_type)s THEN %(config_type)s::config_type ELSE config_type END,
+    description = CASE WHEN %(set_description)s THEN %(description)s ELSE description END
+WHERE id = %(id)s
+  AND (%(expected_updated_at)s::timestamptz IS NULL
+       OR updated_at = %(expected_updated_at)s::timestamptz)
+RETURNING id, agent_id, config_key, config_value, config_type,
+          description, created_at, updated_at;
 
 -- name: delete :execrows
 -- Delete one agent config by primary key (and, through ON DELETE, what
@@ -59,26 +50,20 @@ ORDER BY config_key;
 
 -- name: get_for_agent :one
 -- One setting of one agent (served by uq_agent_configs_agent_key).
-SELECT to_json(r)::text
-FROM (
-    SELECT id, agent_id, config_key, config_value, config_type, description,
-           created_at, updated_at
-    FROM agent_configs
-    WHERE agent_id = %(agent_id)s AND config_key = %(config_key)s
-) AS r;
+SELECT id, agent_id, config_key, config_value, config_type, description,
+       created_at, updated_at
+FROM agent_configs
+WHERE agent_id = %(agent_id)s AND config_key = %(config_key)s;
 
 -- name: upsert :one
 -- Set one setting of one agent: insert it, or overwrite value, type and
 -- description of the existing (agent, key) row. One statement, race-free.
-WITH upserted AS (
-    INSERT INTO agent_configs (agent_id, config_key, config_value, config_type, description)
-    VALUES (%(agent_id)s, %(config_key)s, %(config_value)s, %(config_type)s::config_type,
-            %(description)s)
-    ON CONFLICT ON CONSTRAINT uq_agent_configs_agent_key DO UPDATE SET
-        config_value = EXCLUDED.config_value,
-        config_type = EXCLUDED.config_type,
-        description = EXCLUDED.description
-    RETURNING id, agent_id, config_key, config_value, config_type, description,
-              created_at, updated_at
-)
-SELECT to_json(upserted)::text FROM upserted;
+INSERT INTO agent_configs (agent_id, config_key, config_value, config_type, description)
+VALUES (%(agent_id)s, %(config_key)s, %(config_value)s, %(config_type)s::config_type,
+        %(description)s)
+ON CONFLICT ON CONSTRAINT uq_agent_configs_agent_key DO UPDATE SET
+    config_value = EXCLUDED.config_value,
+    config_type = EXCLUDED.config_type,
+    description = EXCLUDED.description
+RETURNING id, agent_id, config_key, config_value, config_type, description,
+          created_at, updated_at;

@@ -1,30 +1,24 @@
 -- Agent metric samples: an append-only time series (no update statement).
 
 -- name: create :one
--- Insert one agent metric and return it as JSON text (one round trip).
+-- Insert one agent metric and return it (one round trip).
 -- Columns not listed keep their database defaults.
-WITH created AS (
-    INSERT INTO agent_metrics (
-        agent_id, metric_name, metric_value, metric_type, tags, recorded_at
-    ) VALUES (
-        %(agent_id)s, %(metric_name)s, %(metric_value)s,
-        %(metric_type)s::metric_type, %(tags)s,
-        coalesce(%(recorded_at)s::timestamptz, now())
-    )
-    RETURNING id, agent_id, metric_name, metric_value, metric_type, tags,
-              recorded_at
+INSERT INTO agent_metrics (
+    agent_id, metric_name, metric_value, metric_type, tags, recorded_at
+) VALUES (
+    %(agent_id)s, %(metric_name)s, %(metric_value)s,
+    %(metric_type)s::metric_type, %(tags)s,
+    coalesce(%(recorded_at)s::timestamptz, now())
 )
-SELECT to_json(created)::text FROM created;
+RETURNING id, agent_id, metric_name, metric_value, metric_type, tags,
+          recorded_at;
 
 -- name: get :one
--- One agent metric by primary key, as JSON text.
-SELECT to_json(r)::text
-FROM (
-    SELECT id, agent_id, metric_name, metric_value, metric_type, tags,
-           recorded_at
-    FROM agent_metrics
-    WHERE id = %(id)s
-) AS r;
+-- One agent metric by primary key.
+SELECT id, agent_id, metric_name, metric_value, metric_type, tags,
+       recorded_at
+FROM agent_metrics
+WHERE id = %(id)s;
 
 -- name: delete :execrows
 -- Delete one agent metric by primary key (and, through ON DELETE, what

@@ -1,30 +1,24 @@
 -- Agents: one row per agent process, unique by (type, name).
 
 -- name: create :one
--- Insert one agent and return it as JSON text (one round trip). Columns not
+-- Insert one agent and return it (one round trip). Columns not
 -- listed keep their database defaults.
-WITH created AS (
-    INSERT INTO agents (
-        type, name, version, status, endpoint, capabilities, metadata,
-        last_heartbeat
-    ) VALUES (
-        %(type)s::agent_type, %(name)s, %(version)s, %(status)s::agent_status,
-        %(endpoint)s, %(capabilities)s, %(metadata)s, %(last_heartbeat)s
-    )
-    RETURNING id, type, name, version, status, endpoint, capabilities,
-              metadata, last_heartbeat, created_at, updated_at
+INSERT INTO agents (
+    type, name, version, status, endpoint, capabilities, metadata,
+    last_heartbeat
+) VALUES (
+    %(type)s::agent_type, %(name)s, %(version)s, %(status)s::agent_status,
+    %(endpoint)s, %(capabilities)s, %(metadata)s, %(last_heartbeat)s
 )
-SELECT to_json(created)::text FROM created;
+RETURNING id, type, name, version, status, endpoint, capabilities,
+          metadata, last_heartbeat, created_at, updated_at;
 
 -- name: get :one
--- One agent by primary key, as JSON text.
-SELECT to_json(r)::text
-FROM (
-    SELECT id, type, name, version, status, endpoint, capabilities, metadata,
-           last_heartbeat, created_at, updated_at
-    FROM agents
-    WHERE id = %(id)s
-) AS r;
+-- One agent by primary key.
+SELECT id, type, name, version, status, endpoint, capabilities, metadata,
+       last_heartbeat, created_at, updated_at
+FROM agents
+WHERE id = %(id)s;
 
 -- name: update :one
 -- Partial update of one agent: a column changes only when its set_<column>
@@ -32,36 +26,30 @@ FROM (
 -- back means the id does not exist or (with expected_updated_at, an
 -- optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
-WITH updated AS (
-    UPDATE agents SET
-        name = CASE WHEN %(set_name)s THEN %(name)s ELSE name END,
-        version = CASE WHEN %(set_version)s THEN %(version)s ELSE version END,
-        status = CASE WHEN %(set_status)s THEN %(status)s::agent_status ELSE status END,
-        endpoint = CASE WHEN %(set_endpoint)s THEN %(endpoint)s ELSE endpoint END,
-        capabilities = CASE WHEN %(set_capabilities)s THEN %(capabilities)s ELSE capabilities END,
-        metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END,
-        last_heartbeat = CASE WHEN %(set_last_heartbeat)s THEN %(last_heartbeat)s ELSE last_heartbeat END
-    WHERE id = %(id)s
-      AND (%(expected_updated_at)s::timestamptz IS NULL
-           OR updated_at = %(expected_updated_at)s::timestamptz)
-    RETURNING id, type, name, version, status, endpoint, capabilities,
-              metadata, last_heartbeat, created_at, updated_at
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE agents SET
+    name = CASE WHEN %(set_name)s THEN %(name)s ELSE name END,
+    version = CASE WHEN %(set_version)s THEN %(version)s ELSE version END,
+    status = CASE WHEN %(set_status)s THEN %(status)s::agent_status ELSE status END,
+    endpoint = CASE WHEN %(set_endpoint)s THEN %(endpoint)s ELSE endpoint END,
+    capabilities = CASE WHEN %(set_capabilities)s THEN %(capabilities)s ELSE capabilities END,
+    metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END,
+    last_heartbeat = CASE WHEN %(set_last_heartbeat)s THEN %(last_heartbeat)s ELSE last_heartbeat END
+WHERE id = %(id)s
+  AND (%(expected_updated_at)s::timestamptz IS NULL
+       OR updated_at = %(expected_updated_at)s::timestamptz)
+RETURNING id, type, name, version, status, endpoint, capabilities,
+          metadata, last_heartbeat, created_at, updated_at;
 
 -- name: merge_metadata :one
 -- Merge a JSON object into one row's metadata in one statement (jsonb ||:
 -- the patch's top-level keys replace the row's, others stay), so callers
 -- that each merge their own keys never lose each other's writes. No row
 -- back means the id does not exist.
-WITH updated AS (
-    UPDATE agents SET
-        metadata = metadata || %(patch)s::jsonb
-    WHERE id = %(id)s
-    RETURNING id, type, name, version, status, endpoint, capabilities,
-              metadata, last_heartbeat, created_at, updated_at
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE agents SET
+    metadata = metadata || %(patch)s::jsonb
+WHERE id = %(id)s
+RETURNING id, type, name, version, status, endpoint, capabilities,
+          metadata, last_heartbeat, created_at, updated_at;
 
 -- name: delete :execrows
 -- Delete one agent by primary key (and, through ON DELETE, what hangs off
@@ -88,23 +76,17 @@ LIMIT %(limit)s;
 
 -- name: get_by_type_and_name :one
 -- One agent by its natural key (served by uq_agents_type_name).
-SELECT to_json(r)::text
-FROM (
-    SELECT id, type, name, version, status, endpoint, capabilities, metadata,
-           last_heartbeat, created_at, updated_at
-    FROM agents
-    WHERE type = %(type)s::agent_type AND name = %(name)s
-) AS r;
+SELECT id, type, name, version, status, endpoint, capabilities, metadata,
+       last_heartbeat, created_at, updated_at
+FROM agents
+WHERE type = %(type)s::agent_type AND name = %(name)s;
 
 -- name: heartbeat :one
 -- Record a heartbeat: last_heartbeat = clock_timestamp(), and the status if
 -- one is given (NULL keeps it).
-WITH updated AS (
-    UPDATE agents SET
-        last_heartbeat = clock_timestamp(),
-        status = coalesce(%(status)s::agent_status, status)
-    WHERE id = %(id)s
-    RETURNING id, type, name, version, status, endpoint, capabilities, metadata,
-              last_heartbeat, created_at, updated_at
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE agents SET
+    last_heartbeat = clock_timestamp(),
+    status = coalesce(%(status)s::agent_status, status)
+WHERE id = %(id)s
+RETURNING id, type, name, version, status, endpoint, capabilities, metadata,
+          last_heartbeat, created_at, updated_at;

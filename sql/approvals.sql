@@ -1,29 +1,23 @@
 -- Approvals of recommendations.
 
 -- name: create :one
--- Insert one approval and return it as JSON text (one round trip). Columns
+-- Insert one approval and return it (one round trip). Columns
 -- not listed keep their database defaults.
-WITH created AS (
-    INSERT INTO approvals (
-        recommendation_id, approved_by, status, comment
-    ) VALUES (
-        %(recommendation_id)s, %(approved_by)s, %(status)s::approval_status,
-        %(comment)s
-    )
-    RETURNING id, recommendation_id, approved_by, status, comment, created_at,
-              updated_at
+INSERT INTO approvals (
+    recommendation_id, approved_by, status, comment
+) VALUES (
+    %(recommendation_id)s, %(approved_by)s, %(status)s::approval_status,
+    %(comment)s
 )
-SELECT to_json(created)::text FROM created;
+RETURNING id, recommendation_id, approved_by, status, comment, created_at,
+          updated_at;
 
 -- name: get :one
--- One approval by primary key, as JSON text.
-SELECT to_json(r)::text
-FROM (
-    SELECT id, recommendation_id, approved_by, status, comment, created_at,
-           updated_at
-    FROM approvals
-    WHERE id = %(id)s
-) AS r;
+-- One approval by primary key.
+SELECT id, recommendation_id, approved_by, status, comment, created_at,
+       updated_at
+FROM approvals
+WHERE id = %(id)s;
 
 -- name: update :one
 -- Partial update of one approval: a column changes only when its
@@ -31,18 +25,15 @@ FROM (
 -- combination. No row back means the id does not exist or (with
 -- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
-WITH updated AS (
-    UPDATE approvals SET
-        approved_by = CASE WHEN %(set_approved_by)s THEN %(approved_by)s ELSE approved_by END,
-        status = CASE WHEN %(set_status)s THEN %(status)s::approval_status ELSE status END,
-        comment = CASE WHEN %(set_comment)s THEN %(comment)s ELSE comment END
-    WHERE id = %(id)s
-      AND (%(expected_updated_at)s::timestamptz IS NULL
-           OR updated_at = %(expected_updated_at)s::timestamptz)
-    RETURNING id, recommendation_id, approved_by, status, comment, created_at,
-              updated_at
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE approvals SET
+    approved_by = CASE WHEN %(set_approved_by)s THEN %(approved_by)s ELSE approved_by END,
+    status = CASE WHEN %(set_status)s THEN %(status)s::approval_status ELSE status END,
+    comment = CASE WHEN %(set_comment)s THEN %(comment)s ELSE comment END
+WHERE id = %(id)s
+  AND (%(expected_updated_at)s::timestamptz IS NULL
+       OR updated_at = %(expected_updated_at)s::timestamptz)
+RETURNING id, recommendation_id, approved_by, status, comment, created_at,
+          updated_at;
 
 -- name: delete :execrows
 -- Delete one approval by primary key (and, through ON DELETE, what hangs

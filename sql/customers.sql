@@ -3,27 +3,21 @@
 -- returns api_key_hash.
 
 -- name: create :one
--- Insert one customer and return it as JSON text (one round trip). Columns
+-- Insert one customer and return it (one round trip). Columns
 -- not listed keep their database defaults.
-WITH created AS (
-    INSERT INTO customers (
-        name, email, api_key_hash, plan, status, metadata
-    ) VALUES (
-        %(name)s, %(email)s, %(api_key_hash)s, %(plan)s::customer_plan,
-        %(status)s::customer_status, %(metadata)s
-    )
-    RETURNING id, name, email, plan, status, metadata, created_at, updated_at
+INSERT INTO customers (
+    name, email, api_key_hash, plan, status, metadata
+) VALUES (
+    %(name)s, %(email)s, %(api_key_hash)s, %(plan)s::customer_plan,
+    %(status)s::customer_status, %(metadata)s
 )
-SELECT to_json(created)::text FROM created;
+RETURNING id, name, email, plan, status, metadata, created_at, updated_at;
 
 -- name: get :one
--- One customer by primary key, as JSON text.
-SELECT to_json(r)::text
-FROM (
-    SELECT id, name, email, plan, status, metadata, created_at, updated_at
-    FROM customers
-    WHERE id = %(id)s
-) AS r;
+-- One customer by primary key.
+SELECT id, name, email, plan, status, metadata, created_at, updated_at
+FROM customers
+WHERE id = %(id)s;
 
 -- name: update :one
 -- Partial update of one customer: a column changes only when its
@@ -31,32 +25,26 @@ FROM (
 -- combination. No row back means the id does not exist or (with
 -- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
-WITH updated AS (
-    UPDATE customers SET
-        name = CASE WHEN %(set_name)s THEN %(name)s ELSE name END,
-        email = CASE WHEN %(set_email)s THEN %(email)s ELSE email END,
-        plan = CASE WHEN %(set_plan)s THEN %(plan)s::customer_plan ELSE plan END,
-        status = CASE WHEN %(set_status)s THEN %(status)s::customer_status ELSE status END,
-        metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END
-    WHERE id = %(id)s
-      AND (%(expected_updated_at)s::timestamptz IS NULL
-           OR updated_at = %(expected_updated_at)s::timestamptz)
-    RETURNING id, name, email, plan, status, metadata, created_at, updated_at
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE customers SET
+    name = CASE WHEN %(set_name)s THEN %(name)s ELSE name END,
+    email = CASE WHEN %(set_email)s THEN %(email)s ELSE email END,
+    plan = CASE WHEN %(set_plan)s THEN %(plan)s::customer_plan ELSE plan END,
+    status = CASE WHEN %(set_status)s THEN %(status)s::customer_status ELSE status END,
+    metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END
+WHERE id = %(id)s
+  AND (%(expected_updated_at)s::timestamptz IS NULL
+       OR updated_at = %(expected_updated_at)s::timestamptz)
+RETURNING id, name, email, plan, status, metadata, created_at, updated_at;
 
 -- name: merge_metadata :one
 -- Merge a JSON object into one row's metadata in one statement (jsonb ||:
 -- the patch's top-level keys replace the row's, others stay), so callers
 -- that each merge their own keys never lose each other's writes. No row
 -- back means the id does not exist.
-WITH updated AS (
-    UPDATE customers SET
-        metadata = metadata || %(patch)s::jsonb
-    WHERE id = %(id)s
-    RETURNING id, name, email, plan, status, metadata, created_at, updated_at
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE customers SET
+    metadata = metadata || %(patch)s::jsonb
+WHERE id = %(id)s
+RETURNING id, name, email, plan, status, metadata, created_at, updated_at;
 
 -- name: delete :execrows
 -- Delete one customer by primary key (and, through ON DELETE, what hangs
@@ -82,38 +70,26 @@ LIMIT %(limit)s;
 
 -- name: get_by_email :one
 -- One customer by e-mail (exact match; served by uq_customers_email).
-SELECT to_json(r)::text
-FROM (
-    SELECT id, name, email, plan, status, metadata, created_at, updated_at
-    FROM customers
-    WHERE email = %(email)s
-) AS r;
+SELECT id, name, email, plan, status, metadata, created_at, updated_at
+FROM customers
+WHERE email = %(email)s;
 
 -- name: get_by_api_key_hash :one
 -- One customer by the HMAC of its API key (served by uq_customers_api_key_hash).
-SELECT to_json(r)::text
-FROM (
-    SELECT id, name, email, plan, status, metadata, created_at, updated_at
-    FROM customers
-    WHERE api_key_hash = %(api_key_hash)s
-) AS r;
+SELECT id, name, email, plan, status, metadata, created_at, updated_at
+FROM customers
+WHERE api_key_hash = %(api_key_hash)s;
 
 -- name: authenticate :one
 -- The customer an API key belongs to (by its HMAC), through
 -- optiinfra_authenticate() (migration 0018, SECURITY DEFINER): works on a
 -- session row-level security applies to, with no customer set, and answers
 -- only for that key's own customer.
-SELECT to_json(r)::text
-FROM (
-    SELECT id, name, email, plan, status, metadata, created_at, updated_at
-    FROM optiinfra_authenticate(%(api_key_hash)s)
-) AS r;
+SELECT id, name, email, plan, status, metadata, created_at, updated_at
+FROM optiinfra_authenticate(%(api_key_hash)s);
 
 -- name: set_api_key_hash :one
 -- Rotate a customer's API key: store the HMAC of the new key.
-WITH updated AS (
-    UPDATE customers SET api_key_hash = %(api_key_hash)s
-    WHERE id = %(id)s
-    RETURNING id, name, email, plan, status, metadata, created_at, updated_at
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE customers SET api_key_hash = %(api_key_hash)s
+WHERE id = %(id)s
+RETURNING id, name, email, plan, status, metadata, created_at, updated_at;

@@ -1,28 +1,22 @@
 -- Events: an append-only log (no update statement).
 
 -- name: create :one
--- Insert one event and return it as JSON text (one round trip). Columns not
+-- Insert one event and return it (one round trip). Columns not
 -- listed keep their database defaults.
-WITH created AS (
-    INSERT INTO events (
-        customer_id, agent_id, event_type, severity, data
-    ) VALUES (
-        %(customer_id)s, %(agent_id)s, %(event_type)s::event_type,
-        %(severity)s::event_severity, %(data)s
-    )
-    RETURNING id, customer_id, agent_id, event_type, severity, data,
-              created_at
+INSERT INTO events (
+    customer_id, agent_id, event_type, severity, data
+) VALUES (
+    %(customer_id)s, %(agent_id)s, %(event_type)s::event_type,
+    %(severity)s::event_severity, %(data)s
 )
-SELECT to_json(created)::text FROM created;
+RETURNING id, customer_id, agent_id, event_type, severity, data,
+          created_at;
 
 -- name: get :one
--- One event by primary key, as JSON text.
-SELECT to_json(r)::text
-FROM (
-    SELECT id, customer_id, agent_id, event_type, severity, data, created_at
-    FROM events
-    WHERE id = %(id)s
-) AS r;
+-- One event by primary key.
+SELECT id, customer_id, agent_id, event_type, severity, data, created_at
+FROM events
+WHERE id = %(id)s;
 
 -- name: delete :execrows
 -- Delete one event by primary key (and, through ON DELETE, what hangs off

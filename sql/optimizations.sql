@@ -2,37 +2,31 @@
 -- returned as text so they round-trip as exact Decimals.
 
 -- name: create :one
--- Insert one optimization and return it as JSON text (one round trip).
+-- Insert one optimization and return it (one round trip).
 -- Columns not listed keep their database defaults.
-WITH created AS (
-    INSERT INTO optimizations (
-        recommendation_id, customer_id, agent_id, status, progress, result,
-        error, actual_savings, actual_improvement, started_at, completed_at,
-        rolled_back_at
-    ) VALUES (
-        %(recommendation_id)s, %(customer_id)s, %(agent_id)s,
-        %(status)s::optimization_status, %(progress)s, %(result)s, %(error)s,
-        %(actual_savings)s, %(actual_improvement)s, %(started_at)s,
-        %(completed_at)s, %(rolled_back_at)s
-    )
-    RETURNING id, recommendation_id, customer_id, agent_id, status, progress,
-              result, error, actual_savings::text AS actual_savings,
-              actual_improvement::text AS actual_improvement, started_at,
-              completed_at, rolled_back_at, created_at, updated_at
+INSERT INTO optimizations (
+    recommendation_id, customer_id, agent_id, status, progress, result,
+    error, actual_savings, actual_improvement, started_at, completed_at,
+    rolled_back_at
+) VALUES (
+    %(recommendation_id)s, %(customer_id)s, %(agent_id)s,
+    %(status)s::optimization_status, %(progress)s, %(result)s, %(error)s,
+    %(actual_savings)s, %(actual_improvement)s, %(started_at)s,
+    %(completed_at)s, %(rolled_back_at)s
 )
-SELECT to_json(created)::text FROM created;
+RETURNING id, recommendation_id, customer_id, agent_id, status, progress,
+          result, error, actual_savings::text AS actual_savings,
+          actual_improvement::text AS actual_improvement, started_at,
+          completed_at, rolled_back_at, created_at, updated_at;
 
 -- name: get :one
--- One optimization by primary key, as JSON text.
-SELECT to_json(r)::text
-FROM (
-    SELECT id, recommendation_id, customer_id, agent_id, status, progress,
-           result, error, actual_savings::text AS actual_savings,
-           actual_improvement::text AS actual_improvement, started_at,
-           completed_at, rolled_back_at, created_at, updated_at
-    FROM optimizations
-    WHERE id = %(id)s
-) AS r;
+-- One optimization by primary key.
+SELECT id, recommendation_id, customer_id, agent_id, status, progress,
+       result, error, actual_savings::text AS actual_savings,
+       actual_improvement::text AS actual_improvement, started_at,
+       completed_at, rolled_back_at, created_at, updated_at
+FROM optimizations
+WHERE id = %(id)s;
 
 -- name: update :one
 -- Partial update of one optimization: a column changes only when its
@@ -40,26 +34,23 @@ FROM (
 -- combination. No row back means the id does not exist or (with
 -- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
-WITH updated AS (
-    UPDATE optimizations SET
-        status = CASE WHEN %(set_status)s THEN %(status)s::optimization_status ELSE status END,
-        progress = CASE WHEN %(set_progress)s THEN %(progress)s ELSE progress END,
-        result = CASE WHEN %(set_result)s THEN %(result)s ELSE result END,
-        error = CASE WHEN %(set_error)s THEN %(error)s ELSE error END,
-        actual_savings = CASE WHEN %(set_actual_savings)s THEN %(actual_savings)s ELSE actual_savings END,
-        actual_improvement = CASE WHEN %(set_actual_improvement)s THEN %(actual_improvement)s ELSE actual_improvement END,
-        started_at = CASE WHEN %(set_started_at)s THEN %(started_at)s ELSE started_at END,
-        completed_at = CASE WHEN %(set_completed_at)s THEN %(completed_at)s ELSE completed_at END,
-        rolled_back_at = CASE WHEN %(set_rolled_back_at)s THEN %(rolled_back_at)s ELSE rolled_back_at END
-    WHERE id = %(id)s
-      AND (%(expected_updated_at)s::timestamptz IS NULL
-           OR updated_at = %(expected_updated_at)s::timestamptz)
-    RETURNING id, recommendation_id, customer_id, agent_id, status, progress,
-              result, error, actual_savings::text AS actual_savings,
-              actual_improvement::text AS actual_improvement, started_at,
-              completed_at, rolled_back_at, created_at, updated_at
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE optimizations SET
+    status = CASE WHEN %(set_status)s THEN %(status)s::optimization_status ELSE status END,
+    progress = CASE WHEN %(set_progress)s THEN %(progress)s ELSE progress END,
+    result = CASE WHEN %(set_result)s THEN %(result)s ELSE result END,
+    error = CASE WHEN %(set_error)s THEN %(error)s ELSE error END,
+    actual_savings = CASE WHEN %(set_actual_savings)s THEN %(actual_savings)s ELSE actual_savings END,
+    actual_improvement = CASE WHEN %(set_actual_improvement)s THEN %(actual_improvement)s ELSE actual_improvement END,
+    started_at = CASE WHEN %(set_started_at)s THEN %(started_at)s ELSE started_at END,
+    completed_at = CASE WHEN %(set_completed_at)s THEN %(completed_at)s ELSE completed_at END,
+    rolled_back_at = CASE WHEN %(set_rolled_back_at)s THEN %(rolled_back_at)s ELSE rolled_back_at END
+WHERE id = %(id)s
+  AND (%(expected_updated_at)s::timestamptz IS NULL
+       OR updated_at = %(expected_updated_at)s::timestamptz)
+RETURNING id, recommendation_id, customer_id, agent_id, status, progress,
+          result, error, actual_savings::text AS actual_savings,
+          actual_improvement::text AS actual_improvement, started_at,
+          completed_at, rolled_back_at, created_at, updated_at;
 
 -- name: delete :execrows
 -- Delete one optimization by primary key (and, through ON DELETE, what

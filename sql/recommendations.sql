@@ -2,41 +2,35 @@
 -- exact Decimals.
 
 -- name: create :one
--- Insert one recommendation and return it as JSON text (one round trip).
+-- Insert one recommendation and return it (one round trip).
 -- Columns not listed keep their database defaults.
-WITH created AS (
-    INSERT INTO recommendations (
-        customer_id, agent_id, type, title, description, estimated_savings,
-        estimated_improvement, confidence_score, priority, status, data,
-        approved_at, executed_at
-    ) VALUES (
-        %(customer_id)s, %(agent_id)s, %(type)s::recommendation_type,
-        %(title)s, %(description)s, %(estimated_savings)s,
-        %(estimated_improvement)s, %(confidence_score)s,
-        %(priority)s::recommendation_priority,
-        %(status)s::recommendation_status, %(data)s, %(approved_at)s,
-        %(executed_at)s
-    )
-    RETURNING id, customer_id, agent_id, type, title, description,
-              estimated_savings::text AS estimated_savings,
-              estimated_improvement::text AS estimated_improvement,
-              confidence_score, priority, status, data, created_at,
-              updated_at, approved_at, executed_at
+INSERT INTO recommendations (
+    customer_id, agent_id, type, title, description, estimated_savings,
+    estimated_improvement, confidence_score, priority, status, data,
+    approved_at, executed_at
+) VALUES (
+    %(customer_id)s, %(agent_id)s, %(type)s::recommendation_type,
+    %(title)s, %(description)s, %(estimated_savings)s,
+    %(estimated_improvement)s, %(confidence_score)s,
+    %(priority)s::recommendation_priority,
+    %(status)s::recommendation_status, %(data)s, %(approved_at)s,
+    %(executed_at)s
 )
-SELECT to_json(created)::text FROM created;
+RETURNING id, customer_id, agent_id, type, title, description,
+          estimated_savings::text AS estimated_savings,
+          estimated_improvement::text AS estimated_improvement,
+          confidence_score, priority, status, data, created_at,
+          updated_at, approved_at, executed_at;
 
 -- name: get :one
--- One recommendation by primary key, as JSON text.
-SELECT to_json(r)::text
-FROM (
-    SELECT id, customer_id, agent_id, type, title, description,
-           estimated_savings::text AS estimated_savings,
-           estimated_improvement::text AS estimated_improvement,
-           confidence_score, priority, status, data, created_at, updated_at,
-           approved_at, executed_at
-    FROM recommendations
-    WHERE id = %(id)s
-) AS r;
+-- One recommendation by primary key.
+SELECT id, customer_id, agent_id, type, title, description,
+       estimated_savings::text AS estimated_savings,
+       estimated_improvement::text AS estimated_improvement,
+       confidence_score, priority, status, data, created_at, updated_at,
+       approved_at, executed_at
+FROM recommendations
+WHERE id = %(id)s;
 
 -- name: update :one
 -- Partial update of one recommendation: a column changes only when its
@@ -44,28 +38,25 @@ FROM (
 -- combination. No row back means the id does not exist or (with
 -- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
-WITH updated AS (
-    UPDATE recommendations SET
-        title = CASE WHEN %(set_title)s THEN %(title)s ELSE title END,
-        description = CASE WHEN %(set_description)s THEN %(description)s ELSE description END,
-        estimated_savings = CASE WHEN %(set_estimated_savings)s THEN %(estimated_savings)s ELSE estimated_savings END,
-        estimated_improvement = CASE WHEN %(set_estimated_improvement)s THEN %(estimated_improvement)s ELSE estimated_improvement END,
-        confidence_score = CASE WHEN %(set_confidence_score)s THEN %(confidence_score)s ELSE confidence_score END,
-        priority = CASE WHEN %(set_priority)s THEN %(priority)s::recommendation_priority ELSE priority END,
-        status = CASE WHEN %(set_status)s THEN %(status)s::recommendation_status ELSE status END,
-        data = CASE WHEN %(set_data)s THEN %(data)s ELSE data END,
-        approved_at = CASE WHEN %(set_approved_at)s THEN %(approved_at)s ELSE approved_at END,
-        executed_at = CASE WHEN %(set_executed_at)s THEN %(executed_at)s ELSE executed_at END
-    WHERE id = %(id)s
-      AND (%(expected_updated_at)s::timestamptz IS NULL
-           OR updated_at = %(expected_updated_at)s::timestamptz)
-    RETURNING id, customer_id, agent_id, type, title, description,
-              estimated_savings::text AS estimated_savings,
-              estimated_improvement::text AS estimated_improvement,
-              confidence_score, priority, status, data, created_at,
-              updated_at, approved_at, executed_at
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE recommendations SET
+    title = CASE WHEN %(set_title)s THEN %(title)s ELSE title END,
+    description = CASE WHEN %(set_description)s THEN %(description)s ELSE description END,
+    estimated_savings = CASE WHEN %(set_estimated_savings)s THEN %(estimated_savings)s ELSE estimated_savings END,
+    estimated_improvement = CASE WHEN %(set_estimated_improvement)s THEN %(estimated_improvement)s ELSE estimated_improvement END,
+    confidence_score = CASE WHEN %(set_confidence_score)s THEN %(confidence_score)s ELSE confidence_score END,
+    priority = CASE WHEN %(set_priority)s THEN %(priority)s::recommendation_priority ELSE priority END,
+    status = CASE WHEN %(set_status)s THEN %(status)s::recommendation_status ELSE status END,
+    data = CASE WHEN %(set_data)s THEN %(data)s ELSE data END,
+    approved_at = CASE WHEN %(set_approved_at)s THEN %(approved_at)s ELSE approved_at END,
+    executed_at = CASE WHEN %(set_executed_at)s THEN %(executed_at)s ELSE executed_at END
+WHERE id = %(id)s
+  AND (%(expected_updated_at)s::timestamptz IS NULL
+       OR updated_at = %(expected_updated_at)s::timestamptz)
+RETURNING id, customer_id, agent_id, type, title, description,
+          estimated_savings::text AS estimated_savings,
+          estimated_improvement::text AS estimated_improvement,
+          confidence_score, priority, status, data, created_at,
+          updated_at, approved_at, executed_at;
 
 -- name: delete :execrows
 -- Delete one recommendation by primary key (and, through ON DELETE, what

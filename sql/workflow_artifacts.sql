@@ -1,23 +1,20 @@
 -- Workflow artifacts: files and outputs of executions and their steps.
 
 -- name: create :one
--- Insert one workflow artifact and return it as JSON text (one round trip).
+-- Insert one workflow artifact and return it (one round trip).
 -- Columns not listed keep their database defaults.
-WITH created AS (
-    INSERT INTO workflow_artifacts (
-        workflow_execution_id, workflow_step_id, artifact_type, artifact_name,
-        artifact_path, artifact_size_bytes, content_type, metadata
-    ) VALUES (
-        %(workflow_execution_id)s, %(workflow_step_id)s,
-        %(artifact_type)s::artifact_type, %(artifact_name)s,
-        %(artifact_path)s, %(artifact_size_bytes)s, %(content_type)s,
-        %(metadata)s
-    )
-    RETURNING id, workflow_execution_id, workflow_step_id, artifact_type,
-              artifact_name, artifact_path, artifact_size_bytes, content_type,
-              metadata, created_at, updated_at
+INSERT INTO workflow_artifacts (
+    workflow_execution_id, workflow_step_id, artifact_type, artifact_name,
+    artifact_path, artifact_size_bytes, content_type, metadata
+) VALUES (
+    %(workflow_execution_id)s, %(workflow_step_id)s,
+    %(artifact_type)s::artifact_type, %(artifact_name)s,
+    %(artifact_path)s, %(artifact_size_bytes)s, %(content_type)s,
+    %(metadata)s
 )
-SELECT to_json(created)::text FROM created;
+RETURNING id, workflow_execution_id, workflow_step_id, artifact_type,
+          artifact_name, artifact_path, artifact_size_bytes, content_type,
+          metadata, created_at, updated_at;
 
 -- name: create_fenced :one
 -- create for a worker: inserts the artifact only while its execution is
@@ -46,18 +43,18 @@ created AS (
               artifact_name, artifact_path, artifact_size_bytes, content_type,
               metadata, created_at, updated_at
 )
-SELECT to_json(created)::text FROM created;
+SELECT id, workflow_execution_id, workflow_step_id, artifact_type, artifact_name,
+       artifact_path, artifact_size_bytes, content_type, metadata, created_at,
+       updated_at
+FROM created;
 
 -- name: get :one
--- One workflow artifact by primary key, as JSON text.
-SELECT to_json(r)::text
-FROM (
-    SELECT id, workflow_execution_id, workflow_step_id, artifact_type,
-           artifact_name, artifact_path, artifact_size_bytes, content_type,
-           metadata, created_at, updated_at
-    FROM workflow_artifacts
-    WHERE id = %(id)s
-) AS r;
+-- One workflow artifact by primary key.
+SELECT id, workflow_execution_id, workflow_step_id, artifact_type,
+       artifact_name, artifact_path, artifact_size_bytes, content_type,
+       metadata, created_at, updated_at
+FROM workflow_artifacts
+WHERE id = %(id)s;
 
 -- name: update :one
 -- Partial update of one workflow artifact: a column changes only when its
@@ -65,36 +62,30 @@ FROM (
 -- combination. No row back means the id does not exist or (with
 -- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
-WITH updated AS (
-    UPDATE workflow_artifacts SET
-        artifact_name = CASE WHEN %(set_artifact_name)s THEN %(artifact_name)s ELSE artifact_name END,
-        artifact_path = CASE WHEN %(set_artifact_path)s THEN %(artifact_path)s ELSE artifact_path END,
-        artifact_size_bytes = CASE WHEN %(set_artifact_size_bytes)s THEN %(artifact_size_bytes)s ELSE artifact_size_bytes END,
-        content_type = CASE WHEN %(set_content_type)s THEN %(content_type)s ELSE content_type END,
-        metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END
-    WHERE id = %(id)s
-      AND (%(expected_updated_at)s::timestamptz IS NULL
-           OR updated_at = %(expected_updated_at)s::timestamptz)
-    RETURNING id, workflow_execution_id, workflow_step_id, artifact_type,
-              artifact_name, artifact_path, artifact_size_bytes, content_type,
-              metadata, created_at, updated_at
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE workflow_artifacts SET
+    artifact_name = CASE WHEN %(set_artifact_name)s THEN %(artifact_name)s ELSE artifact_name END,
+    artifact_path = CASE WHEN %(set_artifact_path)s THEN %(artifact_path)s ELSE artifact_path END,
+    artifact_size_bytes = CASE WHEN %(set_artifact_size_bytes)s THEN %(artifact_size_bytes)s ELSE artifact_size_bytes END,
+    content_type = CASE WHEN %(set_content_type)s THEN %(content_type)s ELSE content_type END,
+    metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END
+WHERE id = %(id)s
+  AND (%(expected_updated_at)s::timestamptz IS NULL
+       OR updated_at = %(expected_updated_at)s::timestamptz)
+RETURNING id, workflow_execution_id, workflow_step_id, artifact_type,
+          artifact_name, artifact_path, artifact_size_bytes, content_type,
+          metadata, created_at, updated_at;
 
 -- name: merge_metadata :one
 -- Merge a JSON object into one row's metadata in one statement (jsonb ||:
 -- the patch's top-level keys replace the row's, others stay), so callers
 -- that each merge their own keys never lose each other's writes. No row
 -- back means the id does not exist.
-WITH updated AS (
-    UPDATE workflow_artifacts SET
-        metadata = metadata || %(patch)s::jsonb
-    WHERE id = %(id)s
-    RETURNING id, workflow_execution_id, workflow_step_id, artifact_type,
-              artifact_name, artifact_path, artifact_size_bytes, content_type,
-              metadata, created_at, updated_at
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE workflow_artifacts SET
+    metadata = metadata || %(patch)s::jsonb
+WHERE id = %(id)s
+RETURNING id, workflow_execution_id, workflow_step_id, artifact_type,
+          artifact_name, artifact_path, artifact_size_bytes, content_type,
+          metadata, created_at, updated_at;
 
 -- name: delete :execrows
 -- Delete one workflow artifact by primary key (and, through ON DELETE, what

@@ -6,21 +6,18 @@
 -- name: create :one
 -- Insert one workflow execution and return it as JSON text (one round
 -- trip). Columns not listed keep their database defaults.
-WITH created AS (
-    INSERT INTO workflow_executions (
-        agent_id, customer_id, workflow_type, status, started_at,
-        completed_at, input_data, output_data, error_details, metadata, max_attempts
-    ) VALUES (
-        %(agent_id)s, %(customer_id)s, %(workflow_type)s::workflow_type,
-        %(status)s::workflow_status, %(started_at)s, %(completed_at)s,
-        %(input_data)s, %(output_data)s, %(error_details)s, %(metadata)s, %(max_attempts)s
-    )
-    RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
-              completed_at, input_data, output_data, error_details, metadata,
-              created_at, updated_at,
-              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+INSERT INTO workflow_executions (
+    agent_id, customer_id, workflow_type, status, started_at,
+    completed_at, input_data, output_data, error_details, metadata, max_attempts
+) VALUES (
+    %(agent_id)s, %(customer_id)s, %(workflow_type)s::workflow_type,
+    %(status)s::workflow_status, %(started_at)s, %(completed_at)s,
+    %(input_data)s, %(output_data)s, %(error_details)s, %(metadata)s, %(max_attempts)s
 )
-SELECT to_json(created)::text FROM created;
+RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
+          completed_at, input_data, output_data, error_details, metadata,
+          created_at, updated_at,
+          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at;
 
 -- name: create_with_steps :one
 -- Insert one execution and its ordered steps in one statement (one round
@@ -68,16 +65,13 @@ SELECT json_build_object(
 )::text;
 
 -- name: get :one
--- One workflow execution by primary key, as JSON text.
-SELECT to_json(r)::text
-FROM (
-    SELECT id, agent_id, customer_id, workflow_type, status, started_at,
-           completed_at, input_data, output_data, error_details, metadata,
-           created_at, updated_at,
-           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
-    FROM workflow_executions
-    WHERE id = %(id)s
-) AS r;
+-- One workflow execution by primary key.
+SELECT id, agent_id, customer_id, workflow_type, status, started_at,
+       completed_at, input_data, output_data, error_details, metadata,
+       created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+FROM workflow_executions
+WHERE id = %(id)s;
 
 -- name: update :one
 -- Partial update of one workflow execution: a column changes only when its
@@ -87,39 +81,33 @@ FROM (
 -- read, or the execution is finished and the call would rewrite its
 -- output_data or error_details (a finished run's result is history).
 -- updated_at is kept by the trigger.
-WITH updated AS (
-    UPDATE workflow_executions SET
-        input_data = CASE WHEN %(set_input_data)s THEN %(input_data)s ELSE input_data END,
-        output_data = CASE WHEN %(set_output_data)s THEN %(output_data)s ELSE output_data END,
-        error_details = CASE WHEN %(set_error_details)s THEN %(error_details)s ELSE error_details END,
-        metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END
-    WHERE id = %(id)s
-      AND (%(expected_updated_at)s::timestamptz IS NULL
-           OR updated_at = %(expected_updated_at)s::timestamptz)
-      AND NOT ((%(set_output_data)s OR %(set_error_details)s)
-               AND status IN ('completed', 'failed', 'cancelled', 'timeout'))
-    RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
-              completed_at, input_data, output_data, error_details, metadata,
-              created_at, updated_at,
-              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE workflow_executions SET
+    input_data = CASE WHEN %(set_input_data)s THEN %(input_data)s ELSE input_data END,
+    output_data = CASE WHEN %(set_output_data)s THEN %(output_data)s ELSE output_data END,
+    error_details = CASE WHEN %(set_error_details)s THEN %(error_details)s ELSE error_details END,
+    metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END
+WHERE id = %(id)s
+  AND (%(expected_updated_at)s::timestamptz IS NULL
+       OR updated_at = %(expected_updated_at)s::timestamptz)
+  AND NOT ((%(set_output_data)s OR %(set_error_details)s)
+           AND status IN ('completed', 'failed', 'cancelled', 'timeout'))
+RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
+          completed_at, input_data, output_data, error_details, metadata,
+          created_at, updated_at,
+          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at;
 
 -- name: merge_metadata :one
 -- Merge a JSON object into one row's metadata in one statement (jsonb ||:
 -- the patch's top-level keys replace the row's, others stay), so callers
 -- that each merge their own keys never lose each other's writes. No row
 -- back means the id does not exist.
-WITH updated AS (
-    UPDATE workflow_executions SET
-        metadata = metadata || %(patch)s::jsonb
-    WHERE id = %(id)s
-    RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
-              completed_at, input_data, output_data, error_details, metadata,
-              created_at, updated_at,
-              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE workflow_executions SET
+    metadata = metadata || %(patch)s::jsonb
+WHERE id = %(id)s
+RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
+          completed_at, input_data, output_data, error_details, metadata,
+          created_at, updated_at,
+          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at;
 
 -- name: delete :execrows
 -- Delete one workflow execution by primary key (and, through ON DELETE,
@@ -355,7 +343,11 @@ moved AS (
               e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
               e.attempt, e.max_attempts, e.first_started_at
 )
-SELECT to_json(moved)::text FROM moved;
+SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
+       input_data, output_data, error_details, metadata, created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts,
+       first_started_at
+FROM moved;
 
 -- name: complete :one
 -- running -> completed; sets completed_at, clears the lease and, if given,
@@ -446,7 +438,11 @@ skipped AS (
       AND s.status = 'pending'
     RETURNING s.id
 )
-SELECT to_json(moved)::text FROM moved;
+SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
+       input_data, output_data, error_details, metadata, created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts,
+       first_started_at
+FROM moved;
 
 -- name: finish :one
 -- Ends a run unsuccessfully: %(from_statuses)s -> %(to_status)s (failed,
@@ -502,7 +498,11 @@ closed AS (
       AND s.status IN ('pending', 'running', 'retrying')
     RETURNING s.id
 )
-SELECT to_json(moved)::text FROM moved;
+SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
+       input_data, output_data, error_details, metadata, created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts,
+       first_started_at
+FROM moved;
 
 -- name: reap_expired :many
 -- Recover runs whose worker stopped heartbeating: up to %(limit)s running

@@ -1,36 +1,30 @@
 -- Workflow steps: the ordered steps of an execution and their lifecycle.
 
 -- name: create :one
--- Insert one workflow step and return it as JSON text (one round trip).
+-- Insert one workflow step and return it (one round trip).
 -- Columns not listed keep their database defaults.
-WITH created AS (
-    INSERT INTO workflow_steps (
-        workflow_execution_id, step_name, step_order, status, started_at,
-        completed_at, input_data, output_data, error_details, retry_count,
-        max_retries, metadata
-    ) VALUES (
-        %(workflow_execution_id)s, %(step_name)s, %(step_order)s,
-        %(status)s::step_status, %(started_at)s, %(completed_at)s,
-        %(input_data)s, %(output_data)s, %(error_details)s, %(retry_count)s,
-        %(max_retries)s, %(metadata)s
-    )
-    RETURNING id, workflow_execution_id, step_name, step_order, status,
-              started_at, completed_at, input_data, output_data,
-              error_details, retry_count, max_retries, metadata, created_at,
-              updated_at, restart_count
+INSERT INTO workflow_steps (
+    workflow_execution_id, step_name, step_order, status, started_at,
+    completed_at, input_data, output_data, error_details, retry_count,
+    max_retries, metadata
+) VALUES (
+    %(workflow_execution_id)s, %(step_name)s, %(step_order)s,
+    %(status)s::step_status, %(started_at)s, %(completed_at)s,
+    %(input_data)s, %(output_data)s, %(error_details)s, %(retry_count)s,
+    %(max_retries)s, %(metadata)s
 )
-SELECT to_json(created)::text FROM created;
+RETURNING id, workflow_execution_id, step_name, step_order, status,
+          started_at, completed_at, input_data, output_data,
+          error_details, retry_count, max_retries, metadata, created_at,
+          updated_at, restart_count;
 
 -- name: get :one
--- One workflow step by primary key, as JSON text.
-SELECT to_json(r)::text
-FROM (
-    SELECT id, workflow_execution_id, step_name, step_order, status,
-           started_at, completed_at, input_data, output_data, error_details,
-           retry_count, max_retries, metadata, created_at, updated_at, restart_count
-    FROM workflow_steps
-    WHERE id = %(id)s
-) AS r;
+-- One workflow step by primary key.
+SELECT id, workflow_execution_id, step_name, step_order, status,
+       started_at, completed_at, input_data, output_data, error_details,
+       retry_count, max_retries, metadata, created_at, updated_at, restart_count
+FROM workflow_steps
+WHERE id = %(id)s;
 
 -- name: update :one
 -- Partial update of one workflow step: a column changes only when its
@@ -38,39 +32,33 @@ FROM (
 -- combination. No row back means the id does not exist or (with
 -- expected_updated_at, an optimistic check) the row changed since it was read. updated_at is kept
 -- by the trigger.
-WITH updated AS (
-    UPDATE workflow_steps SET
-        step_name = CASE WHEN %(set_step_name)s THEN %(step_name)s ELSE step_name END,
-        input_data = CASE WHEN %(set_input_data)s THEN %(input_data)s ELSE input_data END,
-        output_data = CASE WHEN %(set_output_data)s THEN %(output_data)s ELSE output_data END,
-        error_details = CASE WHEN %(set_error_details)s THEN %(error_details)s ELSE error_details END,
-        metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END,
-        max_retries = CASE WHEN %(set_max_retries)s THEN %(max_retries)s ELSE max_retries END
-    WHERE id = %(id)s
-      AND (%(expected_updated_at)s::timestamptz IS NULL
-           OR updated_at = %(expected_updated_at)s::timestamptz)
-    RETURNING id, workflow_execution_id, step_name, step_order, status,
-              started_at, completed_at, input_data, output_data,
-              error_details, retry_count, max_retries, metadata, created_at,
-              updated_at, restart_count
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE workflow_steps SET
+    step_name = CASE WHEN %(set_step_name)s THEN %(step_name)s ELSE step_name END,
+    input_data = CASE WHEN %(set_input_data)s THEN %(input_data)s ELSE input_data END,
+    output_data = CASE WHEN %(set_output_data)s THEN %(output_data)s ELSE output_data END,
+    error_details = CASE WHEN %(set_error_details)s THEN %(error_details)s ELSE error_details END,
+    metadata = CASE WHEN %(set_metadata)s THEN %(metadata)s ELSE metadata END,
+    max_retries = CASE WHEN %(set_max_retries)s THEN %(max_retries)s ELSE max_retries END
+WHERE id = %(id)s
+  AND (%(expected_updated_at)s::timestamptz IS NULL
+       OR updated_at = %(expected_updated_at)s::timestamptz)
+RETURNING id, workflow_execution_id, step_name, step_order, status,
+          started_at, completed_at, input_data, output_data,
+          error_details, retry_count, max_retries, metadata, created_at,
+          updated_at, restart_count;
 
 -- name: merge_metadata :one
 -- Merge a JSON object into one row's metadata in one statement (jsonb ||:
 -- the patch's top-level keys replace the row's, others stay), so callers
 -- that each merge their own keys never lose each other's writes. No row
 -- back means the id does not exist.
-WITH updated AS (
-    UPDATE workflow_steps SET
-        metadata = metadata || %(patch)s::jsonb
-    WHERE id = %(id)s
-    RETURNING id, workflow_execution_id, step_name, step_order, status,
-              started_at, completed_at, input_data, output_data,
-              error_details, retry_count, max_retries, metadata, created_at,
-              updated_at, restart_count
-)
-SELECT to_json(updated)::text FROM updated;
+UPDATE workflow_steps SET
+    metadata = metadata || %(patch)s::jsonb
+WHERE id = %(id)s
+RETURNING id, workflow_execution_id, step_name, step_order, status,
+          started_at, completed_at, input_data, output_data,
+          error_details, retry_count, max_retries, metadata, created_at,
+          updated_at, restart_count;
 
 -- name: delete :execrows
 -- Delete one workflow step by primary key (and, through ON DELETE, what
@@ -173,7 +161,10 @@ moved AS (
               s.completed_at, s.input_data, s.output_data, s.error_details, s.retry_count,
               s.max_retries, s.metadata, s.created_at, s.updated_at, s.restart_count
 )
-SELECT to_json(moved)::text FROM moved;
+SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
+       completed_at, input_data, output_data, error_details, retry_count, max_retries,
+       metadata, created_at, updated_at, restart_count
+FROM moved;
 
 -- name: complete :one
 -- running -> completed; sets completed_at and, if given, output_data.
@@ -216,7 +207,10 @@ moved AS (
               s.completed_at, s.input_data, s.output_data, s.error_details, s.retry_count,
               s.max_retries, s.metadata, s.created_at, s.updated_at, s.restart_count
 )
-SELECT to_json(moved)::text FROM moved;
+SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
+       completed_at, input_data, output_data, error_details, retry_count, max_retries,
+       metadata, created_at, updated_at, restart_count
+FROM moved;
 
 -- name: fail :one
 -- running -> failed; sets completed_at and error_details (that attempt's
@@ -266,7 +260,10 @@ moved AS (
               s.completed_at, s.input_data, s.output_data, s.error_details, s.retry_count,
               s.max_retries, s.metadata, s.created_at, s.updated_at, s.restart_count
 )
-SELECT to_json(moved)::text FROM moved;
+SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
+       completed_at, input_data, output_data, error_details, retry_count, max_retries,
+       metadata, created_at, updated_at, restart_count
+FROM moved;
 
 -- name: skip :one
 -- pending -> skipped; sets completed_at.
@@ -308,7 +305,10 @@ moved AS (
               s.completed_at, s.input_data, s.output_data, s.error_details, s.retry_count,
               s.max_retries, s.metadata, s.created_at, s.updated_at, s.restart_count
 )
-SELECT to_json(moved)::text FROM moved;
+SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
+       completed_at, input_data, output_data, error_details, retry_count, max_retries,
+       metadata, created_at, updated_at, restart_count
+FROM moved;
 
 -- name: retry :one
 -- failed or running -> retrying; retry_count + 1. Refused once retry_count
@@ -352,7 +352,10 @@ moved AS (
               s.completed_at, s.input_data, s.output_data, s.error_details, s.retry_count,
               s.max_retries, s.metadata, s.created_at, s.updated_at, s.restart_count
 )
-SELECT to_json(moved)::text FROM moved;
+SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
+       completed_at, input_data, output_data, error_details, retry_count, max_retries,
+       metadata, created_at, updated_at, restart_count
+FROM moved;
 
 -- name: attempts :one
 -- Every run of one step as a JSON array, oldest first: each move into

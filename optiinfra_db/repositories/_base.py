@@ -51,8 +51,10 @@ from optiinfra_db.sansio.values import (
     TableCore,
     U,
     check,
+    keep_cursor,
     renders_utc_iso,
     require_connection,
+    spare_cursor,
     to_params,
 )
 
@@ -177,10 +179,12 @@ class Reader(TableCore[R]):
         one JSON column, or its columns assembled on the client
         (``sansio.rowjson``)."""
         query = self._query(name)
+        conn = self.conn
         with self._ready(query):
-            with self.conn.cursor(row_factory=tuple_row) as cur:
-                self._execute(cur, query, "one", params)
-                text = first_text(cur.pgresult)
+            cur = spare_cursor(conn) or conn.cursor(row_factory=tuple_row)
+            self._execute(cur, query, "one", params)
+            text = first_text(cur.pgresult, query.sql)
+            keep_cursor(conn, cur)
         return None if text is None else self._decode(model, text)
 
     def _many(self, name: str | Query, params: Params) -> list[R]:
@@ -201,7 +205,8 @@ class Reader(TableCore[R]):
                 result = cur.pgresult
                 records: list[M] = []
                 for start in range(0, 0 if result is None else result.ntuples, CHUNK):
-                    records += self._decode_texts(model, texts(result, start, start + CHUNK))
+                    chunk = texts(result, start, start + CHUNK, query.sql)
+                    records += self._decode_texts(model, chunk)
                 return records
 
     def _stream(self, name: str, params: Params, batch_size: int) -> Iterator[R]:
@@ -218,7 +223,7 @@ class Reader(TableCore[R]):
         with self._ready(self.queries[name]):
             scope = None if self.platform else self.scope
             for cur in stream_results(self.conn, sql, params, size, scope):
-                yield from self._decode_texts(self.record, texts(cur.pgresult))
+                yield from self._decode_texts(self.record, texts(cur.pgresult, statement=sql))
 
 
 class Repository(Reader[R]):

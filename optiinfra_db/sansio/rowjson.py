@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 #: A column's text value into its JSON text.
 Encoder = Callable[[bytes], bytes]
@@ -106,35 +106,6 @@ _BY_OID: dict[int, Encoder] = {
 }
 
 
-def _column(values: list[bytes | None], encode: Encoder) -> list[bytes]:
-    """One column's values as JSON texts (NULL: ``null``). The common kinds
-    are spelled out: a comprehension per column costs far less than a call
-    per cell."""
-    if encode is _raw:
-        return [b"null" if v is None else v for v in values]
-    if encode is _quoted:
-        return [b"null" if v is None else b'"' + v + b'"' for v in values]
-    if encode is _number:
-        get = _NON_FINITE.get
-        return [b"null" if v is None else get(v, v) for v in values]
-    if encode is _timestamptz:
-        return [
-            b"null"
-            if v is None
-            else b'"' + v[:10] + b"T" + v[11:] + b':00"'
-            if v[-3:] == b"+00" and v[10:11] == b" "
-            else _string(v)
-            for v in values
-        ]
-    if encode is _string:
-        escape = _NEEDS_ESCAPE
-        return [
-            b"null" if v is None else b'"' + v + b'"' if escape(v) is None else _string(v)
-            for v in values
-        ]
-    return [b"null" if v is None else encode(v) for v in values]
-
-
 def _encoders(result: Result) -> list[tuple[bytes, Encoder]]:
     """For each column of ``result``: its JSON key prefix and its encoder."""
     columns = []
@@ -144,46 +115,95 @@ def _encoders(result: Result) -> list[tuple[bytes, Encoder]]:
     return columns
 
 
-#: (template, encoders) per result shape (column names and type OIDs): a
-#: statement's shape is fixed, so each is worked out once per process.
-_SHAPES: dict[tuple[Any, ...], tuple[bytes, list[Encoder]]] = {}
+#: How each kind of column is written inline in a generated assembler
+#: (``v`` is the cell's text; a NULL is dealt with before). Other encoders
+#: are called.
+_INLINE: dict[Encoder, str] = {
+    _raw: "{v}",
+    _quoted: "b'\"' + {v} + b'\"'",
+    _number: "NON_FINITE({v}, {v})",
+    _bool: "(b'true' if {v} == b't' else b'false')",
+    _timestamptz: (
+        "(b'\"' + {v}[:10] + b'T' + {v}[11:] + b':00\"'"
+        " if {v}[-3:] == b'+00' and {v}[10:11] == b' ' else STRING({v}))"
+    ),
+    _string: "(b'\"' + {v} + b'\"' if ESCAPE({v}) is None else STRING({v}))",
+}
+
+#: One row of a result into its JSON text: ``assemble(result.get_value, i)``.
+Assembler = Callable[[Callable[[int, int], "bytes | None"], int], bytes]
 
 
-def _shape(result: Result) -> tuple[bytes, list[Encoder]]:
+def _assembler(result: Result) -> Assembler:
+    """The assembler of ``result``'s shape: a function generated for its
+    columns (names and types), which reads each cell once and writes it
+    inline (no call per cell), into one bytes template. The generated text
+    holds only column numbers and the fixed expressions above; the column
+    names are in the template, passed as a value."""
+    columns = _encoders(result)
+    template = b"{" + b",".join(k.replace(b"%", b"%%") + b"%s" for k, _ in columns) + b"}"
+    names: dict[str, Any] = {
+        "TEMPLATE": template,
+        "NON_FINITE": _NON_FINITE.get,
+        "STRING": _string,
+        "ESCAPE": _NEEDS_ESCAPE,
+    }
+    lines = ["def assemble(get, i):"]
+    cells = []
+    for j, (_, encode) in enumerate(columns):
+        lines.append(f"    v{j} = get(i, {j})")
+        if encode in _INLINE:
+            expr = _INLINE[encode].format(v=f"v{j}")
+        else:
+            names[f"ENCODE{j}"] = encode
+            expr = f"ENCODE{j}(v{j})"
+        cells.append(f"(b'null' if v{j} is None else {expr})")
+    lines.append(f"    return TEMPLATE % ({', '.join(cells)},)" if cells else "    return b'{}'")
+    exec("\n".join(lines), names)  # generated from the fixed text above
+    return cast(Assembler, names["assemble"])
+
+
+#: Assemblers by result shape (column names and type OIDs), worked out once
+#: per shape; and by statement (its text: a statement's shape is fixed, so
+#: the shape need not be read again; the column count is checked).
+_SHAPES: dict[tuple[Any, ...], Assembler] = {}
+_BY_STATEMENT: dict[str, tuple[int, Assembler]] = {}
+
+
+def _shape(result: Result, statement: str | None) -> Assembler:
     n = result.nfields
+    if statement is not None:
+        known = _BY_STATEMENT.get(statement)
+        if known is not None and known[0] == n:
+            return known[1]
     key = tuple(result.fname(j) for j in range(n)) + tuple(result.ftype(j) for j in range(n))
     found = _SHAPES.get(key)
     if found is None:
-        columns = _encoders(result)
-        template = b"{" + b",".join(k.replace(b"%", b"%%") + b"%s" for k, _ in columns) + b"}"
-        found = _SHAPES[key] = (template, [encode for _, encode in columns])
+        found = _SHAPES[key] = _assembler(result)
         if len(_SHAPES) > 4096:  # statements are few; bound it against odd callers
             _SHAPES.clear()
+            _BY_STATEMENT.clear()
+    if statement is not None:
+        _BY_STATEMENT[statement] = (n, found)
     return found
 
 
-def documents(result: Result, start: int = 0, stop: int | None = None) -> list[bytes]:
+def documents(
+    result: Result, start: int = 0, stop: int | None = None, statement: str | None = None
+) -> list[bytes]:
     """One JSON object per row of ``result`` (rows ``start`` to ``stop``), its
-    keys the column names in order; a NULL is ``null``. Built column by
-    column, then each row through one bytes template (``%`` formatting); a
-    single row cell by cell."""
-    template, encode = _shape(result)
+    keys the column names in order; a NULL is ``null``. ``statement``: the
+    text of the statement that made it, to find its assembler by (else by
+    the result's column names and types)."""
+    assemble = _shape(result, statement)
     get = result.get_value
     end = result.ntuples if stop is None else min(stop, result.ntuples)
-    if not encode:
-        return [b"{}" for _ in range(start, end)]
-    if end - start == 1:
-        values = [get(start, j) for j in range(len(encode))]
-        return [
-            template
-            % tuple(b"null" if v is None else f(v) for f, v in zip(encode, values, strict=True))
-        ]
-    rows = range(start, end)
-    encoded = [_column([get(i, j) for i in rows], f) for j, f in enumerate(encode)]
-    return [template % values for values in zip(*encoded, strict=True)]
+    return [assemble(get, i) for i in range(start, end)]
 
 
-def texts(result: Result | None, start: int = 0, stop: int | None = None) -> list[bytes]:
+def texts(
+    result: Result | None, start: int = 0, stop: int | None = None, statement: str | None = None
+) -> list[bytes]:
     """The JSON text of each row of ``result`` (rows ``start`` to ``stop``):
     a statement that returns one column returns a JSON document per row
     (``to_json``, an aggregate: the text as is); one that returns several
@@ -191,14 +211,14 @@ def texts(result: Result | None, start: int = 0, stop: int | None = None) -> lis
     if result is None:
         return []
     if result.nfields != 1:
-        return documents(result, start, stop)
+        return documents(result, start, stop, statement)
     get = result.get_value
     end = result.ntuples if stop is None else min(stop, result.ntuples)
     return [get(i, 0) or b"null" for i in range(start, end)]
 
 
-def first_text(result: Result | None) -> bytes | None:
+def first_text(result: Result | None, statement: str | None = None) -> bytes | None:
     """The JSON text of the first row of ``result`` (None: no row)."""
     if result is None or result.ntuples == 0:
         return None
-    return texts(result, 0, 1)[0]
+    return texts(result, 0, 1, statement)[0]

@@ -110,6 +110,11 @@ SKIP = {k for k, q in CATALOG.items() if q.kind == "copy"} | {
     "live.listen_transitions",  # LISTEN: a utility statement
     "live.listen_work",
     "meta.table_has_rows",  # an identifier template ({table}), one row at most
+    # a stream's cursor (DECLARE / FETCH / CLOSE: templates of an identifier);
+    # the statement a stream declares is explained under its own name
+    "meta.stream_declare",
+    "meta.stream_fetch",
+    "meta.stream_close",
     # a session's customer and role (set_config, SET ROLE): no table
     "meta.set_customer_scope",
     "meta.set_customer_once",

@@ -181,3 +181,64 @@ def test_refusals_and_transient_failures_are_told_apart() -> None:
     assert isinstance(translate(_error(pg.SerializationFailure, "40001")), odb.SerializationError)
     assert isinstance(translate(_error(pg.DeadlockDetected, "40P01")), odb.DeadlockError)
     assert isinstance(translate(_error(pg.LockNotAvailable, "55P03")), odb.LockTimeoutError)
+
+
+def test_an_idle_socket_is_polled_without_waiting() -> None:
+    import socket
+
+    from optiinfra_db.sansio.session import wrote_while_idle
+
+    ours, server = socket.socketpair()
+    with ours, server:
+        assert not wrote_while_idle(ours.fileno())  # nothing came: no round trip needed
+        server.sendall(b"E")  # a server's goodbye (or a notification)
+        assert wrote_while_idle(ours.fileno())
+        ours.recv(1)
+        server.close()  # a closed peer reads as end of file
+        assert wrote_while_idle(ours.fileno())
+
+
+class _Result:
+    """A PGresult stand-in: (name, type OID) columns and text rows."""
+
+    def __init__(self, columns: list[tuple[bytes, int]], rows: list[list[bytes | None]]) -> None:
+        self.columns, self.rows = columns, rows
+        self.ntuples, self.nfields = len(rows), len(columns)
+
+    def fname(self, j: int) -> bytes:
+        return self.columns[j][0]
+
+    def ftype(self, j: int) -> int:
+        return self.columns[j][1]
+
+    def get_value(self, i: int, j: int) -> bytes | None:
+        return self.rows[i][j]
+
+
+def test_rows_become_json_through_a_generated_assembler_per_shape() -> None:
+    import json
+
+    from optiinfra_db.sansio import rowjson
+
+    columns = [(b"id", 2950), (b"n", 20), (b"x", 701), (b"ok", 16), (b"at", 1184)]
+    columns += [(b"doc", 3802), (b'we"ird%s', 25), (b"label", 99999)]
+    first: list[bytes | None] = [b"00000000-0000-4000-8000-000000000000", b"7", b"NaN", b"t"]
+    first += [b"2026-12-05 20:24:21.5+00", b'{"a": [1]}', b'say "hi"\n', b"completed"]
+    rows: list[list[bytes | None]] = [first, [None] * 8]
+    docs = rowjson.documents(_Result(columns, rows), statement="unit test shape")
+    assert [json.loads(d) for d in docs] == [
+        {
+            "id": "00000000-0000-4000-8000-000000000000",
+            "n": 7,
+            "x": "NaN",
+            "ok": True,
+            "at": "2026-12-05T20:24:21.5+00:00",
+            "doc": {"a": [1]},
+            'we"ird%s': 'say "hi"\n',
+            "label": "completed",
+        },
+        dict.fromkeys(["id", "n", "x", "ok", "at", "doc", 'we"ird%s', "label"]),
+    ]
+    # the same statement with another shape (a migration added a column) is not misread
+    wider = _Result([*columns, (b"more", 23)], [[*rows[0], b"1"]])
+    assert json.loads(rowjson.documents(wider, statement="unit test shape")[0])["more"] == 1
