@@ -12,6 +12,7 @@ from uuid import uuid4
 import psycopg
 import pytest
 from psycopg import sql as pgsql
+from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 import optiinfra_db as odb
@@ -131,6 +132,48 @@ def test_a_row_that_cannot_be_decoded_names_table_and_id(
             call()
         assert caught.value.table == "workflow_executions"
         assert str(world.execution.id) in str(caught.value)
+
+
+def test_infinite_or_huge_values_written_behind_the_librarys_back_name_the_row(
+    repos: odb.Repositories, conn: Conn, world: World
+) -> None:
+    """Each row's JSON is assembled on the client: what the records refuse
+    (an infinite timestamp) still fails as RowDecodeError naming the row, on
+    a get, a list, a stream, and a page of large rows (parsed before it is
+    validated)."""
+    conn.execute(
+        "UPDATE workflow_executions SET started_at = 'infinity', input_data = %s WHERE id = %s",
+        [Jsonb({"pad": "x" * 5000}), world.execution.id],
+    )
+    for call in (
+        lambda: repos.workflow_executions.get(world.execution.id),
+        lambda: repos.workflow_executions.list_for_customer(world.customer.id),
+        lambda: list(repos.workflow_executions.iter_for_customer(world.customer.id)),
+    ):
+        with pytest.raises(odb.RowDecodeError) as caught:
+            call()
+        assert caught.value.table == "workflow_executions"
+        assert str(world.execution.id) in str(caught.value)
+        assert "started_at" in str(caught.value)
+
+
+@pytest.mark.sync_only  # a sync pool of the caller's; the async twin runs the same code
+def test_a_pool_of_the_callers_own_on_another_zone_and_date_style(
+    db_dsn: str, world: World
+) -> None:
+    from psycopg_pool import ConnectionPool
+
+    options = "-c TimeZone=Asia/Kathmandu -c DateStyle=SQL,DMY"
+    with (
+        ConnectionPool(db_dsn, kwargs={"options": options}, min_size=1, max_size=1) as pool,
+        pool.connection() as c,
+    ):
+        repos = api.Repositories(c)
+        assert repos.workflow_executions.get(world.execution.id) == world.execution
+        listed = repos.workflow_executions.list_for_customer(world.customer.id)
+        assert listed == [world.execution]
+        streamed = list(repos.workflow_executions.iter_for_customer(world.customer.id))
+        assert streamed == [world.execution]
 
 
 # --------------------------------------------------------------- bad input types
