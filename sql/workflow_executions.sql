@@ -147,6 +147,37 @@ WHERE customer_id = %(customer_id)s
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
+-- name: page_for_customer :many
+-- One page of a customer's executions, newest first, with no filter: what
+-- list_for_customer runs when no filter is in use (its first and next
+-- pages, keyset as in list_for_customer). No optional filter, so it is
+-- prepared: its generic plan reads ix_workflow_executions_customer_created
+-- backwards from the keyset and stops after %(limit)s rows, however long the
+-- customer's history.
+SELECT id, agent_id, customer_id, workflow_type, status, started_at,
+       completed_at, input_data, output_data, error_details, metadata,
+       created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+FROM workflow_executions
+WHERE customer_id = %(customer_id)s
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- name: page_for_agent :many
+-- One page of an agent's executions, newest first, with no filter: what
+-- list_for_agent runs when no filter is in use. Prepared, like
+-- page_for_customer; served by ix_workflow_executions_agent_created.
+SELECT id, agent_id, customer_id, workflow_type, status, started_at,
+       completed_at, input_data, output_data, error_details, metadata,
+       created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+FROM workflow_executions
+WHERE agent_id = %(agent_id)s
+  AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
 -- name: list_for_agent :many
 -- An agent's executions, optionally in one status, newest first. Keyset
 -- pagination: the first page passes after_created_at = 'infinity' and

@@ -52,6 +52,7 @@ from optiinfra_db.sansio.lifecycle import (
     StatusFilter,
     jsonb,
     list_params,
+    page_statement,
     run_refusal,
 )
 from optiinfra_db.sansio.values import (
@@ -205,10 +206,8 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
     ) -> builtins.list[WorkflowExecution]:
         """A customer's executions newest first; created_at in [since, until)."""
         filters = (workflow_type, status, since, until, finished_since, finished_until)
-        return self._many(
-            "list_for_customer",
-            list_params({"customer_id": check_id(customer_id)}, limit, after, filters),
-        )
+        params = list_params({"customer_id": check_id(customer_id)}, limit, after, filters)
+        return self._many(page_statement("list_for_customer", filters, params), params)
 
     def iter_for_customer(
         self,
@@ -248,10 +247,8 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
     ) -> builtins.list[WorkflowExecution]:
         """An agent's executions newest first."""
         filters = (workflow_type, status, since, until, finished_since, finished_until)
-        return self._many(
-            "list_for_agent",
-            list_params({"agent_id": check_id(agent_id)}, limit, after, filters),
-        )
+        params = list_params({"agent_id": check_id(agent_id)}, limit, after, filters)
+        return self._many(page_statement("list_for_agent", filters, params), params)
 
     def iter_for_agent(
         self,

@@ -25,6 +25,7 @@ __all__ = [
     "StatusFilter",
     "lease_lost",
     "list_params",
+    "page_statement",
     "run_refusal",
     "statuses_of",
 ]
@@ -135,6 +136,22 @@ def lease_lost(
         lease_expires_at=expires,
         action=_action(entity, ident, wanted, run_id),
     )
+
+
+def page_statement(list_name: str, filters: tuple[Any, ...], params: dict[str, Any]) -> str:
+    """The statement for one page of an execution list: with no filter in use
+    (the common first and next pages), ``list_for_<owner>``'s twin
+    ``page_for_<owner>``, which takes only the owner and the keyset, so it is
+    prepared and its generic plan is the owner's index read backwards from
+    the keyset (no planning per call: measured, list 100 cost the server
+    1.20x raw psycopg planned per call); otherwise the list statement itself
+    (``plan: custom``). Drops from ``params`` the filters the page statement
+    does not take."""
+    if any(f is not None for f in filters):
+        return list_name
+    for key in ("workflow_type", "statuses", "since", "until", "finished_since", "finished_until"):
+        del params[key]
+    return "page_" + list_name.removeprefix("list_")
 
 
 def list_params(

@@ -242,3 +242,20 @@ def test_rows_become_json_through_a_generated_assembler_per_shape() -> None:
     # the same statement with another shape (a migration added a column) is not misread
     wider = _Result([*columns, (b"more", 23)], [[*rows[0], b"1"]])
     assert json.loads(rowjson.documents(wider, statement="unit test shape")[0])["more"] == 1
+
+
+@pytest.mark.parametrize("owner", ["customer", "agent"])
+def test_an_unfiltered_page_runs_the_prepared_page_statement(owner: str) -> None:
+    from optiinfra_db.queries import CATALOG
+    from optiinfra_db.sansio.lifecycle import list_params, page_statement
+
+    none = (None,) * 6
+    params = list_params({f"{owner}_id": uuid4()}, 100, None, none)
+    name = page_statement(f"list_for_{owner}", none, params)
+    query = CATALOG[f"workflow_executions.{name}"]
+    assert name == f"page_for_{owner}" and not query.custom_plan
+    query.use("many", params)  # the keys bound are exactly its placeholders
+    filtered = (odb.WorkflowType.COST_ANALYSIS, None, None, None, None, None)
+    params = list_params({f"{owner}_id": uuid4()}, 100, None, filtered)
+    assert page_statement(f"list_for_{owner}", filtered, params) == f"list_for_{owner}"
+    CATALOG[f"workflow_executions.list_for_{owner}"].use("many", params)

@@ -49,6 +49,7 @@ from optiinfra_db.sansio.lifecycle import (
     StatusFilter,
     jsonb,
     list_params,
+    page_statement,
     run_refusal,
 )
 from optiinfra_db.sansio.values import (
@@ -204,10 +205,8 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
     ) -> builtins.list[WorkflowExecution]:
         """A customer's executions newest first; created_at in [since, until)."""
         filters = (workflow_type, status, since, until, finished_since, finished_until)
-        return await self._many(
-            "list_for_customer",
-            list_params({"customer_id": check_id(customer_id)}, limit, after, filters),
-        )
+        params = list_params({"customer_id": check_id(customer_id)}, limit, after, filters)
+        return await self._many(page_statement("list_for_customer", filters, params), params)
 
     def iter_for_customer(
         self,
@@ -247,10 +246,8 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
     ) -> builtins.list[WorkflowExecution]:
         """An agent's executions newest first."""
         filters = (workflow_type, status, since, until, finished_since, finished_until)
-        return await self._many(
-            "list_for_agent",
-            list_params({"agent_id": check_id(agent_id)}, limit, after, filters),
-        )
+        params = list_params({"agent_id": check_id(agent_id)}, limit, after, filters)
+        return await self._many(page_statement("list_for_agent", filters, params), params)
 
     def iter_for_agent(
         self,
