@@ -116,8 +116,12 @@ class Reader(TableCore[R]):
         kind and parameters are checked first), for this repository's
         customer. A ``plan: custom`` statement is never prepared."""
         sql = query.use(path, params)
+        prepare = False if query.custom_plan else None
+        if self.scope is None or self.platform:  # nothing to set first (the common case)
+            await cur.execute(sql, params, prepare=prepare)
+            return
         async with self._scoped(cur):
-            await cur.execute(sql, params, prepare=False if query.custom_plan else None)
+            await cur.execute(sql, params, prepare=prepare)
 
     async def _fetchone(self, name: str | Query, params: Params) -> tuple[Any, ...] | None:
         """The one row of a ``:one`` statement, or None."""
