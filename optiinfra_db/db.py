@@ -48,6 +48,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier, Literal
 from psycopg_pool import ConnectionPool
 
+from optiinfra_db.errors import wrap_errors
 from optiinfra_db.queries import CATALOG
 from optiinfra_db.sansio.scope import SET_SCOPE, Scope, customer_scope
 from optiinfra_db.sansio.session import (
@@ -73,6 +74,7 @@ __all__ = [
     "create_pool",
     "execute",
     "fetch_all",
+    "one_transaction",
     "stream_all",
     "stream_batches",
     "use_app_role",
@@ -146,6 +148,19 @@ def execute(conn: Connection, key: str, params: dict[str, Any] | None = None) ->
     """Run the named statement ``key`` that returns no rows (LISTEN, ...)."""
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(CATALOG[key].use("rows", params), params)
+
+
+@contextlib.contextmanager
+def one_transaction(conn: Connection) -> Iterator[None]:
+    """Run the block's statements in one transaction: the caller's (a
+    connection out of autocommit begins one at its first statement and the
+    caller commits it), or on an autocommit connection one begun here and
+    committed when the block ends (rolled back if it raises)."""
+    if not conn.autocommit:
+        yield
+        return
+    with wrap_errors(True), conn.transaction():
+        yield
 
 
 def use_app_role(conn: Connection) -> bool:

@@ -22,6 +22,7 @@ __all__ = [
     "ConstraintViolationError",
     "CustomerScopeError",
     "DeadlockError",
+    "IdempotencyConflictError",
     "InvalidReferenceError",
     "InvalidTransitionError",
     "LeaseLostError",
@@ -58,6 +59,12 @@ class ConflictError(RepositoryError):
     """The write conflicts with the row as it is: a unique constraint refused it
     (the row already exists), the row changed since the caller read it
     (``expected_updated_at``), or the row is finished and no longer changes."""
+
+
+class IdempotencyConflictError(ConflictError):
+    """A create with an idempotency key the customer already used for a run
+    with another ``workflow_type`` or ``input_data``: the same key names
+    another request. Nothing was written."""
 
 
 class RowDecodeError(RepositoryError):

@@ -33,8 +33,12 @@ __all__ = [
     "MAX_TIMESTAMP",
     "MIN_TIMESTAMP",
     "ApiKey",
+    "Attempts",
     "ClaimLimit",
+    "CustomerLimit",
+    "Delay",
     "Float",
+    "IdempotencyKey",
     "Improvement",
     "Int32",
     "JsonArray",
@@ -44,6 +48,7 @@ __all__ = [
     "Money",
     "Name",
     "NonNegInt32",
+    "Priority",
     "Str50",
     "Str100",
     "Str255",
@@ -86,6 +91,18 @@ def _no_negative_zero(value: float) -> float:
 #: is (PostgreSQL's numeric has no negative zero, and a double's -0 comes
 #: back through JSON as the integer 0).
 Float = Annotated[float, AfterValidator(_no_negative_zero)]
+
+
+#: What an idempotency key may not hold: control characters (C0, DEL, C1:
+#: ck_workflow_executions_idempotency_key names the same ranges) and lone
+#: surrogates (not encodable).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _no_control(value: str) -> str:
+    if _CONTROL.search(value):
+        raise PydanticCustomError("control_character", "must not contain control characters")
+    return value
 
 
 def _no_nul(value: str) -> str:
@@ -241,6 +258,19 @@ WorkerId = Name
 Lease = Annotated[timedelta, Field(gt=timedelta(0), le=timedelta(days=1))]
 #: Executions per claim or reaper pass: 1 to 1,000.
 ClaimLimit = Annotated[int, Field(ge=1, le=1000, strict=True)]
+#: A run's priority: a smallint (higher is claimed first).
+Priority = Annotated[int, Field(ge=-(2**15), le=2**15 - 1, strict=True)]
+#: An idempotency key: 1-255 characters, no control characters (the CHECK of
+#: migration 0022 says the same).
+IdempotencyKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=255), AfterValidator(_no_control)
+]
+#: How long a requeued run waits: 0 up to a day.
+Delay = Annotated[timedelta, Field(ge=timedelta(0), le=timedelta(days=1))]
+#: A number of attempts (a re-run's fresh round).
+Attempts = Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
+#: How many of one customer's runs a claim lets run at once.
+CustomerLimit = Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
 
 _ID = TypeAdapter(UUID)
 _LIMIT = TypeAdapter(Limit)

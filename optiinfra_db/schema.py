@@ -37,6 +37,8 @@ MIGRATION_IDS = (
     "0019.transition-actor",
     "0020.first-start-and-restarts",
     "0021.first-start-backfill",
+    "0022.scheduling",
+    "0023.scheduling-indexes",
 )
 
 EXPECTED_TABLES = frozenset({
@@ -117,6 +119,10 @@ EXPECTED_INDEXES: dict[str, str] = {
     "ix_workflow_executions_agent_open": "workflow_executions",
     "ix_workflow_executions_pending": "workflow_executions",
     "ix_workflow_executions_running_lease": "workflow_executions",
+    "ix_workflow_executions_queue": "workflow_executions",
+    "ux_workflow_executions_idempotency": "workflow_executions",
+    "ix_workflow_executions_delayed": "workflow_executions",
+    "ix_workflow_executions_running_customer": "workflow_executions",
     "ix_workflow_transitions_execution": "workflow_transitions",
     "ix_workflow_executions_completed": "workflow_executions",
     "ix_workflow_executions_running_created": "workflow_executions",

@@ -6,7 +6,8 @@
 -- name: runs :many
 -- Executions newest first with their customer and agent names, duration
 -- (from the run's first start, so a requeued run's counts its waits) and
--- step counts (a RunSummary each). Filters are NULL when unused (statuses:
+-- step counts, its scheduling (priority, run_after, idempotency key) and
+-- attempts (a RunSummary each). Filters are NULL when unused (statuses:
 -- any of them); the window is the runs created in [since, until), as in
 -- every count of runs; limit NULL: every match (streamed by iter_runs).
 -- Served by ix_workflow_executions_created (or the customer/agent indexes
@@ -20,7 +21,8 @@ SELECT e.id, e.created_at, e.workflow_type, e.status,
        (SELECT count(*) FROM workflow_steps AS s
         WHERE s.workflow_execution_id = e.id) AS steps,
        (SELECT count(*) FROM workflow_steps AS s
-        WHERE s.workflow_execution_id = e.id AND s.status = 'failed') AS failed_steps
+        WHERE s.workflow_execution_id = e.id AND s.status = 'failed') AS failed_steps,
+       e.priority, e.run_after, e.idempotency_key, e.attempt, e.max_attempts
 FROM workflow_executions AS e
 JOIN customers AS c ON c.id = e.customer_id
 JOIN agents AS a ON a.id = e.agent_id

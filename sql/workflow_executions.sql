@@ -4,40 +4,53 @@
 -- has a real duration.
 
 -- name: create :one
--- Insert one workflow execution and return it as JSON text (one round
--- trip). Columns not listed keep their database defaults.
+-- Insert one workflow execution and return it (one round trip). Columns
+-- not listed keep their database defaults.
 INSERT INTO workflow_executions (
     agent_id, customer_id, workflow_type, status, started_at,
-    completed_at, input_data, output_data, error_details, metadata, max_attempts
+    completed_at, input_data, output_data, error_details, metadata, max_attempts,
+    run_after, priority, idempotency_key
 ) VALUES (
     %(agent_id)s, %(customer_id)s, %(workflow_type)s::workflow_type,
     %(status)s::workflow_status, %(started_at)s, %(completed_at)s,
-    %(input_data)s, %(output_data)s, %(error_details)s, %(metadata)s, %(max_attempts)s
+    %(input_data)s, %(output_data)s, %(error_details)s, %(metadata)s, %(max_attempts)s,
+    %(run_after)s, %(priority)s, %(idempotency_key)s
 )
+-- A key the customer already used: nothing is written and no row comes
+-- back (the library then reads that run: by_idempotency_key).
+ON CONFLICT (customer_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
           completed_at, input_data, output_data, error_details, metadata,
           created_at, updated_at,
-          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at;
+          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key;
 
 -- name: create_with_steps :one
 -- Insert one execution and its ordered steps in one statement (one round
 -- trip), and return the execution with its steps (in step order) as one JSON
--- document, shaped like get_detail. %(steps)s is a JSON array of objects with
+-- document, shaped like get_detail, and whether it was created (false: its
+-- idempotency key was used, nothing written). %(steps)s is a JSON array of objects with
 -- step_name, step_order, status, input_data, max_retries and metadata. Either
 -- everything is written or, on any violation, nothing.
 WITH created AS (
     INSERT INTO workflow_executions (
         agent_id, customer_id, workflow_type, status, started_at,
-        completed_at, input_data, output_data, error_details, metadata, max_attempts
+        completed_at, input_data, output_data, error_details, metadata, max_attempts,
+        run_after, priority, idempotency_key
     ) VALUES (
         %(agent_id)s, %(customer_id)s, %(workflow_type)s::workflow_type,
         %(status)s::workflow_status, %(started_at)s, %(completed_at)s,
-        %(input_data)s, %(output_data)s, %(error_details)s, %(metadata)s, %(max_attempts)s
+        %(input_data)s, %(output_data)s, %(error_details)s, %(metadata)s, %(max_attempts)s,
+        %(run_after)s, %(priority)s, %(idempotency_key)s
     )
+    -- A used key: nothing is written (no steps either) and 'execution' is
+    -- null (the library then reads that run: by_idempotency_key).
+    ON CONFLICT (customer_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
               completed_at, input_data, output_data, error_details, metadata,
               created_at, updated_at,
-              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+              worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key
 ),
 steps AS (
     INSERT INTO workflow_steps (
@@ -62,16 +75,31 @@ SELECT json_build_object(
     'steps', coalesce((SELECT json_agg(steps ORDER BY steps.step_order) FROM steps),
                       '[]'::json),
     'artifacts', '[]'::json
-)::text;
+)::text,
+       EXISTS (SELECT 1 FROM created) AS created;
 
 -- name: get :one
 -- One workflow execution by primary key.
 SELECT id, agent_id, customer_id, workflow_type, status, started_at,
        completed_at, input_data, output_data, error_details, metadata,
        created_at, updated_at,
-       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key
 FROM workflow_executions
 WHERE id = %(id)s;
+
+-- name: by_idempotency_key :one
+-- The run a customer created with this idempotency key, if it is still in
+-- the database (what a create with a used key returns, when it asked for
+-- the same). Served by ux_workflow_executions_idempotency.
+SELECT id, agent_id, customer_id, workflow_type, status, started_at,
+       completed_at, input_data, output_data, error_details, metadata,
+       created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key
+FROM workflow_executions
+WHERE customer_id = %(customer_id)s
+  AND idempotency_key = %(idempotency_key)s;
 
 -- name: update :one
 -- Partial update of one workflow execution: a column changes only when its
@@ -94,7 +122,8 @@ WHERE id = %(id)s
 RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
           completed_at, input_data, output_data, error_details, metadata,
           created_at, updated_at,
-          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at;
+          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key;
 
 -- name: merge_metadata :one
 -- Merge a JSON object into one row's metadata in one statement (jsonb ||:
@@ -107,7 +136,8 @@ WHERE id = %(id)s
 RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
           completed_at, input_data, output_data, error_details, metadata,
           created_at, updated_at,
-          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at;
+          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key;
 
 -- name: delete :execrows
 -- Delete one workflow execution by primary key (and, through ON DELETE,
@@ -130,7 +160,8 @@ DELETE FROM workflow_executions WHERE id = %(id)s;
 SELECT id, agent_id, customer_id, workflow_type, status, started_at,
        completed_at, input_data, output_data, error_details, metadata,
        created_at, updated_at,
-       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key
 FROM workflow_executions
 WHERE customer_id = %(customer_id)s
   AND (%(workflow_type)s::workflow_type IS NULL
@@ -157,7 +188,8 @@ LIMIT %(limit)s;
 SELECT id, agent_id, customer_id, workflow_type, status, started_at,
        completed_at, input_data, output_data, error_details, metadata,
        created_at, updated_at,
-       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key
 FROM workflow_executions
 WHERE customer_id = %(customer_id)s
   AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
@@ -171,7 +203,8 @@ LIMIT %(limit)s;
 SELECT id, agent_id, customer_id, workflow_type, status, started_at,
        completed_at, input_data, output_data, error_details, metadata,
        created_at, updated_at,
-       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key
 FROM workflow_executions
 WHERE agent_id = %(agent_id)s
   AND (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid)
@@ -194,7 +227,8 @@ LIMIT %(limit)s;
 SELECT id, agent_id, customer_id, workflow_type, status, started_at,
        completed_at, input_data, output_data, error_details, metadata,
        created_at, updated_at,
-       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key
 FROM workflow_executions
 WHERE agent_id = %(agent_id)s
   AND (%(workflow_type)s::workflow_type IS NULL
@@ -227,7 +261,8 @@ LIMIT %(limit)s;
 SELECT id, agent_id, customer_id, workflow_type, status, started_at,
        completed_at, input_data, output_data, error_details, metadata,
        created_at, updated_at,
-       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key
 FROM workflow_executions
 WHERE (%(workflow_type)s::workflow_type IS NULL
        OR workflow_type = %(workflow_type)s::workflow_type)
@@ -250,7 +285,8 @@ LIMIT %(limit)s;
 SELECT id, agent_id, customer_id, workflow_type, status, started_at,
        completed_at, input_data, output_data, error_details, metadata,
        created_at, updated_at,
-       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key
 FROM workflow_executions
 WHERE agent_id = %(agent_id)s
   AND status IN ('pending', 'running')
@@ -276,13 +312,22 @@ GROUP BY workflow_type
 ORDER BY workflow_type;
 
 -- name: claim :many
--- Claim up to %(limit)s pending executions for one worker, oldest first
--- (created_at, id). FOR UPDATE SKIP LOCKED: concurrent claimers neither wait
--- for nor take the same row. Each claimed run moves to running with
+-- Claim up to %(limit)s pending executions that are due for one worker:
+-- higher priority first, then by when each became claimable (run_after,
+-- else created_at), oldest first, then id; a run whose run_after is still
+-- ahead is never taken. FOR UPDATE SKIP LOCKED: concurrent claimers neither
+-- wait for nor take the same row. Each claimed run moves to running with
 -- started_at, worker_id, heartbeat_at, lease_expires_at = now + %(lease)s,
 -- attempt + 1, and error_details cleared (a requeued run's last error stays
--- in the transition log). Optional filters are NULL when unused. Served by
--- ix_workflow_executions_pending (partial: the queue only), read in order.
+-- in the transition log). Optional filters are NULL when unused.
+-- %(per_customer_limit)s (NULL: none): a customer that has that many runs
+-- running is passed over, and of one customer's picks only as many as it
+-- has room for are claimed (the rest stay pending); a claim with a limit
+-- runs after claim_lock in its transaction, so it counts every claim
+-- committed before it. Served by ix_workflow_executions_queue (partial: the
+-- queue only), read in order, a run not yet due passed over inside the
+-- index; the running runs of a customer counted on
+-- ix_workflow_executions_running_customer (at most the limit read).
 WITH ctx AS MATERIALIZED (
     -- The reason and actor of the claim (the claiming worker, unless an
     -- actor is given), for the transition log's trigger (transaction-local,
@@ -293,16 +338,42 @@ WITH ctx AS MATERIALIZED (
                'actor', coalesce(%(actor)s::text, %(worker_id)s::text))::text, true) AS c
 ),
 picked AS MATERIALIZED (
-    SELECT id
-    FROM workflow_executions
-    WHERE status = 'pending'
+    SELECT q.id, q.customer_id, q.priority, coalesce(q.run_after, q.created_at) AS due
+    FROM workflow_executions AS q
+    WHERE q.status = 'pending'
+      AND coalesce(q.run_after, q.created_at) <= statement_timestamp()
       AND (%(workflow_types)s::workflow_type[] IS NULL
-           OR workflow_type = ANY (%(workflow_types)s::workflow_type[]))
-      AND (%(agent_id)s::uuid IS NULL OR agent_id = %(agent_id)s::uuid)
-      AND (%(customer_id)s::uuid IS NULL OR customer_id = %(customer_id)s::uuid)
-    ORDER BY created_at, id
+           OR q.workflow_type = ANY (%(workflow_types)s::workflow_type[]))
+      AND (%(agent_id)s::uuid IS NULL OR q.agent_id = %(agent_id)s::uuid)
+      AND (%(customer_id)s::uuid IS NULL OR q.customer_id = %(customer_id)s::uuid)
+      AND (%(per_customer_limit)s::integer IS NULL
+           OR (SELECT count(*)
+               FROM (SELECT 1
+                     FROM workflow_executions AS r
+                     WHERE r.customer_id = q.customer_id AND r.status = 'running'
+                     LIMIT %(per_customer_limit)s::integer) AS busy)
+              < %(per_customer_limit)s::integer)
+    ORDER BY q.priority DESC, coalesce(q.run_after, q.created_at), q.id
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF q SKIP LOCKED
+),
+kept AS (
+    -- With a limit: a customer's picks in claim order, as many as it has
+    -- room for beside its running runs.
+    SELECT k.id
+    FROM (
+        SELECT p.id, p.customer_id,
+               row_number() OVER (PARTITION BY p.customer_id
+                                  ORDER BY p.priority DESC, p.due, p.id) AS n
+        FROM picked AS p
+    ) AS k
+    WHERE %(per_customer_limit)s::integer IS NULL
+       OR k.n + (SELECT count(*)
+                 FROM (SELECT 1
+                       FROM workflow_executions AS r
+                       WHERE r.customer_id = k.customer_id AND r.status = 'running'
+                       LIMIT %(per_customer_limit)s::integer) AS busy)
+          <= %(per_customer_limit)s::integer
 ),
 moved AS (
     UPDATE workflow_executions AS e SET
@@ -314,15 +385,26 @@ moved AS (
         lease_expires_at = clock_timestamp() + %(lease)s::interval,
         attempt = e.attempt + 1,
         error_details = NULL
-    FROM picked
-    WHERE e.id = picked.id
+    FROM kept
+    WHERE e.id = kept.id
       AND (SELECT c FROM ctx) IS NOT NULL
     RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
               e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
               e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-              e.attempt, e.max_attempts, e.first_started_at
+              e.attempt, e.max_attempts, e.first_started_at,
+              e.run_after, e.priority, e.idempotency_key
 )
-SELECT to_json(moved)::text FROM moved ORDER BY moved.created_at, moved.id;
+SELECT to_json(moved)::text
+FROM moved
+ORDER BY moved.priority DESC, coalesce(moved.run_after, moved.created_at), moved.id;
+
+-- name: claim_lock :exec
+-- Taken before a claim with a per-customer limit, in its transaction:
+-- claims with a limit run one at a time (each waits here until the one
+-- before commits), so each counts the running runs every earlier claim
+-- committed. Held to the end of the transaction: claim in a short one.
+-- The key is this library's (two int4 halves: "oidb", "clm").
+SELECT pg_advisory_xact_lock(1869177954, 6515821);
 
 -- name: heartbeat :one
 -- Extend the lease of a running execution held by %(worker_id)s to now +
@@ -342,7 +424,8 @@ RETURNING (
     FROM (SELECT e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
                  e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
                  e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-                 e.attempt, e.max_attempts, e.first_started_at) AS r);
+                 e.attempt, e.max_attempts, e.first_started_at,
+              e.run_after, e.priority, e.idempotency_key) AS r);
 
 -- name: start :one
 -- pending -> running without a claim (no worker, no lease: the reaper never
@@ -372,12 +455,13 @@ moved AS (
     RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
               e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
               e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-              e.attempt, e.max_attempts, e.first_started_at
+              e.attempt, e.max_attempts, e.first_started_at,
+              e.run_after, e.priority, e.idempotency_key
 )
 SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
        input_data, output_data, error_details, metadata, created_at, updated_at,
        worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts,
-       first_started_at
+       first_started_at, run_after, priority, idempotency_key
 FROM moved;
 
 -- name: complete :one
@@ -420,7 +504,8 @@ RETURNING (
     FROM (SELECT e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
                  e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
                  e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-                 e.attempt, e.max_attempts, e.first_started_at) AS r);
+                 e.attempt, e.max_attempts, e.first_started_at,
+              e.run_after, e.priority, e.idempotency_key) AS r);
 
 -- name: complete_skipping :one
 -- complete(..., skip_remaining=True): running -> completed while no step is
@@ -458,7 +543,8 @@ moved AS (
     RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
               e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
               e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-              e.attempt, e.max_attempts, e.first_started_at
+              e.attempt, e.max_attempts, e.first_started_at,
+              e.run_after, e.priority, e.idempotency_key
 ),
 skipped AS (
     UPDATE workflow_steps AS s SET
@@ -472,7 +558,7 @@ skipped AS (
 SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
        input_data, output_data, error_details, metadata, created_at, updated_at,
        worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts,
-       first_started_at
+       first_started_at, run_after, priority, idempotency_key
 FROM moved;
 
 -- name: finish :one
@@ -510,7 +596,8 @@ moved AS (
     RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
               e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
               e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-              e.attempt, e.max_attempts, e.first_started_at
+              e.attempt, e.max_attempts, e.first_started_at,
+              e.run_after, e.priority, e.idempotency_key
 ),
 closed AS (
     UPDATE workflow_steps AS s SET
@@ -532,7 +619,7 @@ closed AS (
 SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
        input_data, output_data, error_details, metadata, created_at, updated_at,
        worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts,
-       first_started_at
+       first_started_at, run_after, priority, idempotency_key
 FROM moved;
 
 -- name: reap_expired :many
@@ -540,7 +627,9 @@ FROM moved;
 -- executions whose lease has expired, FOR UPDATE SKIP LOCKED (two reapers
 -- never move the same run; a run a worker is writing to right now is left
 -- for the next pass). Each goes back to pending (worker, lease and
--- started_at cleared) while attempt < max_attempts, else to timeout.
+-- started_at cleared; claimable again after optiinfra_backoff(attempt),
+-- as a requeue without a delay) while attempt < max_attempts, else to
+-- timeout.
 -- error_details says why: reason lease_expired, the worker, the attempt.
 -- Its running and retrying steps are failed with that error (the attempt's
 -- error, kept in the log); on timeout its pending steps are skipped. A
@@ -572,6 +661,10 @@ moved AS (
         started_at = CASE WHEN e.attempt < e.max_attempts THEN NULL ELSE e.started_at END,
         completed_at = CASE WHEN e.attempt < e.max_attempts THEN NULL ELSE clock_timestamp() END,
         worker_id = CASE WHEN e.attempt < e.max_attempts THEN NULL ELSE e.worker_id END,
+        -- requeued: claimable again after the default backoff (as requeue's)
+        run_after = CASE WHEN e.attempt < e.max_attempts
+                         THEN clock_timestamp() + optiinfra_backoff(e.attempt)
+                         ELSE e.run_after END,
         lease_expires_at = NULL,
         error_details = jsonb_build_object(
             'reason', 'lease_expired',
@@ -584,7 +677,8 @@ moved AS (
     RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
               e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
               e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-              e.attempt, e.max_attempts, e.first_started_at
+              e.attempt, e.max_attempts, e.first_started_at,
+              e.run_after, e.priority, e.idempotency_key
 ),
 closed AS (
     UPDATE workflow_steps AS s SET
@@ -599,6 +693,139 @@ closed AS (
     RETURNING s.id
 )
 SELECT to_json(moved)::text FROM moved ORDER BY moved.created_at, moved.id;
+
+-- name: requeue :one
+-- The holder gives a running run back: while attempt < max_attempts it goes
+-- back to pending (worker, lease and started_at cleared), claimable again
+-- at now + %(delay)s (NULL: optiinfra_backoff(attempt)), error_details as
+-- given (kept in the log with the move); else it fails, its error_details
+-- saying the attempts were exhausted. Its running and retrying steps fail
+-- with that error (that attempt's, kept in the log); on failing, its
+-- pending steps are skipped. Refused (no row) unless %(worker_id)s holds
+-- the run on a live lease (fencing, as every worker move).
+WITH ctx AS MATERIALIZED (
+    -- The reason and worker of this move, for the transition log's trigger
+    -- (transaction-local, stamped with this statement's start).
+    SELECT set_config('optiinfra.transition', json_build_object(
+               'at', statement_timestamp(), 'reason', coalesce(%(reason)s::text, 'requeue'),
+               'worker_id', %(worker_id)s::text,
+               'actor', coalesce(%(actor)s::text, %(worker_id)s::text))::text, true) AS c
+),
+moved AS (
+    UPDATE workflow_executions AS e SET
+        status = CASE WHEN e.attempt < e.max_attempts THEN 'pending' ELSE 'failed' END::workflow_status,
+        started_at = CASE WHEN e.attempt < e.max_attempts THEN NULL ELSE e.started_at END,
+        completed_at = CASE WHEN e.attempt < e.max_attempts THEN NULL ELSE clock_timestamp() END,
+        worker_id = CASE WHEN e.attempt < e.max_attempts THEN NULL ELSE e.worker_id END,
+        run_after = CASE WHEN e.attempt < e.max_attempts
+                         THEN clock_timestamp()
+                              + coalesce(%(delay)s::interval, optiinfra_backoff(e.attempt))
+                         ELSE e.run_after END,
+        lease_expires_at = NULL,
+        error_details = CASE WHEN e.attempt < e.max_attempts THEN %(error_details)s::jsonb
+                             ELSE coalesce(%(error_details)s::jsonb, '{}'::jsonb)
+                                  || jsonb_build_object(
+                                         'reason', 'attempts_exhausted',
+                                         'attempt', e.attempt,
+                                         'max_attempts', e.max_attempts) END
+    WHERE e.id = %(id)s
+      AND e.status = 'running'
+      AND e.worker_id = %(worker_id)s::text
+      AND e.lease_expires_at > clock_timestamp()
+      AND (SELECT c FROM ctx) IS NOT NULL
+    RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
+              e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
+              e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
+              e.attempt, e.max_attempts, e.first_started_at,
+              e.run_after, e.priority, e.idempotency_key
+),
+closed AS (
+    UPDATE workflow_steps AS s SET
+        status = CASE WHEN s.status = 'pending' THEN 'skipped' ELSE 'failed' END::step_status,
+        completed_at = clock_timestamp(),
+        error_details = CASE
+            WHEN s.status = 'pending' THEN s.error_details
+            ELSE coalesce(moved.error_details, '{}'::jsonb) || jsonb_build_object(
+                'reason', coalesce(%(reason)s::text, 'requeue'),
+                'worker_id', %(worker_id)s::text,
+                'attempt', moved.attempt)
+        END
+    FROM moved
+    WHERE s.workflow_execution_id = moved.id
+      AND (s.status IN ('running', 'retrying')
+           OR (s.status = 'pending' AND moved.status = 'failed'))
+    RETURNING s.id
+)
+SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
+       input_data, output_data, error_details, metadata, created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts,
+       first_started_at, run_after, priority, idempotency_key
+FROM moved;
+
+-- name: rerun :one
+-- A run that failed, timed out or was cancelled goes round again: pending,
+-- claimable now (run_after), with a fresh round of attempts: max_attempts =
+-- attempt + %(max_attempts)s (NULL: the run's budget, attempt_budget, else
+-- max_attempts as created; attempt keeps counting). completed_at, started_at,
+-- worker and lease cleared; error_details stays (the last error, until the
+-- next claim clears it). Its failed, skipped and unfinished steps go back to
+-- pending (completed ones stay done). The history is kept; the move is
+-- logged with its reason. Guarded: no row unless the run is failed, timeout
+-- or cancelled.
+WITH ctx AS MATERIALIZED (
+    SELECT set_config('optiinfra.transition', json_build_object(
+               'at', statement_timestamp(), 'reason', coalesce(%(reason)s::text, 'rerun'),
+               'actor', %(actor)s::text)::text, true) AS c
+),
+moved AS (
+    UPDATE workflow_executions AS e SET
+        status = 'pending',
+        started_at = NULL,
+        completed_at = NULL,
+        worker_id = NULL,
+        lease_expires_at = NULL,
+        heartbeat_at = NULL,
+        run_after = clock_timestamp(),
+        attempt_budget = coalesce(%(max_attempts)s::integer, e.attempt_budget, e.max_attempts),
+        max_attempts = e.attempt
+                       + coalesce(%(max_attempts)s::integer, e.attempt_budget, e.max_attempts)
+    WHERE e.id = %(id)s
+      AND e.status IN ('failed', 'timeout', 'cancelled')
+      AND (SELECT c FROM ctx) IS NOT NULL
+    RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
+              e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
+              e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
+              e.attempt, e.max_attempts, e.first_started_at,
+              e.run_after, e.priority, e.idempotency_key
+),
+reopened AS (
+    UPDATE workflow_steps AS s SET
+        status = 'pending',
+        started_at = NULL,
+        completed_at = NULL
+    FROM moved
+    WHERE s.workflow_execution_id = moved.id
+      AND s.status IN ('failed', 'skipped', 'running', 'retrying')
+    RETURNING s.id
+)
+SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
+       input_data, output_data, error_details, metadata, created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts,
+       first_started_at, run_after, priority, idempotency_key
+FROM moved;
+
+-- name: next_due :one
+-- In how many seconds the next delayed pending run becomes due (NULL: none
+-- is waiting), optionally of these workflow types, by the server's clock:
+-- how long wait_for_work may sleep. Served by
+-- ix_workflow_executions_delayed (its first entries after now).
+SELECT extract(epoch FROM min(run_after) - statement_timestamp())::float8
+FROM workflow_executions
+WHERE status = 'pending'
+  AND run_after IS NOT NULL
+  AND run_after > statement_timestamp()
+  AND (%(workflow_types)s::workflow_type[] IS NULL
+       OR workflow_type = ANY (%(workflow_types)s::workflow_type[]));
 
 -- name: state_of :one
 -- Why a guarded move matched no row: the execution's status, who holds it,
@@ -658,7 +885,8 @@ SELECT json_build_object(
 FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
            input_data, output_data, error_details, metadata, created_at, updated_at,
-           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key
     FROM workflow_executions
     WHERE id = %(id)s
 ) AS e;
@@ -697,7 +925,8 @@ FROM unnest(%(ids)s::uuid[]) WITH ORDINALITY AS asked (id, n)
 CROSS JOIN LATERAL (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
            input_data, output_data, error_details, metadata, created_at, updated_at,
-           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key
     FROM workflow_executions
     WHERE id = asked.id
 ) AS e

@@ -129,3 +129,14 @@ def own_sql(conn: Any, query: Any, params: Any = None) -> Any:
     if tenant is not None and tenant.customer_id is not None and tenant.is_app(conn):
         conn.execute(_SET_LOCAL, (str(tenant.customer_id),))
     return conn.execute(query, params)
+
+
+def make_due(conn: Any) -> None:
+    """Make every backed-off pending run claimable now, in its place by
+    creation time, in the caller's transaction (a requeued run waits out its
+    backoff, about 2 s after a first attempt: a test need not)."""
+    own_sql(
+        conn,
+        "UPDATE workflow_executions SET run_after = NULL"
+        " WHERE status = 'pending' AND run_after > now()",
+    )

@@ -229,14 +229,21 @@ async def wait_for_work(
     *,
     timeout: float | timedelta,
     workflow_types: Iterable[WorkflowType | str] | None = None,
+    customer_id: UUID | str | None = None,
 ) -> bool:
     """Wait until a pending execution may be claimable (one was created or
-    requeued, of ``workflow_types`` if given) or ``timeout`` passes; True when
-    woken, False on timeout. Call it on the connection you claim with, between
+    requeued, or a delayed one fell due, of ``workflow_types`` if given) or
+    ``timeout`` passes; True when woken, False on timeout. A delayed run
+    wakes it when due (the next due time is read before each wait: one
+    index probe), without the caller polling. Call it on the connection you claim with, between
     transactions; the first call subscribes it and returns True at once (work
     may have arrived before it listened). A wake-up is a hint: claim, and
-    wait again if the claim comes back empty."""
+    wait again if the claim comes back empty. ``customer_id``: the customer
+    whose delayed runs it reads the next due time of, under row-level
+    security (needed on an optiinfra_app login, which reads none without
+    it); the wake-ups on new work come for every customer."""
     limit, wanted = wait_args(timeout, workflow_types)
+    customer = None if customer_id is None else check_id(customer_id)
     if conn not in _LISTENING:
         with wrap_errors(conn.autocommit):
             await execute(conn, "live.listen_work")
@@ -245,8 +252,12 @@ async def wait_for_work(
         _LISTENING.add(conn)
         return True
     deadline = monotonic() + limit
+    due = await _next_due(conn, wanted, customer)
+    if due is not None and due <= 0:
+        return True
+    wake = deadline if due is None else min(deadline, monotonic() + due)
     with wrap_errors(conn.autocommit):
-        while (left := deadline - monotonic()) > 0:
+        while (left := wake - monotonic()) > 0:
             # Closed at once when left early: the generator holds the connection's lock.
             async with aclosing(conn.notifies(timeout=left, stop_after=1)) as heard:
                 async for notify in heard:
@@ -254,4 +265,25 @@ async def wait_for_work(
                         wanted is None or notify.payload in wanted
                     ):
                         return True
-    return False
+    return wake < deadline  # a delayed run fell due before the timeout
+
+
+async def _next_due(
+    conn: AsyncConnection, wanted: set[str] | None, customer: UUID | None
+) -> float | None:
+    """Seconds until the next delayed run (of the ``wanted`` types) is due,
+    by the server's clock; None when none waits. Ends the transaction its
+    read opened on a connection out of autocommit (one left open would hold
+    the notifications back)."""
+    idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with wrap_errors(conn.autocommit):
+        rows = await fetch_all(
+            conn,
+            "workflow_executions.next_due",
+            {"workflow_types": None if wanted is None else sorted(wanted)},
+            customer,
+        )
+        if idle and not conn.autocommit:
+            await conn.commit()
+    seconds = rows[0][0]
+    return None if seconds is None else float(seconds)

@@ -18,6 +18,7 @@ from optiinfra_db.cli.render import Style, duration, note, progress_bar
 from optiinfra_db.cli.runs import load_run, show_run
 from optiinfra_db.cli.target import EXIT_OK, CliError, guard_lock, open_conn, resolve
 from optiinfra_db.enums import AgentType, StepStatus, WorkflowStatus, WorkflowType
+from optiinfra_db.live import wait_for_work
 from optiinfra_db.migrate import migrate
 from optiinfra_db.records import AgentCreate, NewWorkflowStep, WorkflowExecutionCreate
 from optiinfra_db.repositories import ReportRepository, Repositories
@@ -129,7 +130,12 @@ def demo_recovery(conn: psycopg.Connection[Any]) -> UUID:
     reaped = [r for r in wx.reap_expired(limit=1000) if r.id == run.id]
     conn.commit()
     assert reaped and reaped[0].status is WorkflowStatus.PENDING
-    (again,) = wx.claim("worker-b", agent_id=agent.id)
+    # The reaper requeued it with a backoff (about 2 s): worker-b sleeps in
+    # wait_for_work, which wakes when the run falls due.
+    while not (got := wx.claim("worker-b", agent_id=agent.id)):
+        conn.commit()
+        wait_for_work(conn, timeout=10)
+    (again,) = got
     for step in steps.list_for_execution(again.id):
         if step.status in (StepStatus.COMPLETED, StepStatus.SKIPPED):
             continue  # resume at the first unfinished step

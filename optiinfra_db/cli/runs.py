@@ -25,7 +25,15 @@ from optiinfra_db.cli.render import (
     stamp_ms,
     table,
 )
-from optiinfra_db.cli.target import EXIT_OK, CliError, agent_of, open_conn, resolve, scope_to
+from optiinfra_db.cli.target import (
+    EXIT_OK,
+    CliError,
+    agent_of,
+    open_conn,
+    operator,
+    resolve,
+    scope_to,
+)
 from optiinfra_db.enums import FINISHED_STATUSES, StepStatus, WorkflowStatus, WorkflowType
 from optiinfra_db.live import watch
 from optiinfra_db.records import (
@@ -35,6 +43,12 @@ from optiinfra_db.records import (
     WorkflowTransition,
 )
 from optiinfra_db.repositories import ReportRepository, Repositories
+
+#: The columns of ``runs list``.
+RUN_COLUMNS = [
+    "id", "created", "type", "status", "customer", "agent", "duration", "steps",
+    "attempts", "prio", "run after", "key",
+]  # fmt: skip
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
@@ -73,12 +87,16 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
                 duration(r.duration_s),
                 f"{r.steps}"
                 + (style(f" ({r.failed_steps} failed)", "31") if r.failed_steps else ""),
+                f"{r.attempt}/{r.max_attempts}",
+                str(r.priority),
+                stamp(r.run_after) if r.run_after else "-",
+                safe(r.idempotency_key) if r.idempotency_key else "-",
             ]
             for r in found
         ],
-        ["id", "created", "type", "status", "customer", "agent", "duration", "steps"],
+        RUN_COLUMNS,
         sys.stdout,
-        right=(6,),
+        right=(6, 8, 9),
     )
     note(f"{len(found)} execution(s), newest first")
     return EXIT_OK
@@ -162,6 +180,12 @@ def show_run(
         print(f"  this attempt started {stamp(ex.started_at)}", file=out)
     if ex.input_data:
         print(f"  input     {safe(json.dumps(ex.input_data, ensure_ascii=False))}", file=out)
+    if ex.priority or ex.run_after or ex.idempotency_key:
+        print(
+            f"  priority  {ex.priority}   run after {stamp(ex.run_after) if ex.run_after else '-'}"
+            f"   key {safe(ex.idempotency_key) if ex.idempotency_key else '-'}",
+            file=out,
+        )
     if ex.attempt or ex.worker_id:
         lease = f"   lease until {stamp(ex.lease_expires_at)}" if ex.lease_expires_at else ""
         print(
@@ -370,6 +394,24 @@ def cmd_runs_watch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_runs_rerun(args: argparse.Namespace) -> int:
+    """Send a failed, timed-out or cancelled run round again."""
+    target = resolve(args)
+    with open_conn(target) as conn:
+        customer = scope_to(conn, args.customer)
+        run = Repositories(conn, customer_id=customer).workflow_executions.rerun(
+            args.id, reason=args.reason, actor=operator()
+        )
+    if args.json:
+        emit_json(run.model_dump(mode="json"))
+        return EXIT_OK
+    print(
+        f"workflow execution {run.id}: {run.status.value} again, attempt {run.attempt} of "
+        f"{run.max_attempts} so far"
+    )
+    return EXIT_OK
+
+
 def _step_label(step: Any) -> str:
     """A step as the tables name it."""
     return "(execution)" if step is None else f"{step.step_order} {safe(step.step_name)}"
@@ -381,7 +423,7 @@ def register(
     as_json: argparse.ArgumentParser,
     scoped: argparse.ArgumentParser,
 ) -> Any:
-    """Add ``runs list | show | watch`` to the command line; returns the
+    """Add ``runs list | show | rerun | watch`` to the command line; returns the
     ``runs`` group, for the operator views."""
     runs = sub.add_parser("runs", help="workflow executions").add_subparsers(
         dest="runs_command", required=True, metavar="SUBCOMMAND"
@@ -411,6 +453,14 @@ def register(
     p = runs.add_parser("show", parents=[common, as_json, scoped], help="timeline of one execution")
     p.add_argument("id", type=types.execution_id, help="execution id")
     p.set_defaults(func=cmd_runs_show)
+    p = runs.add_parser(
+        "rerun",
+        parents=[common, as_json, scoped],
+        help="send a failed, timed-out or cancelled run round again (a fresh round of attempts)",
+    )
+    p.add_argument("id", type=types.execution_id, help="execution id")
+    p.add_argument("--reason", help="why (kept in the run's history)")
+    p.set_defaults(func=cmd_runs_rerun)
     p = runs.add_parser(
         "watch",
         parents=[common],

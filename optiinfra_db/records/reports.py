@@ -31,6 +31,13 @@ class RunSummary(Record):
     duration_s: float | None
     steps: int
     failed_steps: int
+    #: Higher is claimed first.
+    priority: int
+    #: Not claimable before it (None: from its creation).
+    run_after: AwareDatetime | None
+    idempotency_key: str | None
+    attempt: int
+    max_attempts: int
 
 
 class RunParties(Record):

@@ -20,9 +20,11 @@ from optiinfra_db.enums import (
     WorkflowType,
 )
 from optiinfra_db.fieldtypes import (
+    IdempotencyKey,
     JsonObject,
     Name,
     NonNegInt32,
+    Priority,
     Str100,
     Text,
     Timestamp,
@@ -58,6 +60,12 @@ class WorkflowExecution(Record):
     #: When it first started, kept across requeues (``started_at`` is the
     #: current attempt's start); durations run from it.
     first_started_at: AwareDatetime | None
+    #: Not claimable before it (None: from its creation); see docs/scheduling.md.
+    run_after: AwareDatetime | None
+    #: Higher is claimed first.
+    priority: int
+    #: The caller's key for this enqueue (unique per customer while the run exists).
+    idempotency_key: str | None
 
 
 class WorkflowExecutionCreate(Input):
@@ -74,6 +82,14 @@ class WorkflowExecutionCreate(Input):
     metadata: JsonObject = Field(default_factory=dict)
     #: Claims allowed (>= 1): after that many expired leases the reaper times it out.
     max_attempts: int = Field(default=1, ge=1, le=2**31 - 1, strict=True)
+    #: Not claimable before it (aware; None: now).
+    run_after: Timestamp | None = None
+    #: Higher is claimed first (a smallint).
+    priority: Priority = 0
+    #: At most one run per customer and key while the run is in the database:
+    #: a create with a key the customer used returns that run (same
+    #: workflow_type and input_data) or raises IdempotencyConflictError.
+    idempotency_key: IdempotencyKey | None = None
 
     @model_validator(mode="after")
     def _times(self) -> Self:

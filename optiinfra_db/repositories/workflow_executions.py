@@ -11,21 +11,26 @@ twin ``optiinfra_db/repositories/workflow_executions.py`` is generated from it
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from optiinfra_db.db import one_transaction
 from optiinfra_db.enums import FINISHED_STATUSES, WorkflowStatus, WorkflowType
 from optiinfra_db.errors import (
     ConflictError,
+    IdempotencyConflictError,
     NotFoundError,
     RepositoryError,
 )
 from optiinfra_db.fieldtypes import (
+    Attempts,
     ClaimLimit,
+    CustomerLimit,
+    Delay,
     Lease,
     WorkerId,
     check_id,
@@ -41,6 +46,7 @@ from optiinfra_db.records import (
     WorkflowTypeStats,
 )
 from optiinfra_db.repositories._base import UpdatableRepository, guarded
+from optiinfra_db.repositories._execution_lists import ExecutionLists
 from optiinfra_db.sansio.lifecycle import (
     ACTOR,
     DEFAULT_LEASE,
@@ -49,16 +55,13 @@ from optiinfra_db.sansio.lifecycle import (
     REASON,
     RESULT_FIELDS,
     TYPES,
-    StatusFilter,
     jsonb,
-    list_params,
-    page_statement,
     run_refusal,
+    same_request,
 )
 from optiinfra_db.sansio.values import (
     Cursor,
     check,
-    limit_of,
     page,
     to_params,
     window,
@@ -66,8 +69,14 @@ from optiinfra_db.sansio.values import (
 
 __all__ = ["WorkflowExecutionRepository"]
 
+#: How many times a create with a used idempotency key tries again when the
+#: key's run is deleted between its insert and its read.
+_KEY_TRIES = 3
 
-class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, WorkflowExecutionUpdate]):
+
+class WorkflowExecutionRepository(
+    ExecutionLists, UpdatableRepository[WorkflowExecution, WorkflowExecutionUpdate]
+):
     """``workflow_executions`` and their lifecycle::
 
         pending --start--> running --complete--> completed
@@ -85,7 +94,41 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
     update_model = WorkflowExecutionUpdate
 
     def create(self, data: WorkflowExecutionCreate) -> WorkflowExecution:
-        return self._create(data, WorkflowExecutionCreate)
+        """Insert a run (one round trip). With an ``idempotency_key`` the
+        customer already used: that run, unchanged, when it has the same
+        ``workflow_type`` and ``input_data``; IdempotencyConflictError when
+        not. Race-safe: of concurrent creates with one key, one inserts and
+        the others return its run once it commits."""
+        for _ in range(_KEY_TRIES):
+            created = self._insert("create", data, WorkflowExecutionCreate)
+            if created is not None:
+                return created
+            existing = self._used_key(data)
+            if existing is not None:
+                return existing
+        raise self._key_vanished(data)
+
+    def _used_key(self, data: WorkflowExecutionCreate) -> WorkflowExecution | None:
+        """The run ``data``'s idempotency key names (None: gone since the
+        insert met it, a purge or a delete: try again), if it is the same
+        request; else IdempotencyConflictError."""
+        existing = self._one(
+            "by_idempotency_key",
+            {"customer_id": data.customer_id, "idempotency_key": data.idempotency_key},
+        )
+        if existing is not None and not same_request(existing, data):
+            raise IdempotencyConflictError(
+                f"idempotency key {data.idempotency_key!r} of customer {data.customer_id} "
+                f"names run {existing.id} ({existing.workflow_type.value}), created with "
+                "another workflow_type or input_data: nothing was written"
+            )
+        return existing
+
+    def _key_vanished(self, data: WorkflowExecutionCreate) -> ConflictError:
+        return ConflictError(
+            f"idempotency key {data.idempotency_key!r} of customer {data.customer_id}: its run "
+            f"was deleted under each of {_KEY_TRIES} tries to create or read it; try again"
+        )
 
     def _update_refused(
         self,
@@ -114,9 +157,17 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
             )
         specs = NEW_STEPS.validate_python(list(steps))
         params = to_params(data, steps=Jsonb([s.model_dump(mode="json") for s in specs]))
-        row = self._fetchone("create_with_steps", params)
-        assert row is not None
-        return self._decode(WorkflowExecutionDetail, row[0])
+        for _ in range(_KEY_TRIES):
+            row = self._fetchone("create_with_steps", params)
+            assert row is not None
+            if row[1]:
+                return self._decode(WorkflowExecutionDetail, row[0])
+            existing = self._used_key(data)  # its key was used: that run
+            if existing is not None:
+                detail = self.get_detail(existing.id)
+                if detail is not None:
+                    return detail
+        raise self._key_vanished(data)
 
     def get_detail(self, id: UUID | str) -> WorkflowExecutionDetail | None:
         """The execution with its steps (in step order) and artifacts, in one round trip."""
@@ -189,146 +240,6 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
             },
         )
 
-    # -- lists ------------------------------------------------------------------------
-
-    def list_for_customer(
-        self,
-        customer_id: UUID | str,
-        *,
-        workflow_type: WorkflowType | None = None,
-        status: StatusFilter = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        finished_since: datetime | None = None,
-        finished_until: datetime | None = None,
-        limit: int = 100,
-        after: Cursor | None = None,
-    ) -> builtins.list[WorkflowExecution]:
-        """A customer's executions newest first; created_at in [since, until)."""
-        filters = (workflow_type, status, since, until, finished_since, finished_until)
-        params = list_params({"customer_id": check_id(customer_id)}, limit, after, filters)
-        return self._many(page_statement("list_for_customer", filters, params), params)
-
-    def iter_for_customer(
-        self,
-        customer_id: UUID | str,
-        *,
-        workflow_type: WorkflowType | None = None,
-        status: StatusFilter = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        finished_since: datetime | None = None,
-        finished_until: datetime | None = None,
-        after: Cursor | None = None,
-        batch_size: int = 1000,
-    ) -> Iterator[WorkflowExecution]:
-        """Every execution :meth:`list_for_customer` would page through, streamed
-        newest first through a server-side cursor, ``batch_size`` rows per round
-        trip (bounded memory for an export of any size)."""
-        filters = (workflow_type, status, since, until, finished_since, finished_until)
-        return self._stream(
-            "list_for_customer",
-            list_params({"customer_id": check_id(customer_id)}, None, after, filters),
-            batch_size,
-        )
-
-    def list_for_agent(
-        self,
-        agent_id: UUID | str,
-        *,
-        status: StatusFilter = None,
-        workflow_type: WorkflowType | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        finished_since: datetime | None = None,
-        finished_until: datetime | None = None,
-        limit: int = 100,
-        after: Cursor | None = None,
-    ) -> builtins.list[WorkflowExecution]:
-        """An agent's executions newest first."""
-        filters = (workflow_type, status, since, until, finished_since, finished_until)
-        params = list_params({"agent_id": check_id(agent_id)}, limit, after, filters)
-        return self._many(page_statement("list_for_agent", filters, params), params)
-
-    def iter_for_agent(
-        self,
-        agent_id: UUID | str,
-        *,
-        status: StatusFilter = None,
-        workflow_type: WorkflowType | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        finished_since: datetime | None = None,
-        finished_until: datetime | None = None,
-        after: Cursor | None = None,
-        batch_size: int = 1000,
-    ) -> Iterator[WorkflowExecution]:
-        """Every execution of the agent, streamed newest first (see iter_for_customer)."""
-        filters = (workflow_type, status, since, until, finished_since, finished_until)
-        return self._stream(
-            "list_for_agent",
-            list_params({"agent_id": check_id(agent_id)}, None, after, filters),
-            batch_size,
-        )
-
-    def list(
-        self,
-        *,
-        workflow_type: WorkflowType | None = None,
-        status: StatusFilter = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        finished_since: datetime | None = None,
-        finished_until: datetime | None = None,
-        limit: int = 100,
-        after: Cursor | None = None,
-    ) -> builtins.list[WorkflowExecution]:
-        """All executions newest first (an operator's view)."""
-        filters = (workflow_type, status, since, until, finished_since, finished_until)
-        return self._many(
-            "list",
-            list_params({}, limit, after, filters),
-        )
-
-    def iter(
-        self,
-        *,
-        workflow_type: WorkflowType | None = None,
-        status: StatusFilter = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        finished_since: datetime | None = None,
-        finished_until: datetime | None = None,
-        after: Cursor | None = None,
-        batch_size: int = 1000,
-    ) -> Iterator[WorkflowExecution]:
-        """Every execution, streamed newest first (see iter_for_customer)."""
-        filters = (workflow_type, status, since, until, finished_since, finished_until)
-        return self._stream(
-            "list",
-            list_params({}, None, after, filters),
-            batch_size,
-        )
-
-    def list_active_for_agent(
-        self, agent_id: UUID | str, *, limit: int = 100
-    ) -> builtins.list[WorkflowExecution]:
-        """The agent's pending and running executions, oldest first."""
-        return self._many(
-            "list_active_for_agent", {"agent_id": check_id(agent_id), "limit": limit_of(limit)}
-        )
-
-    def count_active_for_agent(self, agent_id: UUID | str) -> int:
-        """How many pending and running executions the agent has."""
-        row = self._fetchone("count_active_for_agent", {"agent_id": check_id(agent_id)})
-        assert row is not None
-        return int(row[0])
-
-    def count_by_type(self, customer_id: UUID | str) -> dict[WorkflowType, int]:
-        """How many executions the customer has of each workflow type (types with none omitted)."""
-        rows = self._fetchall("count_by_type", {"customer_id": check_id(customer_id)})
-        return {WorkflowType(name): count for name, count in rows}
-
     # -- the runtime: claims, leases, recovery ----------------------------------------
 
     def claim(
@@ -342,27 +253,44 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         customer_id: UUID | str | None = None,
         reason: str | None = None,
         actor: str | None = None,
+        per_customer_limit: int | None = None,
     ) -> builtins.list[WorkflowExecution]:
-        """Claim up to ``limit`` (1..1000) pending executions for ``worker_id``,
-        oldest first, in one statement (``FOR UPDATE SKIP LOCKED``: concurrent
-        claimers never get the same run). Each is returned running, held by
-        the worker until ``lease`` from now (extend it with :meth:`heartbeat`),
-        its ``attempt`` one higher. An empty list when nothing is pending.
-        Filters: only these workflow types, this agent's, this customer's."""
+        """Claim up to ``limit`` (1..1000) due pending executions for
+        ``worker_id`` in one statement (``FOR UPDATE SKIP LOCKED``:
+        concurrent claimers never get the same run): higher ``priority``
+        first, then by when each became claimable (``run_after``, else
+        ``created_at``), oldest first; a run whose ``run_after`` is ahead is
+        never returned. Each is returned running, held by the worker until
+        ``lease`` from now (extend it with :meth:`heartbeat`), its ``attempt``
+        one higher. An empty list when nothing is due. Filters: only these
+        workflow types, this agent's, this customer's.
+
+        ``per_customer_limit``: never make more than that many of one
+        customer's runs running at once (counting every worker's). Claims
+        with a limit take turns (a transaction-level advisory lock, then the
+        claim: two statements, one transaction, opened here on an
+        autocommit connection), so each counts what the others committed;
+        claim in a short transaction."""
         types = None if workflow_types is None else check(TYPES, list(workflow_types))
-        return self._many(
-            "claim",
-            {
-                "worker_id": check(WorkerId, worker_id),
-                "limit": check(ClaimLimit, limit),
-                "lease": check(Lease, lease),
-                "workflow_types": None if types is None else [t.value for t in types],
-                "agent_id": None if agent_id is None else check_id(agent_id),
-                "customer_id": None if customer_id is None else check_id(customer_id),
-                "reason": check(REASON, reason),
-                "actor": check(ACTOR, actor),
-            },
+        per_customer = (
+            None if per_customer_limit is None else check(CustomerLimit, per_customer_limit)
         )
+        params = {
+            "worker_id": check(WorkerId, worker_id),
+            "limit": check(ClaimLimit, limit),
+            "lease": check(Lease, lease),
+            "workflow_types": None if types is None else [t.value for t in types],
+            "agent_id": None if agent_id is None else check_id(agent_id),
+            "customer_id": None if customer_id is None else check_id(customer_id),
+            "reason": check(REASON, reason),
+            "actor": check(ACTOR, actor),
+            "per_customer_limit": per_customer,
+        }
+        if per_customer is None:
+            return self._many("claim", params)
+        with one_transaction(self.conn):
+            self._rowcount("claim_lock", {})
+            return self._many("claim", params)
 
     def heartbeat(
         self, id: UUID | str, worker_id: str, *, lease: timedelta = DEFAULT_LEASE
@@ -392,6 +320,63 @@ class WorkflowExecutionRepository(UpdatableRepository[WorkflowExecution, Workflo
         and on time-out the pending steps are skipped. Returns what it moved."""
         return self._many(
             "reap_expired", {"limit": check(ClaimLimit, limit), "actor": check(ACTOR, actor)}
+        )
+
+    def requeue(
+        self,
+        id: UUID | str,
+        *,
+        worker_id: str,
+        delay: timedelta | None = None,
+        error_details: dict[str, Any] | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> WorkflowExecution:
+        """The holder gives a running run back: pending again, claimable at
+        now + ``delay`` (0 up to a day), or after the default backoff when
+        None: ``min(1 h, 2 s x 2^(attempt - 1))`` with +/-20 % jitter
+        (docs/scheduling.md). Its running steps fail with ``error_details``
+        (kept in that attempt's history). When ``attempt`` has reached
+        ``max_attempts`` it fails instead, ``error_details`` saying the
+        attempts were exhausted. Fenced: LeaseLostError unless ``worker_id``
+        holds the run on a live lease."""
+        wait = None if delay is None else check(Delay, delay)
+        return self._move(
+            "requeue",
+            id,
+            WorkflowStatus.PENDING,
+            (WorkflowStatus.RUNNING,),
+            check(WorkerId, worker_id),
+            reason,
+            actor,
+            delay=wait,
+            error_details=jsonb(error_details, required=False),
+        )
+
+    def rerun(
+        self,
+        id: UUID | str,
+        *,
+        reason: str | None = None,
+        max_attempts: int | None = None,
+        actor: str | None = None,
+    ) -> WorkflowExecution:
+        """Send a failed, timed-out or cancelled run round again: pending,
+        claimable now, with a fresh round of attempts (``max_attempts``
+        more; by default as many as the run was given; ``attempt`` keeps
+        counting). Its failed, skipped and unfinished steps go back to
+        pending; its history stays, and the move is logged. Any other
+        status: InvalidTransitionError."""
+        budget = None if max_attempts is None else check(Attempts, max_attempts)
+        return self._move(
+            "rerun",
+            id,
+            WorkflowStatus.PENDING,
+            (WorkflowStatus.FAILED, WorkflowStatus.TIMEOUT, WorkflowStatus.CANCELLED),
+            None,
+            reason,
+            actor,
+            max_attempts=budget,
         )
 
     def history(self, id: UUID | str) -> builtins.list[WorkflowTransition]:

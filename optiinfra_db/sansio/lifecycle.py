@@ -70,6 +70,7 @@ def jsonb(value: Any, *, required: bool) -> Jsonb | None:
 _VERBS = {
     "workflow execution": {
         "running": "renew its lease on",  # a heartbeat: the only fenced move to running
+        "pending": "requeue or re-run",
         "completed": "complete",
         "failed": "fail",
         "cancelled": "cancel",
@@ -83,6 +84,34 @@ _VERBS = {
         "retrying": "retry",
     },
 }
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Whether two JSON values are equal as jsonb compares them: numbers by
+    value (1 == 1.0), but a boolean is never a number (Python's True == 1
+    is not JSON's), objects by keys, arrays in order."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, dict):
+        return (
+            isinstance(b, dict)
+            and a.keys() == b.keys()
+            and all(same_json(v, b[k]) for k, v in a.items())
+        )
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(same_json, a, b))
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def same_request(run: Any, data: Any) -> bool:
+    """Whether a create asked for the run its idempotency key already names:
+    the same workflow_type and input_data (the contract of
+    ``WorkflowExecutionCreate.idempotency_key``)."""
+    return bool(run.workflow_type == data.workflow_type) and same_json(
+        run.input_data, data.input_data
+    )
 
 
 def _action(entity: str, ident: Any, wanted: str, run_id: Any) -> str:

@@ -18,7 +18,7 @@ import pytest
 import optiinfra_db as odb
 from optiinfra_db.cli import main
 from optiinfra_db.schema import MIGRATION_IDS
-from tests.sides import api
+from tests.sides import api, make_due
 
 EXE = str(Path(sys.executable).parent / "optiinfra-db")
 
@@ -424,6 +424,7 @@ def test_runs_show_has_attempts_and_timeline_and_reap_moves_expired_runs(
     with api.connect(db_dsn) as conn:
         repos = api.Repositories(conn)
         steps = repos.workflow_steps
+        make_due(conn)  # the reaper requeued it with a backoff
         (again,) = repos.workflow_executions.claim("w-two")
         step_id = made.steps[0].id
         steps.start(step_id, worker_id="w-two")

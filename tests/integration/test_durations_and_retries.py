@@ -22,7 +22,7 @@ import optiinfra_db as odb
 from optiinfra_db.migrate import migrate, rollback
 from optiinfra_db.schema import MIGRATION_IDS
 from tests.conftest import World
-from tests.sides import api, own_sql
+from tests.sides import api, make_due, own_sql
 
 pytestmark = [pytest.mark.usefixtures("side"), pytest.mark.tenant]
 
@@ -74,6 +74,7 @@ def test_a_requeued_run_keeps_its_first_start_and_durations_run_from_it(
     (requeued,) = wx.reap_expired()
     assert requeued.started_at is None and requeued.first_started_at == first.started_at
     conn.commit()
+    make_due(conn)
     (second,) = wx.claim("w-2")
     assert second.started_at is not None and second.started_at > first.started_at  # type: ignore[operator]
     assert second.first_started_at == first.started_at
@@ -191,6 +192,7 @@ def test_a_restart_after_a_requeue_is_counted_and_spends_no_retry(
         _expire(conn, run_id)
         assert [r.id for r in wx.reap_expired()] == [run_id]
         conn.commit()
+        make_due(conn)
     wx.claim("w-3")
     again = steps.start(step.id, worker_id="w-3")
     assert (again.status, again.retry_count, again.restart_count) == (St.RUNNING, 0, 2)

@@ -24,7 +24,7 @@ import pytest
 
 import optiinfra_db as odb
 from tests.conftest import World
-from tests.sides import api, own_sql
+from tests.sides import api, make_due, own_sql
 
 # Every test here runs on both sides: sync, and optiinfra_db.aio (tests/aio_bridge.py).
 pytestmark = [pytest.mark.usefixtures("side"), pytest.mark.tenant]
@@ -238,6 +238,7 @@ def test_the_log_names_who_acted_beside_the_holder(
     conn.commit()
     _expire(conn, run.id)
     assert [r.id for r in wx.reap_expired()] == [run.id]
+    make_due(conn)
     (_again,) = wx.claim("w-2")
     steps.start(step.id, worker_id="w-2")
     wx.cancel(run.id, actor="ops@console", reason="customer asked")
@@ -302,6 +303,7 @@ def test_a_lost_lease_says_what_happened_to_the_run(
     assert (requeued.value.cause, requeued.value.run_status) == ("requeued", "pending")
     assert f"can't complete step {one.id} of execution {run_id}" in str(requeued.value)
     conn.rollback()
+    make_due(conn)
     (_again,) = wx.claim("w-2")
     conn.commit()
     with pytest.raises(odb.LeaseLostError) as other:
@@ -445,6 +447,7 @@ def test_reaper_requeues_then_times_out_at_max_attempts(
     got = {s.id: s.status for s in steps.list_for_execution(run_id)}
     assert got == {one.id: St.COMPLETED, two.id: St.FAILED, three.id: St.PENDING}
 
+    make_due(conn)
     (again,) = wx.claim("w-2")
     assert again.attempt == 2 and again.error_details is None
     steps.start(two.id, worker_id="w-2")  # the failed step resumes
@@ -650,6 +653,7 @@ def test_a_worker_process_killed_mid_run_is_recovered(
     assert [r.id for r in moved] == [run_id] and moved[0].status is S.PENDING
     conn.commit()
 
+    make_due(conn)
     (run,) = wx.claim("survivor")
     assert run.id == run_id and run.attempt == 2
     for step in steps.list_for_execution(run_id):

@@ -330,6 +330,10 @@ def _calls(a: dict[str, Any], b: dict[str, Any], agent: Any) -> dict[str, Callab
         "workflow_executions.fail": lambda r: r.workflow_executions.fail(b["run"].id, {"e": 1}),
         "workflow_executions.cancel": lambda r: r.workflow_executions.cancel(b["run"].id),
         "workflow_executions.time_out": lambda r: r.workflow_executions.time_out(b["run"].id),
+        "workflow_executions.requeue": lambda r: r.workflow_executions.requeue(
+            b["run"].id, worker_id="w", delay=timedelta(0)
+        ),
+        "workflow_executions.rerun": lambda r: r.workflow_executions.rerun(b["run"].id),
         "workflow_executions.update": lambda r: r.workflow_executions.update(
             b["run"].id, odb.WorkflowExecutionUpdate(input_data={"x": 1})
         ),
@@ -461,6 +465,8 @@ def test_every_method_of_a_scoped_repository_misses_another_customers_rows(
         "workflow_executions.heartbeat",
         "workflow_executions.complete",
         "workflow_executions.cancel",
+        "workflow_executions.requeue",
+        "workflow_executions.rerun",
         "workflow_steps.complete",
         "workflow_steps.skip",
         "customers.update",

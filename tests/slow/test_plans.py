@@ -152,6 +152,8 @@ def scale_db(pg_server: Any, template_db: str) -> Iterator[dict[str, Any]]:
 
 #: The claim queue at scale: a tenth of the executions pending (100,000 at a million).
 PENDING = SCALE // 10
+#: And as many delayed a day ahead (claim passes over them inside its index).
+DELAYED = SCALE // 10
 #: Running executions whose worker stopped heartbeating (the reaper's work).
 EXPIRED = 50
 
@@ -169,9 +171,36 @@ def _runtime_state(conn: psycopg.Connection[Any]) -> dict[str, int]:
             max(
                 0,
                 PENDING
-                - _one(conn, "SELECT count(*) FROM workflow_executions WHERE status = 'pending'"),
+                - _one(
+                    conn,
+                    "SELECT count(*) FROM workflow_executions"
+                    " WHERE status = 'pending' AND run_after IS NULL",
+                ),
             )
         ],
+    )
+    # and as many again delayed a day (requeued or scheduled), every pending
+    # run at a priority from -2 to 2
+    conn.execute(
+        "UPDATE workflow_executions SET status = 'pending', started_at = NULL,"
+        " completed_at = NULL, run_after = now() + interval '1 day'"
+        " WHERE id IN (SELECT id FROM workflow_executions"
+        " WHERE status = 'completed' ORDER BY created_at DESC LIMIT %s)",
+        [
+            max(
+                0,
+                DELAYED
+                - _one(
+                    conn,
+                    "SELECT count(*) FROM workflow_executions"
+                    " WHERE status = 'pending' AND run_after IS NOT NULL",
+                ),
+            )
+        ],
+    )
+    conn.execute(
+        "UPDATE workflow_executions SET priority = (abs(hashtext(id::text)) % 5) - 2"
+        " WHERE status = 'pending' AND priority = 0"
     )
     conn.execute(
         "UPDATE workflow_executions SET worker_id = 'worker-' || (abs(hashtext(id::text)) % 64),"
@@ -417,7 +446,7 @@ def params_for(key: str, ids: dict[str, Any]) -> dict[str, Any]:
             after_id=UUID(int=0),
         )
     if key == "workflow_executions.claim":
-        values.update(agent_id=None, customer_id=None, limit=1)
+        values.update(agent_id=None, customer_id=None, limit=1, per_customer_limit=None)
     if key in ("workflow_executions.heartbeat", "workflow_executions.complete"):
         values["id"] = ids["running"]
     params: dict[str, Any] = {}
@@ -490,6 +519,8 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
         {"workflow_types": ["cost_analysis", "health_check"]},
         {"agent_id": "AGENT"},
         {"customer_id": "CUSTOMER", "limit": 10},
+        {"per_customer_limit": 100_000},
+        {"per_customer_limit": 100_000, "limit": 100},
     ],
 }
 
@@ -869,25 +900,46 @@ def test_runtime_p95_at_scale(scale_db: dict[str, Any]) -> None:
                 " TABLESAMPLE SYSTEM (1) LIMIT 400"
             ).fetchall()
         ]
-        timings: dict[str, list[float]] = {"claim": [], "reap_expired": [], "history": []}
+        timings: dict[str, list[float]] = {
+            "claim": [], "claim, limit": [], "reap_expired": [], "history": []
+        }  # fmt: skip
+        # a per-customer limit above what any customer runs: every claim counts
+        busiest = _one(
+            conn,
+            "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM workflow_executions"
+            " WHERE status = 'running' GROUP BY customer_id) AS c",
+        )
         claimed: list[UUID] = []
         for i in range(400):
             began = time.perf_counter()
             got = wx.claim(f"p95-worker-{i % 8}", lease=timedelta(seconds=30))
             timings["claim"].append((time.perf_counter() - began) * 1000)
             claimed += [r.id for r in got]
-        assert len(claimed) == 400
+            began = time.perf_counter()
+            got = wx.claim(
+                f"p95-worker-{i % 8}", lease=timedelta(seconds=30), per_customer_limit=busiest + 801
+            )
+            timings["claim, limit"].append((time.perf_counter() - began) * 1000)
+            claimed += [r.id for r in got]
+        assert len(claimed) == 800
+        due = _one(
+            conn,
+            "SELECT count(*) FROM workflow_executions WHERE id = ANY(%s)"
+            " AND (run_after IS NULL OR run_after <= now())",
+            [claimed],
+        )
+        assert due == 800  # never a delayed run
         conn.execute(
             "UPDATE workflow_executions SET lease_expires_at = now() - interval '1 second'"
             " WHERE id = ANY(%s)",
             [claimed],
         )
         moved = 0
-        for _ in range(150):  # 450 expired: every pass of 3 moves runs and their steps
+        for _ in range(284):  # 850 expired: every pass of 3 moves runs and their steps
             began = time.perf_counter()
             moved += len(wx.reap_expired(limit=3))
             timings["reap_expired"].append((time.perf_counter() - began) * 1000)
-        assert moved == 400 + EXPIRED  # the claimed runs and the seeded expired leases
+        assert moved == 800 + EXPIRED  # the claimed runs and the seeded expired leases
         for run_id in runs * 2:
             began = time.perf_counter()
             assert wx.history(run_id)

@@ -98,7 +98,7 @@ def test_gitattributes_marks_every_generated_module() -> None:
 
 ROOT = PACKAGE.parent
 DOC_PAGES = (
-    "cli", "library", "workers", "asyncio", "live", "tenancy",
+    "cli", "library", "workers", "scheduling", "asyncio", "live", "tenancy",
     "operations", "schema", "performance", "query-plans", "architecture",
 )  # fmt: skip
 

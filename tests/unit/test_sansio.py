@@ -43,6 +43,9 @@ def _execution(**kw: Any) -> odb.WorkflowExecution:
         "attempt": 0,
         "max_attempts": 3,
         "first_started_at": None,
+        "run_after": None,
+        "priority": 0,
+        "idempotency_key": None,
     }
     return odb.WorkflowExecution.model_validate({**fields, **kw})
 
