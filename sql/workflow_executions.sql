@@ -320,7 +320,69 @@ ORDER BY workflow_type;
 -- started_at, worker_id, heartbeat_at, lease_expires_at = now + %(lease)s,
 -- attempt + 1, and error_details cleared (a requeued run's last error stays
 -- in the transition log). Optional filters are NULL when unused.
--- %(per_customer_limit)s (NULL: none): a customer that has that many runs
+-- claim_limited is this claim with a per-customer limit. Served by
+-- ix_workflow_executions_queue (partial: the queue only), read in order, a
+-- run not yet due passed over inside the index. The rows come back as plain
+-- columns, in claim order.
+WITH ctx AS MATERIALIZED (
+    -- The reason and actor of the claim (the claiming worker, unless an
+    -- actor is given), for the transition log's trigger (transaction-local,
+    -- stamped with this statement's start); the log takes the worker from
+    -- the row.
+    SELECT set_config('optiinfra.transition', json_build_object(
+               'at', statement_timestamp(), 'reason', %(reason)s::text,
+               'actor', coalesce(%(actor)s::text, %(worker_id)s::text))::text, true) AS c
+),
+picked AS MATERIALIZED (
+    SELECT q.id
+    FROM workflow_executions AS q
+    WHERE q.status = 'pending'
+      AND coalesce(q.run_after, q.created_at) <= statement_timestamp()
+      AND (%(workflow_types)s::workflow_type[] IS NULL
+           OR q.workflow_type = ANY (%(workflow_types)s::workflow_type[]))
+      AND (%(agent_id)s::uuid IS NULL OR q.agent_id = %(agent_id)s::uuid)
+      AND (%(customer_id)s::uuid IS NULL OR q.customer_id = %(customer_id)s::uuid)
+    ORDER BY q.priority DESC, coalesce(q.run_after, q.created_at), q.id
+    LIMIT %(limit)s
+    FOR UPDATE OF q SKIP LOCKED
+),
+moved AS (
+    UPDATE workflow_executions AS e SET
+        status = 'running',
+        started_at = clock_timestamp(),
+        completed_at = NULL,
+        worker_id = %(worker_id)s::text,
+        heartbeat_at = clock_timestamp(),
+        lease_expires_at = clock_timestamp() + %(lease)s::interval,
+        attempt = e.attempt + 1,
+        error_details = NULL
+    FROM picked
+    WHERE e.id = picked.id
+      AND (SELECT c FROM ctx) IS NOT NULL
+    RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
+              e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
+              e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
+              e.attempt, e.max_attempts, e.first_started_at,
+              e.run_after, e.priority, e.idempotency_key
+)
+SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
+       input_data, output_data, error_details, metadata, created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts,
+       first_started_at, run_after, priority, idempotency_key
+FROM moved
+ORDER BY priority DESC, coalesce(run_after, created_at), id;
+
+-- name: claim_limited :many
+-- claim with a per-customer limit: up to %(limit)s due pending executions
+-- for one worker, in claim's order:
+-- higher priority first, then by when each became claimable (run_after,
+-- else created_at), oldest first, then id; a run whose run_after is still
+-- ahead is never taken. FOR UPDATE SKIP LOCKED: concurrent claimers neither
+-- wait for nor take the same row. Each claimed run moves to running with
+-- started_at, worker_id, heartbeat_at, lease_expires_at = now + %(lease)s,
+-- attempt + 1, and error_details cleared (a requeued run's last error stays
+-- in the transition log). Optional filters are NULL when unused.
+-- %(per_customer_limit)s: a customer that has that many runs
 -- running is passed over, and of one customer's picks only as many as it
 -- has room for are claimed (the rest stay pending); a claim with a limit
 -- runs after claim_lock in its transaction, so it counts every claim
@@ -346,8 +408,7 @@ picked AS MATERIALIZED (
            OR q.workflow_type = ANY (%(workflow_types)s::workflow_type[]))
       AND (%(agent_id)s::uuid IS NULL OR q.agent_id = %(agent_id)s::uuid)
       AND (%(customer_id)s::uuid IS NULL OR q.customer_id = %(customer_id)s::uuid)
-      AND (%(per_customer_limit)s::integer IS NULL
-           OR (SELECT count(*)
+      AND ((SELECT count(*)
                FROM (SELECT 1
                      FROM workflow_executions AS r
                      WHERE r.customer_id = q.customer_id AND r.status = 'running'
@@ -367,8 +428,7 @@ kept AS (
                                   ORDER BY p.priority DESC, p.due, p.id) AS n
         FROM picked AS p
     ) AS k
-    WHERE %(per_customer_limit)s::integer IS NULL
-       OR k.n + (SELECT count(*)
+    WHERE k.n + (SELECT count(*)
                  FROM (SELECT 1
                        FROM workflow_executions AS r
                        WHERE r.customer_id = k.customer_id AND r.status = 'running'
@@ -394,9 +454,12 @@ moved AS (
               e.attempt, e.max_attempts, e.first_started_at,
               e.run_after, e.priority, e.idempotency_key
 )
-SELECT to_json(moved)::text
+SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
+       input_data, output_data, error_details, metadata, created_at, updated_at,
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts,
+       first_started_at, run_after, priority, idempotency_key
 FROM moved
-ORDER BY moved.priority DESC, coalesce(moved.run_after, moved.created_at), moved.id;
+ORDER BY priority DESC, coalesce(run_after, created_at), id;
 
 -- name: claim_lock :exec
 -- Taken before a claim with a per-customer limit, in its transaction:

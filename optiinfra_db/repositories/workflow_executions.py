@@ -284,13 +284,12 @@ class WorkflowExecutionRepository(
             "customer_id": None if customer_id is None else check_id(customer_id),
             "reason": check(REASON, reason),
             "actor": check(ACTOR, actor),
-            "per_customer_limit": per_customer,
         }
         if per_customer is None:
             return self._many("claim", params)
         with one_transaction(self.conn):
             self._rowcount("claim_lock", {})
-            return self._many("claim", params)
+            return self._many("claim_limited", {**params, "per_customer_limit": per_customer})
 
     def heartbeat(
         self, id: UUID | str, worker_id: str, *, lease: timedelta = DEFAULT_LEASE

@@ -445,8 +445,8 @@ def params_for(key: str, ids: dict[str, Any]) -> dict[str, Any]:
             after_completed_at="-infinity",
             after_id=UUID(int=0),
         )
-    if key == "workflow_executions.claim":
-        values.update(agent_id=None, customer_id=None, limit=1, per_customer_limit=None)
+    if key in ("workflow_executions.claim", "workflow_executions.claim_limited"):
+        values.update(agent_id=None, customer_id=None, limit=1, per_customer_limit=100_000)
     if key in ("workflow_executions.heartbeat", "workflow_executions.complete"):
         values["id"] = ids["running"]
     params: dict[str, Any] = {}
@@ -519,8 +519,10 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
         {"workflow_types": ["cost_analysis", "health_check"]},
         {"agent_id": "AGENT"},
         {"customer_id": "CUSTOMER", "limit": 10},
-        {"per_customer_limit": 100_000},
-        {"per_customer_limit": 100_000, "limit": 100},
+    ],
+    "workflow_executions.claim_limited": [
+        {"limit": 100},
+        {"per_customer_limit": 2},
     ],
 }
 
