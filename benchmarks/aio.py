@@ -28,7 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 
 import optiinfra_db as odb
 import optiinfra_db.aio as aio
-from benchmarks.common import Operation, _cycler
+from benchmarks.common import RAW, Operation, _cycler
 
 LIB, RAW_ASYNC, APG = "optiinfra_db.aio", "raw psycopg async", "asyncpg"
 
@@ -337,6 +337,7 @@ def add_pending(admin: Any, data: Any, n: int) -> None:
         "SELECT %(agent)s, %(customer)s, 'cost_analysis' FROM generate_series(1, %(n)s)",
         {"agent": data.agent, "customer": data.customer, "n": n},
     )
+    admin.execute(RAW["spread_pending"], {})
     admin.execute("VACUUM (ANALYZE) workflow_executions")
 
 

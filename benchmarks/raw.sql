@@ -14,7 +14,8 @@ WHERE id = %(id)s;
 -- A customer's executions newest first, as tuples.
 SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
        input_data, output_data, error_details, metadata, created_at, updated_at,
-       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key
 FROM workflow_executions
 WHERE customer_id = %(customer_id)s
 ORDER BY created_at DESC, id DESC
@@ -26,7 +27,8 @@ INSERT INTO workflow_executions (agent_id, customer_id, workflow_type, input_dat
 VALUES (%(agent_id)s, %(customer_id)s, %(workflow_type)s, %(input_data)s, %(metadata)s)
 RETURNING id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
           input_data, output_data, error_details, metadata, created_at, updated_at,
-          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at;
+          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key;
 
 -- name: insert_step :exec
 -- One step (sent with executemany).
@@ -71,7 +73,8 @@ WHERE e.id = %(id)s AND e.status = 'running'
                     AND s.status IN ('pending', 'running', 'retrying'))
 RETURNING id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
           input_data, output_data, error_details, metadata, created_at, updated_at,
-          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at;
+          worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key;
 
 -- name: reset_running :exec
 -- Benchmark bookkeeping, not timed: put completed executions back to running,
@@ -82,12 +85,15 @@ SET status = 'running', completed_at = NULL, worker_id = 'bench-worker',
 WHERE id = ANY(%(ids)s);
 
 -- name: claim :many
--- The claim a hand-written worker would send: the oldest pending runs, FOR
--- UPDATE SKIP LOCKED, moved to running under a lease in the same statement.
+-- The claim a hand-written worker would send: the due pending runs, higher
+-- priority first, then by when each became claimable, FOR UPDATE SKIP
+-- LOCKED, moved to running under a lease in the same statement (served by
+-- the library's ix_workflow_executions_queue, as the library's claim).
 WITH picked AS (
     SELECT id FROM workflow_executions
     WHERE status = 'pending'
-    ORDER BY created_at, id
+      AND coalesce(run_after, created_at) <= statement_timestamp()
+    ORDER BY priority DESC, coalesce(run_after, created_at), id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
@@ -100,13 +106,29 @@ WHERE e.id = picked.id
 RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
           e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
           e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
-          e.attempt, e.max_attempts;
+          e.attempt, e.max_attempts, e.first_started_at, e.run_after, e.priority,
+          e.idempotency_key;
+
+-- name: spread_pending :exec
+-- Benchmark set-up, not timed: the claim queue as a scheduler has it, a
+-- spread of priorities (-2..2) and a tenth of the runs delayed a day.
+UPDATE workflow_executions
+SET priority = (abs(hashtext(id::text)) %% 5) - 2,
+    run_after = CASE WHEN abs(hashtext(id::text)) %% 10 = 0
+                     THEN now() + interval '1 day' END
+WHERE status = 'pending';
+
+-- name: add_pending_for :exec
+-- Benchmark set-up, not timed: pending runs of one customer.
+INSERT INTO workflow_executions (agent_id, customer_id, workflow_type)
+SELECT %(agent)s, %(customer)s, 'cost_analysis' FROM generate_series(1, %(n)s);
 
 -- name: export_for_customer :many
 -- A customer's whole history newest first, for a server-side cursor.
 SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
        input_data, output_data, error_details, metadata, created_at, updated_at,
-       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+       worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key
 FROM workflow_executions
 WHERE customer_id = %(customer_id)s
 ORDER BY created_at DESC, id DESC;
@@ -131,7 +153,8 @@ FROM (
     SELECT id, agent_id, customer_id, workflow_type, status, started_at,
            completed_at, input_data, output_data, error_details, metadata,
            created_at, updated_at,
-           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at
+           worker_id, lease_expires_at, heartbeat_at, attempt, max_attempts, first_started_at,
+       run_after, priority, idempotency_key
     FROM workflow_executions
     WHERE customer_id = %(customer_id)s
       AND (%(workflow_type)s::workflow_type IS NULL

@@ -186,6 +186,7 @@ def build_data(dsn: str, quick: bool) -> Data:
         executions(heavy.id, n_heavy, "completed", heavy=True)
         running = executions(customer.id, n_running, "running")
         empty = executions(customer.id, n_bulk // 5, "pending")
+        conn.execute(RAW["spread_pending"], {})  # priorities and delays, as a scheduler has them
         detail = repos.workflow_executions.create(
             odb.WorkflowExecutionCreate(
                 agent_id=agent.id,

@@ -15,7 +15,7 @@ from uuid import UUID
 import psycopg
 from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, selectinload
 
 import optiinfra_db as odb
@@ -641,10 +641,11 @@ def claim_ops(b: Bench) -> list[Operation]:
         session.commit()
         wx = orm.WorkflowExecution
         for _ in range(n_claim):
+            due = func.coalesce(wx.run_after, wx.created_at)
             run = session.scalars(
                 select(wx)
-                .where(wx.status == odb.WorkflowStatus.PENDING)
-                .order_by(wx.created_at, wx.id)
+                .where(wx.status == odb.WorkflowStatus.PENDING, due <= func.statement_timestamp())
+                .order_by(wx.priority.desc(), due, wx.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
             ).one()
@@ -658,6 +659,28 @@ def claim_ops(b: Bench) -> list[Operation]:
             session.commit()
         session.expunge_all()
 
+    # -- what per_customer_limit costs: claim + complete of one customer's runs,
+    # with the limit (an advisory lock, then the claim counting the customer's
+    # running runs) and without
+    b.admin.execute(
+        RAW["add_pending_for"],
+        {"agent": b.data.agent, "customer": b.data.list_customer, "n": 40 * (100 // few + 10)},
+    )
+
+    def claim_finish(limit: int | None) -> Callable[[], None]:
+        def run() -> None:
+            lib_conn.commit()
+            wx = repos.workflow_executions
+            for _ in range(n_claim):
+                with lib_conn.transaction():
+                    (got,) = wx.claim(
+                        "bench-worker", customer_id=b.data.list_customer, per_customer_limit=limit
+                    )
+                with lib_conn.transaction():
+                    wx.complete(got.id, worker_id="bench-worker")
+
+        return run
+
     return [
         Operation(
             "claim 1 pending run (SKIP LOCKED, 1 tx)",
@@ -666,6 +689,14 @@ def claim_ops(b: Bench) -> list[Operation]:
             three(lib_claim, raw_claim, orm_claim),
             max(100 // few, 15),
             (1.15, "claim <= 1.15x a raw psycopg SKIP LOCKED claim"),
+        ),
+        Operation(
+            "claim + complete, per_customer_limit=2",
+            n_claim,
+            "call",
+            {"per_customer_limit=2": claim_finish(2), "no limit": claim_finish(None)},
+            max(100 // few, 15),
+            baseline="no limit",
         ),
     ]
 
