@@ -118,6 +118,13 @@ SET priority = (abs(hashtext(id::text)) %% 5) - 2,
                      THEN now() + interval '1 day' END
 WHERE status = 'pending';
 
+-- name: limit_customer :one
+-- Benchmark set-up, not timed: a customer of its own for the per-customer
+-- limit's runs (the other customers' counts are what other operations read).
+INSERT INTO customers (name, email, api_key_hash)
+VALUES ('Bench limit', 'limit@example.test', repeat('ab', 32))
+RETURNING id;
+
 -- name: add_pending_for :exec
 -- Benchmark set-up, not timed: pending runs of one customer.
 INSERT INTO workflow_executions (agent_id, customer_id, workflow_type)

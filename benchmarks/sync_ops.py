@@ -662,9 +662,12 @@ def claim_ops(b: Bench) -> list[Operation]:
     # -- what per_customer_limit costs: claim + complete of one customer's runs,
     # with the limit (an advisory lock, then the claim counting the customer's
     # running runs) and without
+    row = b.admin.execute(RAW["limit_customer"]).fetchone()
+    assert row is not None
+    limited = row[0]
     b.admin.execute(
         RAW["add_pending_for"],
-        {"agent": b.data.agent, "customer": b.data.list_customer, "n": 40 * (100 // few + 10)},
+        {"agent": b.data.agent, "customer": limited, "n": 40 * (100 // few + 10)},
     )
 
     def claim_finish(limit: int | None) -> Callable[[], None]:
@@ -673,9 +676,7 @@ def claim_ops(b: Bench) -> list[Operation]:
             wx = repos.workflow_executions
             for _ in range(n_claim):
                 with lib_conn.transaction():
-                    (got,) = wx.claim(
-                        "bench-worker", customer_id=b.data.list_customer, per_customer_limit=limit
-                    )
+                    (got,) = wx.claim("bench-worker", customer_id=limited, per_customer_limit=limit)
                 with lib_conn.transaction():
                     wx.complete(got.id, worker_id="bench-worker")
 
