@@ -666,3 +666,35 @@ def test_operator_views_running_failures_counts_and_status_lists(
     finished = next(r for r in listed if r["status"] == "timeout")["id"]
     code, out, err = run(capsys, "runs", "watch", finished, "--database-url", db_dsn)
     assert code == 0 and f"execution {finished} finished: timeout at" in err
+
+
+def test_runs_rerun_sends_a_dead_letter_round_again(
+    capsys: pytest.CaptureFixture[str], db_dsn: str
+) -> None:
+    _seeded(capsys, db_dsn)
+    code, out, _ = run(
+        capsys, "runs", "list", "--json", "--status", "failed,timeout", "--database-url", db_dsn
+    )
+    dead = json.loads(out)
+    assert code == 0 and dead and {r["status"] for r in dead} <= {"failed", "timeout"}
+    assert all("priority" in r and "run_after" in r and "idempotency_key" in r for r in dead)
+    target = dead[0]
+    code, out, _ = run(
+        capsys, "runs", "rerun", target["id"], "--reason", "fixed upstream", "--json",
+        "--database-url", db_dsn,
+    )  # fmt: skip
+    again = json.loads(out)
+    assert code == 0 and again["status"] == "pending" and again["id"] == target["id"]
+    assert again["max_attempts"] > target["max_attempts"] - 1
+    with psycopg.connect(db_dsn) as check:
+        row = check.execute(
+            "SELECT to_status, reason, actor FROM workflow_transitions"
+            " WHERE workflow_execution_id = %s AND workflow_step_id IS NULL"
+            " ORDER BY id DESC LIMIT 1",
+            [target["id"]],
+        ).fetchone()
+    assert row is not None and row[0] == "pending" and row[1] == "fixed upstream" and row[2]
+    code, out, err = run(capsys, "runs", "rerun", target["id"], "--database-url", db_dsn)
+    assert code != 0 and "pending" in (out + err)  # not a dead letter any more
+    code, out, _ = run(capsys, "runs", "list", "--database-url", db_dsn)
+    assert code == 0 and "prio" in out and "run after" in out
