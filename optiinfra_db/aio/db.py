@@ -205,8 +205,7 @@ async def stream_results(
     own = conn.autocommit
     cursor = Identifier(f"optiinfra_stream_{next(_CURSOR_IDS)}")
     fetch = _FETCH.format(rows=Literal(batch_size), cursor=cursor)
-    tx = conn.transaction() if own else contextlib.nullcontext()
-    async with tx, conn.cursor(row_factory=tuple_row) as cur:
+    async with one_transaction(conn), conn.cursor(row_factory=tuple_row) as cur:
         if scope is not None and scope.needed(conn.pgconn):
             await cur.execute(SET_SCOPE, scope.params)  # its own round trip, once per stream
         declare = _DECLARE.format(cursor=cursor, statement=SQL(sql))
