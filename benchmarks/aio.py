@@ -295,7 +295,7 @@ def _writes(
                 assert len(await claim("bench-worker", lease=lease)) == 1
 
     async def raw_claim() -> None:
-        params = {"limit": 1, "worker_id": "bench-worker", "lease": lease}
+        params = {"worker_id": "bench-worker", "lease": lease}
         async with s.raw.cursor() as cur:
             for _ in range(n_claim):
                 async with s.raw.transaction():
@@ -305,7 +305,7 @@ def _writes(
     async def apg_claim() -> None:
         for _ in range(n_claim):
             async with s.apg.transaction():
-                rows = await apg.fetch("claim", limit=1, worker_id="bench-worker", lease=lease)
+                rows = await apg.fetch("claim", worker_id="bench-worker", lease=lease)
                 assert len(rows) == 1
 
     return [

@@ -88,13 +88,17 @@ WHERE id = ANY(%(ids)s);
 -- The claim a hand-written worker would send: the due pending runs, higher
 -- priority first, then by when each became claimable, FOR UPDATE SKIP
 -- LOCKED, moved to running under a lease in the same statement (served by
--- the library's ix_workflow_executions_queue, as the library's claim).
+-- the library's ix_workflow_executions_queue, as the library's claim). One
+-- run, with LIMIT 1 written out as the library's claim_one has it: a LIMIT
+-- parameter is costed as a tenth of the queue, so PostgreSQL would plan the
+-- statement afresh on every call (measured: raw with the parameter 1.00,
+-- the library 0.85x wall, 0.76x server CPU) and the ratio would flatter us.
 WITH picked AS (
     SELECT id FROM workflow_executions
     WHERE status = 'pending'
       AND coalesce(run_after, created_at) <= statement_timestamp()
     ORDER BY priority DESC, coalesce(run_after, created_at), id
-    LIMIT %(limit)s
+    LIMIT 1
     FOR UPDATE SKIP LOCKED
 )
 UPDATE workflow_executions AS e

@@ -630,7 +630,7 @@ def claim_ops(b: Bench) -> list[Operation]:
 
     def raw_claim() -> None:
         raw_conn.commit()
-        params = {"limit": 1, "worker_id": "bench-worker", "lease": lease}
+        params = {"worker_id": "bench-worker", "lease": lease}
         with raw_conn.cursor() as cur:
             for _ in range(n_claim):
                 with raw_conn.transaction():

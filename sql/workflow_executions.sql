@@ -372,6 +372,48 @@ SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_a
 FROM moved
 ORDER BY priority DESC, coalesce(run_after, created_at), id;
 
+-- name: claim_one :many
+-- claim's common case, one due run with no filter, as a static statement:
+-- with a constant LIMIT its generic plan is costed for the one row it reads
+-- and PostgreSQL keeps it after five executions, where claim's LIMIT
+-- parameter (costed as a tenth of the queue) gets the statement planned
+-- afresh on every call. Same order, same move, same log: the highest
+-- priority due pending run, by when it became claimable (run_after, else
+-- created_at), then id; never one whose run_after is ahead; FOR UPDATE SKIP
+-- LOCKED. Served by ix_workflow_executions_queue, read in order.
+WITH ctx AS MATERIALIZED (
+    -- The reason and actor of the claim, as in claim.
+    SELECT set_config('optiinfra.transition', json_build_object(
+               'at', statement_timestamp(), 'reason', %(reason)s::text,
+               'actor', coalesce(%(actor)s::text, %(worker_id)s::text))::text, true) AS c
+),
+picked AS MATERIALIZED (
+    SELECT q.id
+    FROM workflow_executions AS q
+    WHERE q.status = 'pending'
+      AND coalesce(q.run_after, q.created_at) <= statement_timestamp()
+    ORDER BY q.priority DESC, coalesce(q.run_after, q.created_at), q.id
+    LIMIT 1
+    FOR UPDATE OF q SKIP LOCKED
+)
+UPDATE workflow_executions AS e SET
+    status = 'running',
+    started_at = clock_timestamp(),
+    completed_at = NULL,
+    worker_id = %(worker_id)s::text,
+    heartbeat_at = clock_timestamp(),
+    lease_expires_at = clock_timestamp() + %(lease)s::interval,
+    attempt = e.attempt + 1,
+    error_details = NULL
+FROM picked
+WHERE e.id = picked.id
+  AND (SELECT c FROM ctx) IS NOT NULL
+RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_at,
+          e.completed_at, e.input_data, e.output_data, e.error_details, e.metadata,
+          e.created_at, e.updated_at, e.worker_id, e.lease_expires_at, e.heartbeat_at,
+          e.attempt, e.max_attempts, e.first_started_at,
+          e.run_after, e.priority, e.idempotency_key;
+
 -- name: claim_limited :many
 -- claim with a per-customer limit: up to %(limit)s due pending executions
 -- for one worker, in claim's order:

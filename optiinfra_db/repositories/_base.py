@@ -203,15 +203,21 @@ class Reader(TableCore[R]):
         chunks, so a long page does not stall the other tasks for its whole
         decode."""
         query = self._query(name)
+        conn = self.conn
         with self._ready(query):
-            with self.conn.cursor(row_factory=tuple_row) as cur:
-                self._execute(cur, query, "many", params)
-                result = cur.pgresult
-                records: list[M] = []
-                for start in range(0, 0 if result is None else result.ntuples, CHUNK):
-                    chunk = texts(result, start, start + CHUNK, query.sql)
-                    records += self._decode_texts(model, chunk)
-                return records
+            cur = spare_cursor(conn) or conn.cursor(row_factory=tuple_row)
+            self._execute(cur, query, "many", params)
+            result = cur.pgresult
+            rows = 0 if result is None else result.ntuples
+            records: list[M] = []
+            for start in range(0, rows, CHUNK):
+                chunk = texts(result, start, start + CHUNK, query.sql)
+                records += self._decode_texts(model, chunk)
+            if rows <= 1:  # a claim's one run: the cursor serves the next call
+                keep_cursor(conn, cur)
+            else:
+                cur.close()  # the result goes now, not when collected
+            return records
 
     def _stream(self, name: str, params: Params, batch_size: int) -> Iterator[R]:
         """The rows of a named query as records through a server-side cursor

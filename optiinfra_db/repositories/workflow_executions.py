@@ -286,6 +286,11 @@ class WorkflowExecutionRepository(
             "actor": check(ACTOR, actor),
         }
         if per_customer is None:
+            if params["limit"] == 1 and types is None and agent_id is None and customer_id is None:
+                # The worker loop's claim, as a statement PostgreSQL keeps a
+                # generic plan for (see claim_one in the SQL).
+                one = {k: params[k] for k in ("worker_id", "lease", "reason", "actor")}
+                return self._many("claim_one", one)
             return self._many("claim", params)
         with one_transaction(self.conn):
             self._rowcount("claim_lock", {})

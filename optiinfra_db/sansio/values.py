@@ -308,9 +308,23 @@ def _adapter(tp: Any) -> TypeAdapter[Any]:
     return TypeAdapter(tp)
 
 
+#: check's adapters by the identity of the type (kept here, so the id stays
+#: that type's): hashing an ``Annotated`` type for the cache above walks its
+#: metadata, about 1 us a call, where a worker's claim checks five arguments.
+_BY_ID: dict[int, tuple[Any, TypeAdapter[Any]]] = {}
+
+
 def check(tp: Any, value: Any) -> Any:
     """Validate a plain argument like a record field (ValidationError before any SQL)."""
-    return _adapter(tp).validate_python(value)
+    known = _BY_ID.get(id(tp))
+    if known is None:
+        # Equal types share one adapter (by value); at most 512 identities
+        # kept, so types made afresh per call (list[X]) can't grow it.
+        adapter = _adapter(tp)
+        if len(_BY_ID) < 512:
+            _BY_ID[id(tp)] = (tp, adapter)
+        return adapter.validate_python(value)
+    return known[1].validate_python(value)
 
 
 def limit_of(limit: int) -> int:

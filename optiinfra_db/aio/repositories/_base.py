@@ -203,17 +203,23 @@ class Reader(TableCore[R]):
         chunks, so a long page does not stall the other tasks for its whole
         decode."""
         query = self._query(name)
+        conn = self.conn
         with await self._ready(query):
-            async with self.conn.cursor(row_factory=tuple_row) as cur:
-                await self._execute(cur, query, "many", params)
-                result = cur.pgresult
-                records: list[M] = []
-                for start in range(0, 0 if result is None else result.ntuples, CHUNK):
-                    if start:  # async-only: let other tasks run between chunks
-                        await asyncio.sleep(0)
-                    chunk = texts(result, start, start + CHUNK, query.sql)
-                    records += self._decode_texts(model, chunk)
-                return records
+            cur = spare_cursor(conn) or conn.cursor(row_factory=tuple_row)
+            await self._execute(cur, query, "many", params)
+            result = cur.pgresult
+            rows = 0 if result is None else result.ntuples
+            records: list[M] = []
+            for start in range(0, rows, CHUNK):
+                if start:  # async-only: let other tasks run between chunks
+                    await asyncio.sleep(0)
+                chunk = texts(result, start, start + CHUNK, query.sql)
+                records += self._decode_texts(model, chunk)
+            if rows <= 1:  # a claim's one run: the cursor serves the next call
+                keep_cursor(conn, cur)
+            else:
+                await cur.close()  # the result goes now, not when collected
+            return records
 
     def _stream(self, name: str, params: Params, batch_size: int) -> AsyncIterator[R]:
         """The rows of a named query as records through a server-side cursor
