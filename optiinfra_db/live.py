@@ -268,6 +268,17 @@ def wait_for_work(
     return wake < deadline  # a delayed run fell due before the timeout
 
 
+def unlisten(conn: Connection) -> None:
+    """End every LISTEN of ``conn`` (wait_for_work's among them), so that it
+    can go back to a pool hearing nothing; the next wait_for_work on it
+    subscribes it again."""
+    with wrap_errors(conn.autocommit):
+        execute(conn, "live.unlisten_all")
+        if not conn.autocommit:
+            conn.commit()
+    _LISTENING.discard(conn)
+
+
 def _next_due(conn: Connection, wanted: set[str] | None, customer: UUID | None) -> float | None:
     """Seconds until the next delayed run (of the ``wanted`` types) is due,
     by the server's clock; None when none waits. Ends the transaction its

@@ -39,6 +39,7 @@ MIGRATION_IDS = (
     "0021.first-start-backfill",
     "0022.scheduling",
     "0023.scheduling-indexes",
+    "0024.cancel-notify",
 )
 
 EXPECTED_TABLES = frozenset({

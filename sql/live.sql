@@ -20,6 +20,17 @@ LISTEN optiinfra_transitions;
 -- Subscribe this session to "an execution became pending" announcements.
 LISTEN optiinfra_work;
 
+-- name: listen_cancel :exec
+-- Subscribe this session to "a running run was taken from its holder"
+-- announcements (the run's id as payload; migration 0024): run_worker's
+-- listener, which stops that run's handler.
+LISTEN optiinfra_cancel;
+
+-- name: unlisten_all :exec
+-- End every subscription of this session: a worker's connections go back to
+-- the pool hearing nothing.
+UNLISTEN *;
+
 -- name: position :one
 -- Where the log stands for this session: its snapshot, and its own
 -- transaction when that has an id (a snapshot does not list its own

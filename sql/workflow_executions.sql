@@ -804,10 +804,13 @@ SELECT to_json(moved)::text FROM moved ORDER BY moved.created_at, moved.id;
 -- back to pending (worker, lease and started_at cleared), claimable again
 -- at now + %(delay)s (NULL: optiinfra_backoff(attempt)), error_details as
 -- given (kept in the log with the move); else it fails, its error_details
--- saying the attempts were exhausted. Its running and retrying steps fail
--- with that error (that attempt's, kept in the log); on failing, its
--- pending steps are skipped. Refused (no row) unless %(worker_id)s holds
--- the run on a live lease (fencing, as every worker move).
+-- saying the attempts were exhausted. Without %(penalty)s (a worker
+-- shutting down) the attempt is not spent: attempt one lower (the next
+-- claim counts the same one again), pending whatever the budget, claimable
+-- at once (or after %(delay)s). Its running and retrying steps fail with
+-- that error (that attempt's, kept in the log; they restart on the next
+-- claim); on failing, its pending steps are skipped. Refused (no row) unless
+-- %(worker_id)s holds the run on a live lease (fencing, as every worker move).
 WITH ctx AS MATERIALIZED (
     -- The reason and worker of this move, for the transition log's trigger
     -- (transaction-local, stamped with this statement's start).
@@ -818,16 +821,20 @@ WITH ctx AS MATERIALIZED (
 ),
 moved AS (
     UPDATE workflow_executions AS e SET
-        status = CASE WHEN e.attempt < e.max_attempts THEN 'pending' ELSE 'failed' END::workflow_status,
-        started_at = CASE WHEN e.attempt < e.max_attempts THEN NULL ELSE e.started_at END,
-        completed_at = CASE WHEN e.attempt < e.max_attempts THEN NULL ELSE clock_timestamp() END,
-        worker_id = CASE WHEN e.attempt < e.max_attempts THEN NULL ELSE e.worker_id END,
-        run_after = CASE WHEN e.attempt < e.max_attempts
+        status = CASE WHEN (e.attempt < e.max_attempts OR NOT %(penalty)s::boolean) THEN 'pending' ELSE 'failed' END::workflow_status,
+        started_at = CASE WHEN (e.attempt < e.max_attempts OR NOT %(penalty)s::boolean) THEN NULL ELSE e.started_at END,
+        completed_at = CASE WHEN (e.attempt < e.max_attempts OR NOT %(penalty)s::boolean) THEN NULL ELSE clock_timestamp() END,
+        worker_id = CASE WHEN (e.attempt < e.max_attempts OR NOT %(penalty)s::boolean) THEN NULL ELSE e.worker_id END,
+        run_after = CASE WHEN (e.attempt < e.max_attempts OR NOT %(penalty)s::boolean)
                          THEN clock_timestamp()
-                              + coalesce(%(delay)s::interval, optiinfra_backoff(e.attempt))
+                              + coalesce(%(delay)s::interval,
+                                         CASE WHEN %(penalty)s::boolean
+                                              THEN optiinfra_backoff(e.attempt)
+                                              ELSE interval '0' END)
                          ELSE e.run_after END,
         lease_expires_at = NULL,
-        error_details = CASE WHEN e.attempt < e.max_attempts THEN %(error_details)s::jsonb
+        attempt = e.attempt - (NOT %(penalty)s::boolean)::integer,
+        error_details = CASE WHEN (e.attempt < e.max_attempts OR NOT %(penalty)s::boolean) THEN %(error_details)s::jsonb
                              ELSE coalesce(%(error_details)s::jsonb, '{}'::jsonb)
                                   || jsonb_build_object(
                                          'reason', 'attempts_exhausted',
@@ -853,7 +860,7 @@ closed AS (
             ELSE coalesce(moved.error_details, '{}'::jsonb) || jsonb_build_object(
                 'reason', coalesce(%(reason)s::text, 'requeue'),
                 'worker_id', %(worker_id)s::text,
-                'attempt', moved.attempt)
+                'attempt', moved.attempt + (NOT %(penalty)s::boolean)::integer)
         END
     FROM moved
     WHERE s.workflow_execution_id = moved.id

@@ -268,6 +268,17 @@ async def wait_for_work(
     return wake < deadline  # a delayed run fell due before the timeout
 
 
+async def unlisten(conn: AsyncConnection) -> None:
+    """End every LISTEN of ``conn`` (wait_for_work's among them), so that it
+    can go back to a pool hearing nothing; the next wait_for_work on it
+    subscribes it again."""
+    with wrap_errors(conn.autocommit):
+        await execute(conn, "live.unlisten_all")
+        if not conn.autocommit:
+            await conn.commit()
+    _LISTENING.discard(conn)
+
+
 async def _next_due(
     conn: AsyncConnection, wanted: set[str] | None, customer: UUID | None
 ) -> float | None:

@@ -334,6 +334,7 @@ class WorkflowExecutionRepository(
         error_details: dict[str, Any] | None = None,
         reason: str | None = None,
         actor: str | None = None,
+        penalty: bool = True,
     ) -> WorkflowExecution:
         """The holder gives a running run back: pending again, claimable at
         now + ``delay`` (0 up to a day), or after the default backoff when
@@ -341,8 +342,10 @@ class WorkflowExecutionRepository(
         (docs/scheduling.md). Its running steps fail with ``error_details``
         (kept in that attempt's history). When ``attempt`` has reached
         ``max_attempts`` it fails instead, ``error_details`` saying the
-        attempts were exhausted. Fenced: LeaseLostError unless ``worker_id``
-        holds the run on a live lease."""
+        attempts were exhausted. ``penalty=False`` (a worker shutting down)
+        spends no attempt: no backoff, ``attempt`` one lower (the next claim
+        counts the same one again), never failed for the budget. Fenced:
+        LeaseLostError unless ``worker_id`` holds the run on a live lease."""
         wait = None if delay is None else check(Delay, delay)
         return await self._move(
             "requeue",
@@ -354,6 +357,7 @@ class WorkflowExecutionRepository(
             actor,
             delay=wait,
             error_details=jsonb(error_details, required=False),
+            penalty=check(bool, penalty),
         )
 
     async def rerun(
