@@ -129,6 +129,8 @@ from optiinfra_db.repositories import (
     page_token,
 )
 from optiinfra_db.retention import PurgeBatch, PurgeResult, purge, purge_count
+from optiinfra_db.sansio.worker import Fail, Retry, WorkerReport
+from optiinfra_db.worker import Job, run_worker
 
 __version__ = "0.1.0"
 
@@ -178,9 +180,11 @@ __all__ = [
     "EventRepository",
     "EventSeverity",
     "EventType",
+    "Fail",
     "IdempotencyConflictError",
     "InvalidReferenceError",
     "InvalidTransitionError",
+    "Job",
     "LeaseLostError",
     "LockTimeoutError",
     "MetricType",
@@ -205,6 +209,7 @@ __all__ = [
     "ReportRepository",
     "Repositories",
     "RepositoryError",
+    "Retry",
     "RollbackRefusedError",
     "RowDecodeError",
     "RunParties",
@@ -214,6 +219,7 @@ __all__ = [
     "StepFailureSummary",
     "StepStatus",
     "TransientError",
+    "WorkerReport",
     "WorkflowArtifact",
     "WorkflowArtifactCreate",
     "WorkflowArtifactRepository",
@@ -245,6 +251,7 @@ __all__ = [
     "purge",
     "purge_count",
     "rollback",
+    "run_worker",
     "stream_all",
     "stream_batches",
     "use_app_role",

@@ -46,6 +46,7 @@ IO_API: dict[str, str] = {
     "wait_for_work": "wait_for_work",
     "purge": "purge",
     "purge_count": "purge_count",
+    "run_worker": "run_worker",
     "Repositories": "AsyncRepositories",
     "ReportRepository": "ReportRepository",
     "AgentCapabilityRepository": "AgentCapabilityRepository",

@@ -14,6 +14,9 @@ arguments and defaults.
 * ``ReportRepository(aconn)``: the command line's reports as records.
 * ``watch(...)``: an async iterator; ``wait_for_work(...)``, ``purge(...)``
   and ``purge_count(...)``: coroutines.
+* ``run_worker(pool, handler, ...)``: the worker loop, handlers as coroutine
+  functions given a ``Job`` (``odb.Retry`` / ``odb.Fail`` are the sync
+  package's).
 
 Records, enums and errors are the sync package's (``optiinfra_db``).
 Migrations stay on yoyo, which is sync: run them at start-up in a thread
@@ -55,6 +58,7 @@ from optiinfra_db.aio.repositories import (
     WorkflowStepRepository,
 )
 from optiinfra_db.aio.retention import PurgeBatch, PurgeResult, purge, purge_count
+from optiinfra_db.aio.worker import Job, run_worker
 
 __all__ = [
     "AgentCapabilityRepository",
@@ -66,6 +70,7 @@ __all__ = [
     "AsyncRepositories",
     "CustomerRepository",
     "EventRepository",
+    "Job",
     "OptimizationRepository",
     "PurgeBatch",
     "PurgeResult",
@@ -82,6 +87,7 @@ __all__ = [
     "log_position",
     "purge",
     "purge_count",
+    "run_worker",
     "stream_all",
     "stream_batches",
     "use_app_role",

@@ -14,7 +14,8 @@ and a non-zero exit; ``--debug`` shows the traceback instead.
 Layout: ``main`` (the parser and the failure path), ``args`` (the value
 types that check arguments as they are parsed), ``target`` (which database,
 connections, ``--customer``), ``render`` (tables, JSON, progress), and a
-module per command group: ``schema``, ``runs``, ``history``, ``demo``. The
+module per command group: ``schema``, ``runs``, ``history``, ``demo``,
+``worker``. The
 commands run no SQL of their own: every report comes from a public library
 function (``ReportRepository``, the repositories, ``health``, ``seed``).
 """

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from optiinfra_db.cli.render import note, remember_secrets, safe
 from optiinfra_db.cli.target import EXIT_FAIL, EXIT_USAGE
-from optiinfra_db.enums import WorkflowStatus
+from optiinfra_db.enums import WorkflowStatus, WorkflowType
 from optiinfra_db.fieldtypes import MAX_LIMIT
 
 __all__ = [
@@ -32,7 +32,9 @@ __all__ = [
     "moment",
     "positive_up_to",
     "scale",
+    "seconds",
     "statuses",
+    "workflow_types",
 ]
 
 
@@ -76,12 +78,32 @@ def moment(option: str) -> Callable[[str], datetime]:
     return parse
 
 
-def interval(text: str) -> float:
-    """'10s', '500ms', '2m' as seconds (> 0)."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)", text.strip())
-    if not match or float(match[1]) <= 0:
-        raise BadValue(f"--every: expected e.g. 10s, 500ms or 2m, not {text!r}")
-    return float(match[1]) * {"ms": 0.001, "s": 1.0, "m": 60.0}[match[2]]
+def seconds(option: str) -> Callable[[str], float]:
+    """'10s', '500ms', '2m' as seconds (> 0); ``option`` names the flag in the error."""
+
+    def parse(text: str) -> float:
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)", text.strip())
+        if not match or float(match[1]) <= 0:
+            raise BadValue(f"{option}: expected e.g. 10s, 500ms or 2m, not {text!r}")
+        return float(match[1]) * {"ms": 0.001, "s": 1.0, "m": 60.0}[match[2]]
+
+    return parse
+
+
+interval = seconds("--every")
+
+
+def workflow_types(text: str) -> list[WorkflowType]:
+    """A comma list of workflow types (cost_analysis,health_check...)."""
+    known = {t.value: t for t in WorkflowType}
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    wrong = [n for n in names if n not in known]
+    if not names or wrong:
+        raise BadValue(
+            f"--types: unknown workflow type {safe(', '.join(wrong) or text)!s}; "
+            f"one or more of {', '.join(known)}"
+        )
+    return [known[n] for n in names]
 
 
 def positive_up_to(option: str, most: int = MAX_LIMIT) -> Callable[[str], int]:
@@ -93,7 +115,7 @@ def positive_up_to(option: str, most: int = MAX_LIMIT) -> Callable[[str], int]:
         except ValueError:
             value = 0
         if not 1 <= value <= most:
-            raise argparse.ArgumentTypeError(f"{option} must be from 1 to {most}")
+            raise BadValue(f"{option} must be from 1 to {most}")
         return value
 
     return parse

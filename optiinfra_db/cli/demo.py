@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -18,11 +20,11 @@ from optiinfra_db.cli.render import Style, duration, note, progress_bar
 from optiinfra_db.cli.runs import load_run, show_run
 from optiinfra_db.cli.target import EXIT_OK, CliError, guard_lock, open_conn, resolve
 from optiinfra_db.enums import AgentType, StepStatus, WorkflowStatus, WorkflowType
-from optiinfra_db.live import wait_for_work
 from optiinfra_db.migrate import migrate
 from optiinfra_db.records import AgentCreate, NewWorkflowStep, WorkflowExecutionCreate
 from optiinfra_db.repositories import ReportRepository, Repositories
 from optiinfra_db.seed import AlreadySeededError, is_seeded, seed
+from optiinfra_db.worker import Job
 
 #: Executions the demo adds to the story so the statistics look like real traffic.
 DEMO_SCALE = 2_000
@@ -80,7 +82,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             show_run(*found, sys.stdout)
         conn.rollback()
         print()
-        recovered = demo_recovery(conn)
+        recovered = demo_recovery(conn, target.dsn)
         found = load_run(conn, recovered)
         assert found is not None
         print(Style(sys.stdout)("a run whose worker died: requeued, then finished elsewhere", "1"))
@@ -94,7 +96,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 DEMO_LEASE = timedelta(milliseconds=300)
 
 
-def demo_recovery(conn: psycopg.Connection[Any]) -> UUID:
+def finish_run(job: Job) -> dict[str, Any]:
+    """worker-b's handler (``optiinfra-db worker --module
+    optiinfra_db.cli.demo:finish_run``): the run's unfinished steps, in
+    order, then the run's output."""
+    steps = job.repos.workflow_steps
+    for step in job.steps:
+        if step.status in (StepStatus.COMPLETED, StepStatus.SKIPPED):
+            continue  # resume at the first unfinished step
+        steps.start(step.id, worker_id=job.worker_id)
+        steps.complete(step.id, {"ok": True}, worker_id=job.worker_id)
+    return {"savings_usd": 1840}
+
+
+def demo_recovery(conn: psycopg.Connection[Any], dsn: str) -> UUID:
     """Worker A claims a 3-step run, finishes step 1, starts step 2 and dies
     (stops heartbeating). Once its lease runs out the reaper requeues the run;
     worker B claims it and resumes at step 2. Returns the run's id."""
@@ -130,19 +145,25 @@ def demo_recovery(conn: psycopg.Connection[Any]) -> UUID:
     reaped = [r for r in wx.reap_expired(limit=1000) if r.id == run.id]
     conn.commit()
     assert reaped and reaped[0].status is WorkflowStatus.PENDING
-    # The reaper requeued it with a backoff (about 2 s): worker-b sleeps in
-    # wait_for_work, which wakes when the run falls due.
-    while not (got := wx.claim("worker-b", agent_id=agent.id)):
-        conn.commit()
-        wait_for_work(conn, timeout=10)
-    (again,) = got
-    for step in steps.list_for_execution(again.id):
-        if step.status in (StepStatus.COMPLETED, StepStatus.SKIPPED):
-            continue  # resume at the first unfinished step
-        steps.start(step.id, worker_id="worker-b")
-        steps.complete(step.id, {"ok": True}, worker_id="worker-b")
-    wx.complete(run.id, {"savings_usd": 1840}, worker_id="worker-b", reason="all steps done")
-    conn.commit()
+    # The reaper requeued it with a backoff (about 2 s). worker-b is a worker
+    # process, `optiinfra-db worker` on finish_run below: it sleeps in
+    # wait_for_work until the run falls due, claims it and resumes at step 2.
+    worker_b = subprocess.Popen(
+        [sys.executable, "-m", "optiinfra_db.cli", "--database-url", dsn, "worker",
+         "--module", "optiinfra_db.cli.demo:finish_run", "--agent", str(agent.id),
+         "--worker-id", "worker-b"],
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while (done := wx.get(run.id)) is not None and done.status is not WorkflowStatus.COMPLETED:
+            conn.rollback()
+            if time.monotonic() > deadline or worker_b.poll() is not None:
+                raise CliError("demo: worker-b did not finish the run")
+            time.sleep(0.1)
+        conn.rollback()
+    finally:
+        worker_b.send_signal(signal.SIGTERM)  # it stops gracefully
+        worker_b.wait(30)
     return run.id
 
 

@@ -60,7 +60,10 @@ def test_demo_on_an_empty_embedded_data_directory(tmp_path: Path) -> None:
     # the recovered run: worker-a's lease expired, worker-b finished it
     assert "requeued, then finished elsewhere" in result.stdout
     assert "running -> pending" in result.stdout and "lease_expired" in result.stdout
-    assert "worker-b" in result.stdout and "all steps done" in result.stdout
+    assert "worker-b" in result.stdout and "completed" in result.stdout
+    # worker-b was a worker process: optiinfra-db worker, stopped by SIGTERM
+    assert "worker worker-b: optiinfra_db.cli.demo:finish_run (threads)" in result.stderr
+    assert "worker worker-b: stopped; 1 completed" in result.stderr
     assert "Traceback" not in result.stderr
     # Run again: already migrated and seeded, same story.
     again = subprocess.run(
@@ -698,3 +701,16 @@ def test_runs_rerun_sends_a_dead_letter_round_again(
     assert code != 0 and "pending" in (out + err)  # not a dead letter any more
     code, out, _ = run(capsys, "runs", "list", "--database-url", db_dsn)
     assert code == 0 and "prio" in out and "run after" in out
+
+
+def test_worker_refuses_what_it_cannot_run(capsys: pytest.CaptureFixture[str], db_dsn: str) -> None:
+    for argv, said in (
+        (["--module", "no_such_module_x:handle"], "cannot import no_such_module_x"),
+        (["--module", "tests.worker_handlers"], "expected package.module:function"),
+        (["--module", "tests.worker_handlers:nothing_here"], "has no function"),
+        (["--module", "tests.worker_handlers:with_steps", "--types", "bogus"], "--types"),
+        (["--module", "tests.worker_handlers:with_steps", "--lease", "soon"], "--lease"),
+        (["--module", "tests.worker_handlers:with_steps", "--concurrency", "0"], "--concurrency"),
+    ):
+        code, out, err = run(capsys, "worker", *argv, "--database-url", db_dsn)
+        assert code == 1 and said in err and out == "", (argv, err)

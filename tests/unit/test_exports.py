@@ -13,8 +13,9 @@ import optiinfra_db.aio as aio
 from tests.sides import IO_API
 
 TESTS = Path(__file__).resolve().parents[1]
-#: Exports of the asyncio side that do no I/O (shared with the sync side).
-PLAIN = {"PurgeBatch", "PurgeResult"}
+#: Exports of the asyncio side that do no I/O (shared with the sync side, or
+#: a record of each side's: a Job holds that side's repositories).
+PLAIN = {"PurgeBatch", "PurgeResult", "Job"}
 
 
 def test_every_asyncio_export_has_its_sync_twin_of_the_same_name() -> None:

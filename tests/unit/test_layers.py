@@ -40,11 +40,17 @@ def _generated() -> set[str]:
     return {n for n, p in _modules().items() if p.read_text().startswith(GENERATED_MARK)}
 
 
+#: Written by hand on both sides (tasks / threads; tools/async_to_sync.py).
+HAND_WRITTEN_PAIR = {"optiinfra_db.aio._concurrency", "optiinfra_db._concurrency"}
+
+
 def test_every_sync_io_module_is_generated_from_its_asyncio_source() -> None:
     modules = _modules()
     aio = {n for n in modules if n.startswith("optiinfra_db.aio.") and not n.endswith(".aio")}
     mirrored = {n.replace("optiinfra_db.aio.", "optiinfra_db.", 1) for n in aio}
-    assert mirrored == _generated()
+    assert mirrored - HAND_WRITTEN_PAIR == _generated()
+    assert set(modules) >= HAND_WRITTEN_PAIR
+    assert not HAND_WRITTEN_PAIR & _generated()
 
 
 def test_the_asyncio_source_imports_nothing_generated() -> None:
