@@ -54,6 +54,7 @@ from psycopg.types.json import Jsonb
 import optiinfra_db as odb
 from benchmarks import aio as bench_aio
 from benchmarks.common import RAW, Data, Operation
+from benchmarks.pool import pool_verdicts, report_pool, worker_pool
 from benchmarks.sync_ops import operations
 from optiinfra_db import embedded
 
@@ -721,108 +722,6 @@ def run_async(
         loop.close()
 
 
-# --------------------------------------------------------------------------- worker pool
-
-
-@dataclass
-class PoolRun:
-    """What the threads of one pool run share."""
-
-    barrier: threading.Barrier
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    claimed: list[UUID] = field(default_factory=list)
-    errors: list[BaseException] = field(default_factory=list)
-
-
-def pool_worker(dsn: str, name: str, agent_id: UUID, shared: PoolRun) -> None:
-    """One worker thread: claim, run the steps, complete, until the queue is empty."""
-    try:
-        with odb.connect(dsn, autocommit=True) as c:
-            r = odb.Repositories(c)
-            wx, steps = r.workflow_executions, r.workflow_steps
-            mine: list[UUID] = []
-            shared.barrier.wait()
-            while got := wx.claim(name, agent_id=agent_id):
-                run = got[0]
-                mine.append(run.id)
-                for step in steps.list_for_execution(run.id):
-                    steps.start(step.id, worker_id=name)
-                    steps.complete(step.id, {"ok": True}, worker_id=name)
-                wx.complete(run.id, {"done": True}, worker_id=name)
-            with shared.lock:
-                shared.claimed.extend(mine)
-    except BaseException as exc:  # reported by the caller
-        shared.errors.append(exc)
-
-
-def worker_pool(dsn: str, data: Data, n_runs: int) -> list[dict[str, Any]]:
-    """1, 2, 4 and 8 worker threads, each on its own connection, claim and
-    finish ``n_runs`` executions of 3 steps (claim, list the steps, start and
-    complete each, complete the run: every write fenced by worker_id).
-    Executions per second, and how many runs were claimed twice (from the
-    transition log: moves into running per run)."""
-    out = []
-    for threads in (1, 2, 4, 8):
-        with odb.connect(dsn) as conn:
-            repos = odb.Repositories(conn)
-            agent = repos.agents.create(
-                odb.AgentCreate(type="orchestrator", name=f"pool-{threads}-{uuid4().hex[:8]}")
-            )
-            made = [
-                repos.workflow_executions.create_with_steps(
-                    odb.WorkflowExecutionCreate(
-                        agent_id=agent.id,
-                        customer_id=data.customer,
-                        workflow_type="health_check",
-                    ),
-                    [odb.NewWorkflowStep(step_name=f"s{i}", step_order=i) for i in (1, 2, 3)],
-                ).execution.id
-                for _ in range(n_runs)
-            ]
-            conn.commit()
-        shared = PoolRun(threading.Barrier(threads))
-        pool = [
-            threading.Thread(target=pool_worker, args=(dsn, f"pool-{i}", agent.id, shared))
-            for i in range(threads)
-        ]
-        started = time.perf_counter()
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join()
-        elapsed = time.perf_counter() - started
-        if shared.errors:
-            raise shared.errors[0]
-        claimed = shared.claimed
-        with odb.connect(dsn) as conn:
-            row = conn.execute(
-                "SELECT count(*) FILTER (WHERE n > 1), count(*) FROM ("
-                " SELECT workflow_execution_id, count(*) AS n FROM workflow_transitions"
-                " WHERE workflow_execution_id = ANY(%s) AND workflow_step_id IS NULL"
-                " AND to_status = 'running' GROUP BY workflow_execution_id) AS t",
-                [made],
-            ).fetchone()
-            done = conn.execute(
-                "SELECT count(*) FROM workflow_executions"
-                " WHERE id = ANY(%s) AND status = 'completed'",
-                [made],
-            ).fetchone()
-        assert row is not None and done is not None
-        out.append(
-            {
-                "threads": threads,
-                "executions": n_runs,
-                "seconds": elapsed,
-                "per_second": n_runs / elapsed,
-                "double_claims": row[0] + (len(claimed) - len(set(claimed))),
-                "claimed_once": row[1],
-                "completed": done[0],
-            }
-        )
-        print(f"  measured: worker pool, {threads} thread(s)", file=sys.stderr, flush=True)
-    return out
-
-
 def live_latency(dsn: str, data: Data, n: int) -> dict[str, Any]:
     """Commit -> yielded by odb.watch, and commit -> woken in odb.wait_for_work:
     ``n`` one-transition commits each, spaced so each is measured alone."""
@@ -927,33 +826,6 @@ def live_verdicts(live: dict[str, Any]) -> int:
         f"{w['n']} of {live['expected']}"
     )
     return (not ok_wake) + (not ok_watch)
-
-
-def report_pool(pool: list[dict[str, Any]]) -> None:
-    if not pool:
-        return
-    n = pool[0]["executions"]
-    print(f"\nworker pool: threads claiming and finishing {n:,} executions of 3 steps each")
-    heads = (("threads", 7), ("seconds", 8), ("executions/s", 13), ("double claims", 14))
-    print("  " + " ".join(f"{h:>{w}}" for h, w in heads) + f" {'completed':>10}")
-    for row in pool:
-        print(
-            f"  {row['threads']:>7} {row['seconds']:>8.2f} {row['per_second']:>13.0f} "
-            f"{row['double_claims']:>14} {row['completed']:>10,}"
-        )
-
-
-def pool_verdicts(pool: list[dict[str, Any]]) -> int:
-    misses = 0
-    for row in pool:
-        ok = row["double_claims"] == 0 and row["completed"] == row["executions"]
-        misses += not ok
-        print(
-            f"  {'met   ' if ok else 'MISSED'} worker pool, {row['threads']} thread(s): "
-            f"{row['double_claims']} double claims, {row['completed']:,} of "
-            f"{row['executions']:,} completed"
-        )
-    return misses
 
 
 def main(argv: list[str] | None = None) -> int:

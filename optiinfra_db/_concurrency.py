@@ -17,7 +17,9 @@ __all__ = [
     "Event",
     "Handle",
     "HandlerResult",
+    "current",
     "on_stop_signals",
+    "recover",
     "spawn",
     "wait_event",
 ]
@@ -53,6 +55,15 @@ class Handle:
         """Wait up to ``timeout`` seconds for it to end; True when it has."""
         self.thread.join(max(timeout, 0.0))
         return not self.thread.is_alive()
+
+
+def current() -> Handle:
+    """The thread this runs in."""
+    return Handle(threading.current_thread())
+
+
+def recover() -> None:
+    """Nothing to undo: a thread is never cancelled."""
 
 
 def spawn(fn: Callable[..., Any], *args: Any, name: str) -> Handle:

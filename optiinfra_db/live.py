@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from datetime import timedelta
 from time import monotonic
@@ -242,6 +242,22 @@ def wait_for_work(
     whose delayed runs it reads the next due time of, under row-level
     security (needed on an optiinfra_app login, which reads none without
     it); the wake-ups on new work come for every customer."""
+    return wait_hearing(
+        conn, timeout=timeout, workflow_types=workflow_types, customer_id=customer_id
+    )
+
+
+def wait_hearing(
+    conn: Connection,
+    *,
+    timeout: float | timedelta,
+    workflow_types: Iterable[WorkflowType | str] | None = None,
+    customer_id: UUID | str | None = None,
+    heard: Callable[[psycopg.Notify], Any] | None = None,
+) -> bool:
+    """wait_for_work, handing every other notification the connection hears
+    meanwhile to ``heard`` (run_worker's listener: cancels arrive on the
+    same connection, its only listening session)."""
     limit, wanted = wait_args(timeout, workflow_types)
     customer = None if customer_id is None else check_id(customer_id)
     if conn not in _LISTENING:
@@ -259,11 +275,12 @@ def wait_for_work(
     with wrap_errors(conn.autocommit):
         while (left := wake - monotonic()) > 0:
             # Closed at once when left early: the generator holds the connection's lock.
-            with closing(conn.notifies(timeout=left, stop_after=1)) as heard:
-                for notify in heard:
-                    if notify.channel == "optiinfra_work" and (
-                        wanted is None or notify.payload in wanted
-                    ):
+            with closing(conn.notifies(timeout=left, stop_after=1)) as notes:
+                for notify in notes:
+                    if notify.channel != "optiinfra_work":
+                        if heard is not None:
+                            heard(notify)
+                    elif wanted is None or notify.payload in wanted:
                         return True
     return wake < deadline  # a delayed run fell due before the timeout
 

@@ -8,7 +8,9 @@ module. Same names, same meaning:
 * ``spawn(fn, *args)``: run ``fn(*args)`` beside the caller; a ``Handle``.
 * ``Handle.stop()``: interrupt it where the side can (a task is cancelled;
   a thread can't be: its job's ``cancelled`` event is what it watches).
-* ``Cancelled``: what an interrupted handler raises (a thread: never).
+* ``current()``: the running task / thread, as a ``Handle``.
+* ``Cancelled``: what an interrupted handler raises (a thread: never);
+  ``recover()`` after catching it and carrying on.
 * ``on_stop_signals(event)``: SIGTERM/SIGINT set ``event`` while the loop
   owns the main thread; returns what undoes it.
 """
@@ -26,7 +28,9 @@ __all__ = [
     "Event",
     "Handle",
     "HandlerResult",
+    "current",
     "on_stop_signals",
+    "recover",
     "spawn",
     "wait_event",
 ]
@@ -65,6 +69,21 @@ class Handle:
         if not self.task.done():
             await asyncio.wait([self.task], timeout=max(timeout, 0.0))
         return self.task.done()
+
+
+def current() -> Handle:
+    """The task this runs in (what ``Handle.stop`` interrupts)."""
+    task = asyncio.current_task()
+    assert task is not None, "called outside a task"
+    return Handle(task)
+
+
+def recover() -> None:
+    """After catching the cancellation of the current task and carrying on:
+    the task is not being cancelled any more (``Task.uncancel``)."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
 
 
 def spawn(fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: str) -> Handle:
