@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import subprocess
@@ -28,11 +29,28 @@ def with_steps(job: odb.Job) -> dict[str, Any]:
     return {"done": True, "by": job.worker_id}
 
 
+async def with_steps_async(job: Any) -> dict[str, Any]:
+    """with_steps on the asyncio side (``optiinfra_db.aio.run_worker``)."""
+    steps = job.repos.workflow_steps
+    pause = float((job.execution.input_data or {}).get("pause", 0.01))
+    for step in job.steps:
+        if step.status in (odb.StepStatus.COMPLETED, odb.StepStatus.SKIPPED):
+            continue
+        await steps.start(step.id, worker_id=job.worker_id)
+        await asyncio.sleep(pause * random.uniform(0.5, 1.5))
+        await steps.complete(step.id, {"by": job.worker_id}, worker_id=job.worker_id)
+    return {"done": True, "by": job.worker_id}
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_worker_process(dsn: str, worker_id: str, *extra: str) -> subprocess.Popen[bytes]:
-    """``optiinfra-db worker`` in a process of its own, on tests.worker_handlers."""
+def start_worker_process(
+    dsn: str, worker_id: str, *extra: str, handler: str = "with_steps"
+) -> subprocess.Popen[bytes]:
+    """``optiinfra-db worker`` in a process of its own, on a handler of
+    tests.worker_handlers (``with_steps``: threads; ``with_steps_async``:
+    the asyncio loop)."""
     return subprocess.Popen(
         [
             str(Path(sys.executable).parent / "optiinfra-db"),
@@ -40,7 +58,7 @@ def start_worker_process(dsn: str, worker_id: str, *extra: str) -> subprocess.Po
             dsn,
             "worker",
             "--module",
-            "tests.worker_handlers:with_steps",
+            f"tests.worker_handlers:{handler}",
             "--worker-id",
             worker_id,
             *extra,

@@ -356,20 +356,23 @@ class _Worker:
 
     async def _handle(self, conn: AsyncConnection, repos: AsyncRepositories, run: Any) -> None:
         """Call the handler on the run, then move the run by its outcome."""
-        slot = _Slot(run, Event(), current())
+        slot = _Slot(run, Event())
         self.active[str(run.id)] = slot
         try:
             steps = await repos.workflow_steps.list_for_execution(run.id)
             job = Job(run, self.args.worker_id, repos, steps, slot.cancelled)
             returned: Any = None
             raised: BaseException | None = None
-            try:
-                returned = await self.handler(job)
-            except Cancelled:  # the task was cancelled (asyncio): the run was taken
-                recover()
-                slot.gone = slot.gone or "taken"
-            except Exception as exc:
-                raised = exc
+            if not slot.gone:  # (taken while its steps were read: no handler)
+                # Only the handler may be interrupted (a lane lives on).
+                slot.handle = current()
+                try:
+                    returned = await self.handler(job)
+                except Cancelled:  # the task was cancelled (asyncio): the run was taken
+                    recover()
+                    slot.gone = slot.gone or "taken"
+                except Exception as exc:
+                    raised = exc
             slot.settling = True  # from here on a cancel interrupts nothing
             if not conn.autocommit:  # what the handler left open
                 await (conn.rollback() if raised or slot.gone else conn.commit())
@@ -391,7 +394,10 @@ class _Worker:
         runs, worker = repos.workflow_executions, self.args.worker_id
         try:
             if move == "complete":
-                await runs.complete(run.id, doc, worker_id=worker, skip_remaining=True)
+                try:
+                    await runs.complete(run.id, doc, worker_id=worker)
+                except InvalidTransitionError:  # steps left pending: skipped with it
+                    await runs.complete(run.id, doc, worker_id=worker, skip_remaining=True)
                 self.report.count("completed")
             elif move == "requeue":
                 moved = await runs.requeue(run.id, worker_id=worker, delay=delay, error_details=doc)

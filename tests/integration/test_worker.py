@@ -428,12 +428,14 @@ def _with_steps(repos: Any, world: World, pause: float, steps: int = 2) -> UUID:
 
 
 @pytest.mark.sync_only
+@pytest.mark.parametrize("handler", ["with_steps", "with_steps_async"])
 def test_a_worker_killed_mid_run_is_reaped_and_another_finishes_the_run(
-    repos: Any, world: World, conn: Conn, db_dsn: str
+    repos: Any, world: World, conn: Conn, db_dsn: str, handler: str
 ) -> None:
+    """Both loops (threads, asyncio) in worker processes of their own."""
     _quiet(repos, world)
     run = _with_steps(repos, world, pause=1.0)
-    first = start_worker_process(db_dsn, "w-doomed", "--lease", "2s")
+    first = start_worker_process(db_dsn, "w-doomed", "--lease", "2s", handler=handler)
     try:
         sql = (
             "SELECT count(*) FROM workflow_steps WHERE workflow_execution_id = %s"
@@ -443,7 +445,7 @@ def test_a_worker_killed_mid_run_is_reaped_and_another_finishes_the_run(
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-    second = start_worker_process(db_dsn, "w-rescuer", "--lease", "2s")
+    second = start_worker_process(db_dsn, "w-rescuer", "--lease", "2s", handler=handler)
     try:
         sql = "SELECT status::text FROM workflow_executions WHERE id = %s"
         assert _until(conn, sql, [run], [("completed",)], timeout=30) == [("completed",)]

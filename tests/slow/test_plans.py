@@ -445,6 +445,7 @@ def params_for(key: str, ids: dict[str, Any]) -> dict[str, Any]:
         values.update(agent_id=None, customer_id=None)
     if file == "workflow_executions":
         values["priority"] = 0  # a smallint here (a recommendation's is an enum)
+        values["penalty"] = True  # requeue: a handler's retry (False: a shutdown)
     if file == "retention":
         values.update(
             statuses=["completed", "failed", "cancelled", "timeout"],

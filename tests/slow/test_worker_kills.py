@@ -1,9 +1,10 @@
 """run_worker under fire (``pytest -m slow``): 4 worker processes
-(``optiinfra-db worker``) share 2,000 runs of 3 steps while one of them, at
-random, is SIGKILLed about every second and started again. At the end: every
-run completed (0 lost), every step completed exactly once with no step left
-open, and no run ever held by two workers at once (0 double claims, read
-from the transition log).
+(``optiinfra-db worker``, half on the asyncio loop, half on threads) share
+2,000 runs of 3 steps while one of them, at random, is SIGKILLed about
+every second and started again. At the end: every run completed (0 lost),
+every step completed exactly once with no step left open, and no run ever
+held by two workers at once (0 double claims, read from the transition
+log).
 """
 
 from __future__ import annotations
@@ -58,8 +59,17 @@ def test_four_worker_processes_with_random_kills_lose_and_double_nothing(
             def launch() -> subprocess.Popen[bytes]:
                 nonlocal started
                 started += 1
+                # Half of the processes run the asyncio loop, half the threads.
                 return start_worker_process(
-                    dsn, f"k-{started}", "--lease", "2s", "--concurrency", "2", "--grace", "2s"
+                    dsn,
+                    f"k-{started}",
+                    "--lease",
+                    "2s",
+                    "--concurrency",
+                    "2",
+                    "--grace",
+                    "2s",
+                    handler="with_steps_async" if started % 2 else "with_steps",
                 )
 
             workers = [launch() for _ in range(WORKERS)]
