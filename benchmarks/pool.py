@@ -7,8 +7,8 @@ start and complete each, complete the run, every write fenced by
 a loop until the queue is empty. run_worker: one call with
 ``concurrency=N`` on a pool (one claimer, N handler connections, its
 heartbeat and cancel connections). Each contender has a queue of its own
-(an agent), the tables are vacuumed before each, the order alternates per
-round, and one watcher times both the same way (until its count of the
+(an agent), the tables are vacuumed before each, each contender is measured
+twice in the order A B B A, and one watcher times both the same way (until its count of the
 queue's completed runs reaches ``n``, every 10 ms). Double claims are read from the transition log.
 """
 
@@ -186,25 +186,33 @@ def _tally(dsn: str, made: list[UUID], claimed: list[UUID]) -> tuple[int, int, i
 
 
 def worker_pool(dsn: str, data: Data, n_runs: int) -> list[dict[str, Any]]:
-    """Both contenders at 1, 2, 4 and 8 handlers (the order alternating)."""
+    """Both contenders at 1, 2, 4 and 8 handlers: two measurements each of
+    ``n_runs / 2`` runs, in the order A B B A (drift and whoever goes first
+    hit both alike); a contender's rate is its runs over its seconds."""
     out = []
-    for k, threads in enumerate(HANDLERS):
-        order = (BY_HAND, LOOP) if k % 2 == 0 else (LOOP, BY_HAND)
-        for contender in order:
-            agent_id, made = _queue(dsn, data, n_runs, f"pool-{threads}")
+    half = n_runs // 2
+    for threads in HANDLERS:
+        totals = {BY_HAND: [0.0, 0, 0, 0], LOOP: [0.0, 0, 0, 0]}
+        for contender in (BY_HAND, LOOP, LOOP, BY_HAND):
+            agent_id, made = _queue(dsn, data, half, f"pool-{threads}")
             _settle_tables(dsn)
             measure = by_hand if contender == BY_HAND else through_run_worker
-            seconds, claimed = measure(dsn, agent_id, n_runs, threads)
-            doubled, once, completed = _tally(dsn, made, claimed)
+            seconds, claimed = measure(dsn, agent_id, half, threads)
+            doubled, _, completed = _tally(dsn, made, claimed)
+            t = totals[contender]
+            t[0] += seconds
+            t[1] += half
+            t[2] += doubled
+            t[3] += completed
+        for contender, (seconds, runs, doubled, completed) in totals.items():
             out.append(
                 {
                     "threads": threads,
                     "contender": contender,
-                    "executions": n_runs,
+                    "executions": runs,
                     "seconds": seconds,
-                    "per_second": n_runs / seconds,
+                    "per_second": runs / seconds,
                     "double_claims": doubled,
-                    "claimed_once": once,
                     "completed": completed,
                 }
             )
