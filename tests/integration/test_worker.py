@@ -210,6 +210,13 @@ def _status(conn: Conn, ids: list[UUID]) -> dict[UUID, str]:
     return dict(rows)
 
 
+def _started(seen: Seen, runs: list[UUID], timeout: float = 10) -> None:
+    """Wait until the handlers have begun on ``runs``."""
+    deadline = time.monotonic() + timeout
+    while not set(runs) <= set(seen.started) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def _quiet(repos: Any, world: World) -> None:
     repos.workflow_executions.cancel(world.execution.id)
     repos.conn.commit()
@@ -296,9 +303,7 @@ def test_a_cancel_reaches_a_handler_that_writes_nothing_within_a_second(
     run = _create(repos, world, {"do": "sleep", "s": 30})
     seen = Seen()
     worker = running(seen, worker_id="w-cancel")
-    deadline = time.monotonic() + 10
-    while run not in seen.started and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _started(seen, [run])
     assert run in seen.started
     repos.workflow_executions.cancel(run, reason="operator said so", actor="ops@acme")
     conn.commit()
@@ -327,9 +332,7 @@ def test_shutdown_gives_unfinished_runs_back_without_spending_an_attempt(
     slow = [_create(repos, world, {"do": "sleep", "s": 30}) for _ in range(2)]
     seen = Seen()
     worker = running(seen, concurrency=2, shutdown_grace=timedelta(seconds=0.3))
-    deadline = time.monotonic() + 10
-    while len(seen.started) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _started(seen, slow)
     assert set(seen.started) == set(slow)
     report = worker.halt()
     assert report.given_back == 2
@@ -356,9 +359,7 @@ def test_shutdown_lets_a_handler_finish_within_the_grace(
     run = _create(repos, world, {"do": "sleep", "s": 0.5})
     seen = Seen()
     worker = running(seen, shutdown_grace=timedelta(seconds=10))
-    deadline = time.monotonic() + 10
-    while run not in seen.started and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _started(seen, [run])
     report = worker.halt()
     assert repos.workflow_executions.get(run).status is S.COMPLETED
     assert report.completed == 1 and report.given_back == 0
@@ -375,9 +376,7 @@ def test_a_handler_past_its_lease_is_fenced_out(
     run = _create(repos, world, {"do": "freeze"}, max_attempts=3)
     seen = Seen()
     worker = running(seen, worker_id="w-frozen", lease=timedelta(seconds=3))
-    deadline = time.monotonic() + 10
-    while run not in seen.started and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _started(seen, [run])
     # Its lease runs out (as if the process had stopped); a reaper (this test,
     # or the worker's own) requeues it, and another worker takes it.
     own_sql(
