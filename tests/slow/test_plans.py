@@ -115,6 +115,8 @@ SKIP = {k for k, q in CATALOG.items() if q.kind == "copy"} | {
     "seed.vacuum_analyze",  # a utility statement: EXPLAIN does not apply
     "live.listen_transitions",  # LISTEN: a utility statement
     "live.listen_work",
+    "live.listen_cancel",
+    "live.unlisten_all",  # UNLISTEN: a utility statement
     "meta.table_has_rows",  # an identifier template ({table}), one row at most
     # a stream's cursor (DECLARE / FETCH / CLOSE: templates of an identifier);
     # the statement a stream declares is explained under its own name
