@@ -28,11 +28,15 @@ from optiinfra_db.sansio.values import check
 
 __all__ = [
     "DEFAULT_GRACE",
+    "DEFAULT_LEASE",
+    "POLL_S",
     "Fail",
     "Retry",
+    "WorkerArgs",
     "WorkerReport",
     "after_handler",
     "error_of",
+    "worker_args",
 ]
 
 #: How long running handlers get to finish once the worker is told to stop.
@@ -172,6 +176,3 @@ class WorkerReport:
 
     def count(self, what: str) -> None:
         setattr(self, what, getattr(self, what) + 1)
-
-
-__all__ += ["DEFAULT_LEASE", "POLL_S", "WorkerArgs", "worker_args"]
