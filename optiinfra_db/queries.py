@@ -3,11 +3,17 @@
 A file holds queries, each introduced by a header line::
 
     -- name: get_detail :one
+    -- op: SELECT workflow_executions
     -- One execution with its steps and artifacts, in one round trip.
     SELECT ...;
 
 ``--`` lines right after the header are the query's description; the body runs
-until the next header or the end of the file. Kinds (as in sqlc):
+until the next header or the end of the file. One of them, ``op:``, declares
+what the statement does and to which table (``-- op: UPDATE
+workflow_executions``; the table left out where there is none, ``-- op:
+LISTEN``): OpenTelemetry's ``db.operation.name`` and ``db.collection.name``,
+reviewed with the statement rather than guessed from its text (a claim is an
+UPDATE of executions, however many CTEs come first). Kinds (as in sqlc):
 
 ``:one``      at most one row          ``:many``     any number of rows
 ``:exec``     no rows wanted           ``:execrows`` the number of rows affected
@@ -21,7 +27,8 @@ use and reads the owner's whole history). Every other statement is prepared
 on a long-lived connection and must have a good generic plan; the slow plan
 test checks both kinds.
 
-Loading fails, naming ``file:line``, on a malformed header, a duplicate name,
+Loading fails, naming ``file:line``, on a malformed header or ``op:`` line, a
+missing or second ``op:`` line, a duplicate name,
 an empty body, text before the first header, or a ``%`` that is neither a
 ``%(name)s`` placeholder nor an escaped ``%%`` (psycopg would misread it, even
 in a comment). Each statement is stored with its origin prepended,
@@ -70,6 +77,8 @@ _HEADER_FULL = re.compile(r"^--\s*name\s*:\s*([a-z][a-z0-9_]*)\s+:([a-z]+)\s*$")
 # Allowed uses of '%': '%%' and '%(identifier)s'.
 _PERCENT_OK = re.compile(r"%%|%\([a-z_][a-z0-9_]*\)s")
 _PLACEHOLDER = re.compile(r"%\(([a-z_][a-z0-9_]*)\)s")
+_OP = re.compile(r"^op\s*:")
+_OP_FULL = re.compile(r"^op:\s+([A-Z]+)(?:\s+([a-z_][a-z0-9_]*))?\s*$")
 # A statement that changes rows (a data-modifying CTE included); SELECT ...
 # FOR UPDATE is not one.
 _WRITES = re.compile(
@@ -101,6 +110,8 @@ class Query:
     params: frozenset[str]  # the %(name)s placeholders it uses
     custom_plan: bool = False  # "plan: custom" in its description: never prepared
     writes: bool = False  # it inserts, updates or deletes rows
+    operation: str = ""  # its "op:" line's operation, e.g. "UPDATE"
+    collection: str | None = None  # its "op:" line's table, if any
 
     @property
     def key(self) -> str:
@@ -136,6 +147,7 @@ def parse_file(path: Path) -> list[Query]:
     seen: dict[str, int] = {}
 
     header: tuple[str, str, int] | None = None
+    op: tuple[str, str | None] | None = None
     doc: list[str] = []
     body: list[str] = []
     in_doc = False
@@ -147,6 +159,10 @@ def parse_file(path: Path) -> list[Query]:
         if header is None:
             return
         name, kind, lineno = header
+        if op is None:
+            raise QueryFileError(
+                f"{where(lineno)}: query {name!r} has no '-- op: <OPERATION> [table]' line"
+            )
         text = "\n".join(body).strip()
         if not text or all(
             not ln.strip() or ln.strip().startswith("--") for ln in text.splitlines()
@@ -165,6 +181,8 @@ def parse_file(path: Path) -> list[Query]:
                 line=lineno,
                 params=frozenset(_PLACEHOLDER.findall(text)),
                 custom_plan=any(line.startswith("plan: custom") for line in doc),
+                operation=op[0],
+                collection=op[1],
                 writes=_WRITES.search(
                     "\n".join(ln for ln in text.splitlines() if not ln.strip().startswith("--"))
                 )
@@ -195,7 +213,7 @@ def parse_file(path: Path) -> list[Query]:
                 )
             seen[name] = lineno
             header = (name, kind, lineno)
-            doc, body, in_doc = [], [], True
+            doc, body, in_doc, op = [], [], True, None
             continue
         if "%" in raw:
             leftover = _PERCENT_OK.sub("", raw)
@@ -209,7 +227,19 @@ def parse_file(path: Path) -> list[Query]:
                 raise QueryFileError(f"{where(lineno)}: SQL before the first '-- name:' header")
             continue
         if in_doc and stripped.startswith("--"):
-            doc.append(stripped[2:].strip())
+            line = stripped[2:].strip()
+            if _OP.match(line):
+                declared = _OP_FULL.match(line)
+                if declared is None:
+                    raise QueryFileError(
+                        f"{where(lineno)}: malformed {line!r}; expected "
+                        "'-- op: <OPERATION> [table]' (e.g. '-- op: SELECT agents')"
+                    )
+                if op is not None:
+                    raise QueryFileError(f"{where(lineno)}: a second 'op:' line")
+                op = (declared.group(1), declared.group(2))
+                continue
+            doc.append(line)
             continue
         in_doc = False
         body.append(raw)

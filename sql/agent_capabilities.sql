@@ -1,6 +1,7 @@
 -- Agent capabilities: an agent may hold several versions of one capability.
 
 -- name: create :one
+-- op: INSERT agent_capabilities
 -- Insert one agent capability and return it (one round trip).
 -- Columns not listed keep their database defaults.
 INSERT INTO agent_capabilities (
@@ -14,6 +15,7 @@ RETURNING id, agent_id, capability_name, capability_version, enabled,
           config, description, created_at, updated_at;
 
 -- name: get :one
+-- op: SELECT agent_capabilities
 -- One agent capability by primary key.
 SELECT id, agent_id, capability_name, capability_version, enabled, config,
        description, created_at, updated_at
@@ -21,6 +23,7 @@ FROM agent_capabilities
 WHERE id = %(id)s;
 
 -- name: update :one
+-- op: UPDATE agent_capabilities
 -- Partial update of one agent capability: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
 -- combination. No row back means the id does not exist or (with
@@ -38,11 +41,13 @@ RETURNING id, agent_id, capability_name, capability_version, enabled,
           config, description, created_at, updated_at;
 
 -- name: delete :execrows
+-- op: DELETE agent_capabilities
 -- Delete one agent capability by primary key (and, through ON DELETE, what
 -- hangs off it).
 DELETE FROM agent_capabilities WHERE id = %(id)s;
 
 -- name: list_for_agent :many
+-- op: SELECT agent_capabilities
 -- One agent's capabilities by name and version, optionally only the enabled
 -- (true) or disabled (false) ones; NULL: all. Served by
 -- uq_agent_capabilities_agent_name_version.

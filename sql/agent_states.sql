@@ -1,6 +1,7 @@
 -- Agent states: at most one row per agent.
 
 -- name: create :one
+-- op: INSERT agent_states
 -- Insert one agent state and return it (one round trip).
 -- Columns not listed keep their database defaults.
 INSERT INTO agent_states (
@@ -17,6 +18,7 @@ RETURNING id, agent_id, current_status, active_workflows, locks,
           created_at, updated_at;
 
 -- name: get :one
+-- op: SELECT agent_states
 -- One agent state by primary key.
 SELECT id, agent_id, current_status, active_workflows, locks,
        last_activity, resource_usage, metadata, current_workflow_id,
@@ -25,6 +27,7 @@ FROM agent_states
 WHERE id = %(id)s;
 
 -- name: update :one
+-- op: UPDATE agent_states
 -- Partial update of one agent state: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
 -- combination. No row back means the id does not exist or (with
@@ -46,6 +49,7 @@ RETURNING id, agent_id, current_status, active_workflows, locks,
           created_at, updated_at;
 
 -- name: merge_metadata :one
+-- op: UPDATE agent_states
 -- Merge a JSON object into one row's metadata in one statement (jsonb ||:
 -- the patch's top-level keys replace the row's, others stay), so callers
 -- that each merge their own keys never lose each other's writes. No row
@@ -58,11 +62,13 @@ RETURNING id, agent_id, current_status, active_workflows, locks,
           created_at, updated_at;
 
 -- name: delete :execrows
+-- op: DELETE agent_states
 -- Delete one agent state by primary key (and, through ON DELETE, what hangs
 -- off it).
 DELETE FROM agent_states WHERE id = %(id)s;
 
 -- name: list :many
+-- op: SELECT agent_states
 -- Agent states, optionally in one current status, newest first. Keyset
 -- pagination: the first page passes after_created_at = 'infinity' and
 -- after_id = the greatest uuid; the next page passes the last row's
@@ -81,6 +87,7 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: get_for_agent :one
+-- op: SELECT agent_states
 -- The state of one agent (served by uq_agent_states_agent).
 SELECT id, agent_id, current_status, active_workflows, locks, last_activity,
        resource_usage, metadata, current_workflow_id, created_at, updated_at
@@ -88,6 +95,7 @@ FROM agent_states
 WHERE agent_id = %(agent_id)s;
 
 -- name: set_current_workflow :one
+-- op: INSERT agent_states
 -- Point an agent's state at the execution it runs now (NULL: none), creating
 -- the state row if the agent has none. last_activity moves too.
 INSERT INTO agent_states (agent_id, current_workflow_id, last_activity)

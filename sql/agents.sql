@@ -1,6 +1,7 @@
 -- Agents: one row per agent process, unique by (type, name).
 
 -- name: create :one
+-- op: INSERT agents
 -- Insert one agent and return it (one round trip). Columns not
 -- listed keep their database defaults.
 INSERT INTO agents (
@@ -14,6 +15,7 @@ RETURNING id, type, name, version, status, endpoint, capabilities,
           metadata, last_heartbeat, created_at, updated_at;
 
 -- name: get :one
+-- op: SELECT agents
 -- One agent by primary key.
 SELECT id, type, name, version, status, endpoint, capabilities, metadata,
        last_heartbeat, created_at, updated_at
@@ -21,6 +23,7 @@ FROM agents
 WHERE id = %(id)s;
 
 -- name: update :one
+-- op: UPDATE agents
 -- Partial update of one agent: a column changes only when its set_<column>
 -- flag is true, so one static statement serves every combination. No row
 -- back means the id does not exist or (with expected_updated_at, an
@@ -41,6 +44,7 @@ RETURNING id, type, name, version, status, endpoint, capabilities,
           metadata, last_heartbeat, created_at, updated_at;
 
 -- name: merge_metadata :one
+-- op: UPDATE agents
 -- Merge a JSON object into one row's metadata in one statement (jsonb ||:
 -- the patch's top-level keys replace the row's, others stay), so callers
 -- that each merge their own keys never lose each other's writes. No row
@@ -52,11 +56,13 @@ RETURNING id, type, name, version, status, endpoint, capabilities,
           metadata, last_heartbeat, created_at, updated_at;
 
 -- name: delete :execrows
+-- op: DELETE agents
 -- Delete one agent by primary key (and, through ON DELETE, what hangs off
 -- it).
 DELETE FROM agents WHERE id = %(id)s;
 
 -- name: list :many
+-- op: SELECT agents
 -- Agents, optionally of one type and status, newest first. Keyset
 -- pagination: the first page passes after_created_at = 'infinity' and
 -- after_id = the greatest uuid; the next page passes the last row's
@@ -75,6 +81,7 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: get_by_type_and_name :one
+-- op: SELECT agents
 -- One agent by its natural key (served by uq_agents_type_name).
 SELECT id, type, name, version, status, endpoint, capabilities, metadata,
        last_heartbeat, created_at, updated_at
@@ -82,6 +89,7 @@ FROM agents
 WHERE type = %(type)s::agent_type AND name = %(name)s;
 
 -- name: heartbeat :one
+-- op: UPDATE agents
 -- Record a heartbeat: last_heartbeat = clock_timestamp(), and the status if
 -- one is given (NULL keeps it).
 UPDATE agents SET

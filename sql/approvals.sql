@@ -1,6 +1,7 @@
 -- Approvals of recommendations.
 
 -- name: create :one
+-- op: INSERT approvals
 -- Insert one approval and return it (one round trip). Columns
 -- not listed keep their database defaults.
 INSERT INTO approvals (
@@ -13,6 +14,7 @@ RETURNING id, recommendation_id, approved_by, status, comment, created_at,
           updated_at;
 
 -- name: get :one
+-- op: SELECT approvals
 -- One approval by primary key.
 SELECT id, recommendation_id, approved_by, status, comment, created_at,
        updated_at
@@ -20,6 +22,7 @@ FROM approvals
 WHERE id = %(id)s;
 
 -- name: update :one
+-- op: UPDATE approvals
 -- Partial update of one approval: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
 -- combination. No row back means the id does not exist or (with
@@ -36,11 +39,13 @@ RETURNING id, recommendation_id, approved_by, status, comment, created_at,
           updated_at;
 
 -- name: delete :execrows
+-- op: DELETE approvals
 -- Delete one approval by primary key (and, through ON DELETE, what hangs
 -- off it).
 DELETE FROM approvals WHERE id = %(id)s;
 
 -- name: list :many
+-- op: SELECT approvals
 -- A recommendation's approvals, newest first. Keyset pagination: the first
 -- page passes after_created_at = 'infinity' and after_id = the greatest
 -- uuid; the next page passes the last row's created_at and id. Optional

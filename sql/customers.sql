@@ -3,6 +3,7 @@
 -- returns api_key_hash.
 
 -- name: create :one
+-- op: INSERT customers
 -- Insert one customer and return it (one round trip). Columns
 -- not listed keep their database defaults.
 INSERT INTO customers (
@@ -14,12 +15,14 @@ INSERT INTO customers (
 RETURNING id, name, email, plan, status, metadata, created_at, updated_at;
 
 -- name: get :one
+-- op: SELECT customers
 -- One customer by primary key.
 SELECT id, name, email, plan, status, metadata, created_at, updated_at
 FROM customers
 WHERE id = %(id)s;
 
 -- name: update :one
+-- op: UPDATE customers
 -- Partial update of one customer: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
 -- combination. No row back means the id does not exist or (with
@@ -37,6 +40,7 @@ WHERE id = %(id)s
 RETURNING id, name, email, plan, status, metadata, created_at, updated_at;
 
 -- name: merge_metadata :one
+-- op: UPDATE customers
 -- Merge a JSON object into one row's metadata in one statement (jsonb ||:
 -- the patch's top-level keys replace the row's, others stay), so callers
 -- that each merge their own keys never lose each other's writes. No row
@@ -47,11 +51,13 @@ WHERE id = %(id)s
 RETURNING id, name, email, plan, status, metadata, created_at, updated_at;
 
 -- name: delete :execrows
+-- op: DELETE customers
 -- Delete one customer by primary key (and, through ON DELETE, what hangs
 -- off it).
 DELETE FROM customers WHERE id = %(id)s;
 
 -- name: list :many
+-- op: SELECT customers
 -- Customers, optionally of one status and plan, newest first. Keyset
 -- pagination: the first page passes after_created_at = 'infinity' and
 -- after_id = the greatest uuid; the next page passes the last row's
@@ -69,18 +75,21 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: get_by_email :one
+-- op: SELECT customers
 -- One customer by e-mail (exact match; served by uq_customers_email).
 SELECT id, name, email, plan, status, metadata, created_at, updated_at
 FROM customers
 WHERE email = %(email)s;
 
 -- name: get_by_api_key_hash :one
+-- op: SELECT customers
 -- One customer by the HMAC of its API key (served by uq_customers_api_key_hash).
 SELECT id, name, email, plan, status, metadata, created_at, updated_at
 FROM customers
 WHERE api_key_hash = %(api_key_hash)s;
 
 -- name: authenticate :one
+-- op: SELECT customers
 -- The customer an API key belongs to (by its HMAC), through
 -- optiinfra_authenticate() (migration 0018, SECURITY DEFINER): works on a
 -- session row-level security applies to, with no customer set, and answers
@@ -89,6 +98,7 @@ SELECT id, name, email, plan, status, metadata, created_at, updated_at
 FROM optiinfra_authenticate(%(api_key_hash)s);
 
 -- name: set_api_key_hash :one
+-- op: UPDATE customers
 -- Rotate a customer's API key: store the HMAC of the new key.
 UPDATE customers SET api_key_hash = %(api_key_hash)s
 WHERE id = %(id)s

@@ -1,6 +1,7 @@
 -- Events: an append-only log (no update statement).
 
 -- name: create :one
+-- op: INSERT events
 -- Insert one event and return it (one round trip). Columns not
 -- listed keep their database defaults.
 INSERT INTO events (
@@ -13,17 +14,20 @@ RETURNING id, customer_id, agent_id, event_type, severity, data,
           created_at;
 
 -- name: get :one
+-- op: SELECT events
 -- One event by primary key.
 SELECT id, customer_id, agent_id, event_type, severity, data, created_at
 FROM events
 WHERE id = %(id)s;
 
 -- name: delete :execrows
+-- op: DELETE events
 -- Delete one event by primary key (and, through ON DELETE, what hangs off
 -- it).
 DELETE FROM events WHERE id = %(id)s;
 
 -- name: list :many
+-- op: SELECT events
 -- A customer's events, newest first. Keyset pagination: the first page
 -- passes after_created_at = 'infinity' and after_id = the greatest uuid;
 -- the next page passes the last row's created_at and id. Optional filters
@@ -44,6 +48,7 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: list_for_agent :many
+-- op: SELECT events
 -- An agent's events, newest first. Keyset pagination: the first page passes
 -- after_created_at = 'infinity' and after_id = the greatest uuid; the next
 -- page passes the last row's created_at and id. Optional filters are NULL

@@ -13,31 +13,37 @@
 
 
 -- name: listen_transitions :exec
+-- op: LISTEN
 -- Subscribe this session to the transition log's commit announcements.
 LISTEN optiinfra_transitions;
 
 -- name: listen_work :exec
+-- op: LISTEN
 -- Subscribe this session to "an execution became pending" announcements.
 LISTEN optiinfra_work;
 
 -- name: listen_cancel :exec
+-- op: LISTEN
 -- Subscribe this session to "a running run was taken from its holder"
 -- announcements (the run's id as payload; migration 0024): run_worker's
 -- listener, which stops that run's handler.
 LISTEN optiinfra_cancel;
 
 -- name: unlisten_all :exec
+-- op: UNLISTEN
 -- End every subscription of this session: a worker's connections go back to
 -- the pool hearing nothing.
 UNLISTEN *;
 
 -- name: position :one
+-- op: SELECT
 -- Where the log stands for this session: its snapshot, and its own
 -- transaction when that has an id (a snapshot does not list its own
 -- transaction as in progress, yet its rows are not committed).
 SELECT pg_current_snapshot()::text, pg_current_xact_id_if_assigned()::text;
 
 -- name: read_new :one
+-- op: SELECT workflow_transitions
 -- plan: custom (never prepared: a watcher's connection prepares nothing)
 -- The transitions whose writer %(lo)s did not see and this statement sees,
 -- at most %(limit)s in id order, of one execution when %(execution_id)s is
@@ -64,6 +70,7 @@ SELECT pg_current_snapshot()::text,
        (SELECT count(*) FROM first);
 
 -- name: read_rest :one
+-- op: SELECT workflow_transitions
 -- plan: custom (never prepared: a watcher's connection prepares nothing)
 -- The rest of a read that was cut: transitions whose writer %(lo)s did not
 -- see and %(hi)s (the cut read's snapshot) did, after id %(last)s, at most
@@ -85,6 +92,7 @@ SELECT (SELECT coalesce(json_agg(rest ORDER BY rest.id), '[]'::json) FROM rest):
        (SELECT count(*) FROM rest);
 
 -- name: read_from_id :one
+-- op: SELECT workflow_transitions
 -- plan: custom (never prepared: a watcher's connection prepares nothing)
 -- A watch resumed from a transition id (after=N): the transitions after id
 -- %(last)s that %(hi)s (taken when it started) sees, rows logged before
@@ -105,5 +113,6 @@ SELECT (SELECT coalesce(json_agg(rest ORDER BY rest.id), '[]'::json) FROM rest):
        (SELECT count(*) FROM rest);
 
 -- name: execution_status :one
+-- op: SELECT workflow_executions
 -- One execution's status (a watcher of a finished run stops at once).
 SELECT status::text FROM workflow_executions WHERE id = %(id)s;

@@ -2,6 +2,7 @@
 -- returned as text so they round-trip as exact Decimals.
 
 -- name: create :one
+-- op: INSERT optimizations
 -- Insert one optimization and return it (one round trip).
 -- Columns not listed keep their database defaults.
 INSERT INTO optimizations (
@@ -20,6 +21,7 @@ RETURNING id, recommendation_id, customer_id, agent_id, status, progress,
           completed_at, rolled_back_at, created_at, updated_at;
 
 -- name: get :one
+-- op: SELECT optimizations
 -- One optimization by primary key.
 SELECT id, recommendation_id, customer_id, agent_id, status, progress,
        result, error, actual_savings::text AS actual_savings,
@@ -29,6 +31,7 @@ FROM optimizations
 WHERE id = %(id)s;
 
 -- name: update :one
+-- op: UPDATE optimizations
 -- Partial update of one optimization: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
 -- combination. No row back means the id does not exist or (with
@@ -53,11 +56,13 @@ RETURNING id, recommendation_id, customer_id, agent_id, status, progress,
           completed_at, rolled_back_at, created_at, updated_at;
 
 -- name: delete :execrows
+-- op: DELETE optimizations
 -- Delete one optimization by primary key (and, through ON DELETE, what
 -- hangs off it).
 DELETE FROM optimizations WHERE id = %(id)s;
 
 -- name: list :many
+-- op: SELECT optimizations
 -- A customer's optimizations, newest first. Keyset pagination: the first
 -- page passes after_created_at = 'infinity' and after_id = the greatest
 -- uuid; the next page passes the last row's created_at and id. Optional
@@ -80,6 +85,7 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: list_for_recommendation :many
+-- op: SELECT optimizations
 -- The optimizations of one recommendation, newest first. Keyset pagination:
 -- the first page passes after_created_at = 'infinity' and after_id = the
 -- greatest uuid; the next page passes the last row's created_at and id.

@@ -2,6 +2,7 @@
 -- exact Decimals.
 
 -- name: create :one
+-- op: INSERT recommendations
 -- Insert one recommendation and return it (one round trip).
 -- Columns not listed keep their database defaults.
 INSERT INTO recommendations (
@@ -23,6 +24,7 @@ RETURNING id, customer_id, agent_id, type, title, description,
           updated_at, approved_at, executed_at;
 
 -- name: get :one
+-- op: SELECT recommendations
 -- One recommendation by primary key.
 SELECT id, customer_id, agent_id, type, title, description,
        estimated_savings::text AS estimated_savings,
@@ -33,6 +35,7 @@ FROM recommendations
 WHERE id = %(id)s;
 
 -- name: update :one
+-- op: UPDATE recommendations
 -- Partial update of one recommendation: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
 -- combination. No row back means the id does not exist or (with
@@ -59,11 +62,13 @@ RETURNING id, customer_id, agent_id, type, title, description,
           updated_at, approved_at, executed_at;
 
 -- name: delete :execrows
+-- op: DELETE recommendations
 -- Delete one recommendation by primary key (and, through ON DELETE, what
 -- hangs off it).
 DELETE FROM recommendations WHERE id = %(id)s;
 
 -- name: list :many
+-- op: SELECT recommendations
 -- A customer's recommendations, newest first. Keyset pagination: the first
 -- page passes after_created_at = 'infinity' and after_id = the greatest
 -- uuid; the next page passes the last row's created_at and id. Optional
@@ -91,6 +96,7 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: list_for_agent :many
+-- op: SELECT recommendations
 -- An agent's recommendations, newest first. Keyset pagination: the first
 -- page passes after_created_at = 'infinity' and after_id = the greatest
 -- uuid; the next page passes the last row's created_at and id. Optional

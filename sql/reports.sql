@@ -4,6 +4,7 @@
 -- table files.
 
 -- name: runs :many
+-- op: SELECT workflow_executions
 -- Executions newest first with their customer and agent names, duration
 -- (from the run's first start, so a requeued run's counts its waits) and
 -- step counts, its scheduling (priority, run_after, idempotency key) and
@@ -38,6 +39,7 @@ ORDER BY e.created_at DESC, e.id DESC
 LIMIT %(limit)s;
 
 -- name: run_parties :one
+-- op: SELECT workflow_executions
 -- The customer and agent of one execution (a RunParties), for the
 -- `runs show` header.
 SELECT json_build_object(
@@ -49,6 +51,7 @@ JOIN agents AS a ON a.id = e.agent_id
 WHERE e.id = %(id)s;
 
 -- name: latest_failed :one
+-- op: SELECT workflow_executions
 -- The id of the most recent failed execution (the demo shows its
 -- timeline). Served by ix_workflow_executions_created, filtering on status.
 SELECT id FROM workflow_executions
@@ -57,6 +60,7 @@ ORDER BY created_at DESC, id DESC
 LIMIT 1;
 
 -- name: find_customers :many
+-- op: SELECT customers
 -- Customers whose id, e-mail or name is the given text (a NameMatch each;
 -- at most two: one is an answer, two say the text is ambiguous).
 SELECT json_build_object('id', id, 'name', name)::text FROM customers
@@ -65,6 +69,7 @@ ORDER BY name
 LIMIT 2;
 
 -- name: find_agents :many
+-- op: SELECT agents
 -- Agents whose id or name is the given text (a NameMatch each, at most two).
 SELECT json_build_object('id', id, 'name', name)::text FROM agents
 WHERE id::text = %(key)s OR name = %(key)s

@@ -1,6 +1,7 @@
 -- Retention: removing finished history in short batches.
 
 -- name: purge_batch :one
+-- op: DELETE workflow_executions
 -- One batch of purge: up to %(batch_size)s finished executions (status in
 -- %(statuses)s, never pending or running) that completed before
 -- %(finished_before)s, optionally of one customer, oldest first after the
@@ -59,6 +60,7 @@ SELECT (SELECT count(*) FROM gone),
        (SELECT id FROM victims ORDER BY completed_at DESC, id DESC LIMIT 1);
 
 -- name: purge_preview :one
+-- op: SELECT workflow_executions
 -- purge_batch without deleting (a dry run): the same batch, and how many
 -- steps, artifacts and transitions it holds, with the artifacts' paths.
 WITH victims AS MATERIALIZED (
@@ -90,6 +92,7 @@ SELECT (SELECT count(*) FROM victims),
        (SELECT id FROM victims ORDER BY completed_at DESC, id DESC LIMIT 1);
 
 -- name: purge_count :one
+-- op: SELECT workflow_executions
 -- How many executions a purge with these arguments would remove (for its
 -- progress bar). Served by ix_workflow_executions_completed, or a scan when
 -- the cutoff takes most of the history.

@@ -2,16 +2,19 @@
 -- their steps and artifacts (ids and timestamps supplied by the seeder).
 
 -- name: is_seeded :one
+-- op: SELECT customers
 -- Whether the demo customers are already there (seed refuses to run twice).
 SELECT EXISTS (SELECT 1 FROM customers WHERE email = 'ops@acme-corp.example');
 
 -- name: counts :one
+-- op: SELECT workflow_executions
 -- Row counts of the workflow tables (progress and tests).
 SELECT (SELECT count(*) FROM workflow_executions),
        (SELECT count(*) FROM workflow_steps),
        (SELECT count(*) FROM workflow_artifacts);
 
 -- name: copy_executions :copy
+-- op: COPY workflow_executions
 -- Bulk insert of executions with explicit ids and timestamps.
 COPY workflow_executions (id, agent_id, customer_id, workflow_type, status, started_at,
                           completed_at, input_data, output_data, error_details, metadata,
@@ -19,6 +22,7 @@ COPY workflow_executions (id, agent_id, customer_id, workflow_type, status, star
 FROM STDIN;
 
 -- name: copy_steps :copy
+-- op: COPY workflow_steps
 -- Bulk insert of steps with explicit ids and timestamps.
 COPY workflow_steps (id, workflow_execution_id, step_name, step_order, status, started_at,
                      completed_at, input_data, output_data, error_details, retry_count,
@@ -26,6 +30,7 @@ COPY workflow_steps (id, workflow_execution_id, step_name, step_order, status, s
 FROM STDIN;
 
 -- name: copy_artifacts :copy
+-- op: COPY workflow_artifacts
 -- Bulk insert of artifacts with explicit ids and timestamps.
 COPY workflow_artifacts (id, workflow_execution_id, workflow_step_id, artifact_type,
                          artifact_name, artifact_path, artifact_size_bytes, content_type,
@@ -33,6 +38,7 @@ COPY workflow_artifacts (id, workflow_execution_id, workflow_step_id, artifact_t
 FROM STDIN;
 
 -- name: vacuum_analyze :exec
+-- op: VACUUM
 -- After a bulk load: refresh planner statistics and the visibility map (so
 -- index-only scans work at once, as they would after autovacuum). Runs
 -- outside a transaction.

@@ -1,6 +1,7 @@
 -- Workflow artifacts: files and outputs of executions and their steps.
 
 -- name: create :one
+-- op: INSERT workflow_artifacts
 -- Insert one workflow artifact and return it (one round trip).
 -- Columns not listed keep their database defaults.
 INSERT INTO workflow_artifacts (
@@ -17,6 +18,7 @@ RETURNING id, workflow_execution_id, workflow_step_id, artifact_type,
           metadata, created_at, updated_at;
 
 -- name: create_fenced :one
+-- op: INSERT workflow_artifacts
 -- create for a worker: inserts the artifact only while its execution is
 -- running, held by %(worker_id)s, on a live lease (fencing, in this
 -- statement); the execution is share-locked until the transaction ends, so
@@ -49,6 +51,7 @@ SELECT id, workflow_execution_id, workflow_step_id, artifact_type, artifact_name
 FROM created;
 
 -- name: get :one
+-- op: SELECT workflow_artifacts
 -- One workflow artifact by primary key.
 SELECT id, workflow_execution_id, workflow_step_id, artifact_type,
        artifact_name, artifact_path, artifact_size_bytes, content_type,
@@ -57,6 +60,7 @@ FROM workflow_artifacts
 WHERE id = %(id)s;
 
 -- name: update :one
+-- op: UPDATE workflow_artifacts
 -- Partial update of one workflow artifact: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
 -- combination. No row back means the id does not exist or (with
@@ -76,6 +80,7 @@ RETURNING id, workflow_execution_id, workflow_step_id, artifact_type,
           metadata, created_at, updated_at;
 
 -- name: merge_metadata :one
+-- op: UPDATE workflow_artifacts
 -- Merge a JSON object into one row's metadata in one statement (jsonb ||:
 -- the patch's top-level keys replace the row's, others stay), so callers
 -- that each merge their own keys never lose each other's writes. No row
@@ -88,11 +93,13 @@ RETURNING id, workflow_execution_id, workflow_step_id, artifact_type,
           metadata, created_at, updated_at;
 
 -- name: delete :execrows
+-- op: DELETE workflow_artifacts
 -- Delete one workflow artifact by primary key (and, through ON DELETE, what
 -- hangs off it).
 DELETE FROM workflow_artifacts WHERE id = %(id)s;
 
 -- name: list_for_execution :many
+-- op: SELECT workflow_artifacts
 -- One execution's artifacts, optionally of one type, oldest first (creation
 -- order). Served by ix_workflow_artifacts_execution_type.
 -- plan: custom (optional filters: each call is planned with its values)
@@ -106,6 +113,7 @@ WHERE workflow_execution_id = %(workflow_execution_id)s
 ORDER BY created_at, id;
 
 -- name: list_for_step :many
+-- op: SELECT workflow_artifacts
 -- One step's artifacts, oldest first. Served by ix_workflow_artifacts_step_type.
 SELECT id, workflow_execution_id, workflow_step_id, artifact_type, artifact_name,
        artifact_path, artifact_size_bytes, content_type, metadata, created_at,

@@ -4,6 +4,7 @@
 -- has a real duration.
 
 -- name: create :one
+-- op: INSERT workflow_executions
 -- Insert one workflow execution and return it (one round trip). Columns
 -- not listed keep their database defaults.
 INSERT INTO workflow_executions (
@@ -26,6 +27,7 @@ RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
        run_after, priority, idempotency_key;
 
 -- name: create_with_steps :one
+-- op: INSERT workflow_executions
 -- Insert one execution and its ordered steps in one statement (one round
 -- trip), and return the execution with its steps (in step order) as one JSON
 -- document, shaped like get_detail, and whether it was created (false: its
@@ -79,6 +81,7 @@ SELECT json_build_object(
        EXISTS (SELECT 1 FROM created) AS created;
 
 -- name: get :one
+-- op: SELECT workflow_executions
 -- One workflow execution by primary key.
 SELECT id, agent_id, customer_id, workflow_type, status, started_at,
        completed_at, input_data, output_data, error_details, metadata,
@@ -89,6 +92,7 @@ FROM workflow_executions
 WHERE id = %(id)s;
 
 -- name: by_idempotency_key :one
+-- op: SELECT workflow_executions
 -- The run a customer created with this idempotency key, if it is still in
 -- the database (what a create with a used key returns, when it asked for
 -- the same). Served by ux_workflow_executions_idempotency.
@@ -102,6 +106,7 @@ WHERE customer_id = %(customer_id)s
   AND idempotency_key = %(idempotency_key)s;
 
 -- name: update :one
+-- op: UPDATE workflow_executions
 -- Partial update of one workflow execution: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
 -- combination. No row back means the id does not exist, or (with
@@ -126,6 +131,7 @@ RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
        run_after, priority, idempotency_key;
 
 -- name: merge_metadata :one
+-- op: UPDATE workflow_executions
 -- Merge a JSON object into one row's metadata in one statement (jsonb ||:
 -- the patch's top-level keys replace the row's, others stay), so callers
 -- that each merge their own keys never lose each other's writes. No row
@@ -140,11 +146,13 @@ RETURNING id, agent_id, customer_id, workflow_type, status, started_at,
        run_after, priority, idempotency_key;
 
 -- name: delete :execrows
+-- op: DELETE workflow_executions
 -- Delete one workflow execution by primary key (and, through ON DELETE,
 -- what hangs off it).
 DELETE FROM workflow_executions WHERE id = %(id)s;
 
 -- name: list_for_customer :many
+-- op: SELECT workflow_executions
 -- A customer's executions, optionally of one type and status, newest first.
 -- Keyset pagination: the first page passes after_created_at = 'infinity'
 -- and after_id = the greatest uuid; the next page passes the last row's
@@ -179,6 +187,7 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: page_for_customer :many
+-- op: SELECT workflow_executions
 -- One page of a customer's executions, newest first, with no filter: what
 -- list_for_customer runs when no filter is in use (its first and next
 -- pages, keyset as in list_for_customer). No optional filter, so it is
@@ -197,6 +206,7 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: page_for_agent :many
+-- op: SELECT workflow_executions
 -- One page of an agent's executions, newest first, with no filter: what
 -- list_for_agent runs when no filter is in use. Prepared, like
 -- page_for_customer; served by ix_workflow_executions_agent_created.
@@ -212,6 +222,7 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: list_for_agent :many
+-- op: SELECT workflow_executions
 -- An agent's executions, optionally in one status, newest first. Keyset
 -- pagination: the first page passes after_created_at = 'infinity' and
 -- after_id = the greatest uuid; the next page passes the last row's
@@ -246,6 +257,7 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: list :many
+-- op: SELECT workflow_executions
 -- All executions (the operator's recent-runs view), newest first. Keyset
 -- pagination: the first page passes after_created_at = 'infinity' and
 -- after_id = the greatest uuid; the next page passes the last row's
@@ -279,6 +291,7 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: list_active_for_agent :many
+-- op: SELECT workflow_executions
 -- What one agent has on its plate: its pending and running executions, oldest
 -- first (a scheduler's concurrency check). Served by
 -- ix_workflow_executions_agent_open (partial: open executions only).
@@ -294,6 +307,7 @@ ORDER BY created_at, id
 LIMIT %(limit)s;
 
 -- name: count_active_for_agent :one
+-- op: SELECT workflow_executions
 -- How many pending and running executions one agent has (a scheduler's
 -- concurrency check). Served by ix_workflow_executions_agent_status
 -- (index-only scan).
@@ -303,6 +317,7 @@ WHERE agent_id = %(agent_id)s
   AND status IN ('pending', 'running');
 
 -- name: count_by_type :many
+-- op: SELECT workflow_executions
 -- How many executions one customer has of each workflow type (a dashboard
 -- tile). Served by ix_workflow_executions_customer_type (index-only scan).
 SELECT workflow_type::text, count(*)
@@ -312,6 +327,7 @@ GROUP BY workflow_type
 ORDER BY workflow_type;
 
 -- name: claim :many
+-- op: UPDATE workflow_executions
 -- Claim up to %(limit)s pending executions that are due for one worker:
 -- higher priority first, then by when each became claimable (run_after,
 -- else created_at), oldest first, then id; a run whose run_after is still
@@ -373,6 +389,7 @@ FROM moved
 ORDER BY priority DESC, coalesce(run_after, created_at), id;
 
 -- name: claim_one :many
+-- op: UPDATE workflow_executions
 -- claim's common case, one due run with no filter, as a static statement:
 -- with a constant LIMIT its generic plan is costed for the one row it reads
 -- and PostgreSQL keeps it after five executions, where claim's LIMIT
@@ -415,6 +432,7 @@ RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_
           e.run_after, e.priority, e.idempotency_key;
 
 -- name: claim_limited :many
+-- op: UPDATE workflow_executions
 -- claim with a per-customer limit: up to %(limit)s due pending executions
 -- for one worker, in claim's order:
 -- higher priority first, then by when each became claimable (run_after,
@@ -504,6 +522,7 @@ FROM moved
 ORDER BY priority DESC, coalesce(run_after, created_at), id;
 
 -- name: claim_lock :exec
+-- op: SELECT
 -- Taken before a claim with a per-customer limit, in its transaction:
 -- claims with a limit run one at a time (each waits here until the one
 -- before commits), so each counts the running runs every earlier claim
@@ -512,6 +531,7 @@ ORDER BY priority DESC, coalesce(run_after, created_at), id;
 SELECT pg_advisory_xact_lock(1869177954, 6515821);
 
 -- name: heartbeat :one
+-- op: UPDATE workflow_executions
 -- Extend the lease of a running execution held by %(worker_id)s to now +
 -- %(lease)s. Matches no row unless the execution is running, held by that
 -- worker and its lease has not expired (a lease once lost stays lost). One
@@ -533,6 +553,7 @@ RETURNING (
               e.run_after, e.priority, e.idempotency_key) AS r);
 
 -- name: start :one
+-- op: UPDATE workflow_executions
 -- pending -> running without a claim (no worker, no lease: the reaper never
 -- touches it); sets started_at, attempt + 1, clears error_details.
 -- Guarded: matches no row unless the execution is pending, so a refused
@@ -570,6 +591,7 @@ SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_a
 FROM moved;
 
 -- name: complete :one
+-- op: UPDATE workflow_executions
 -- running -> completed; sets completed_at, clears the lease and, if given,
 -- sets output_data (NULL keeps the current output). Refused (no row) while a
 -- step is pending, running or retrying (complete_skipping skips the pending
@@ -613,6 +635,7 @@ RETURNING (
               e.run_after, e.priority, e.idempotency_key) AS r);
 
 -- name: complete_skipping :one
+-- op: UPDATE workflow_executions
 -- complete(..., skip_remaining=True): running -> completed while no step is
 -- running or retrying, and the pending steps are skipped in the same
 -- statement. Otherwise as complete.
@@ -667,6 +690,7 @@ SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_a
 FROM moved;
 
 -- name: finish :one
+-- op: UPDATE workflow_executions
 -- Ends a run unsuccessfully: %(from_statuses)s -> %(to_status)s (failed,
 -- cancelled or timeout); sets completed_at, clears the lease, and sets
 -- error_details when %(error_details)s is not NULL. The run's unfinished
@@ -728,6 +752,7 @@ SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_a
 FROM moved;
 
 -- name: reap_expired :many
+-- op: UPDATE workflow_executions
 -- Recover runs whose worker stopped heartbeating: up to %(limit)s running
 -- executions whose lease has expired, FOR UPDATE SKIP LOCKED (two reapers
 -- never move the same run; a run a worker is writing to right now is left
@@ -800,6 +825,7 @@ closed AS (
 SELECT to_json(moved)::text FROM moved ORDER BY moved.created_at, moved.id;
 
 -- name: requeue :one
+-- op: UPDATE workflow_executions
 -- The holder gives a running run back: while attempt < max_attempts it goes
 -- back to pending (worker, lease and started_at cleared), claimable again
 -- at now + %(delay)s (NULL: optiinfra_backoff(attempt)), error_details as
@@ -875,6 +901,7 @@ SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_a
 FROM moved;
 
 -- name: rerun :one
+-- op: UPDATE workflow_executions
 -- A run that failed, timed out or was cancelled goes round again: pending,
 -- claimable now (run_after), with a fresh round of attempts: max_attempts =
 -- attempt + %(max_attempts)s (NULL: the run's budget, attempt_budget, else
@@ -927,6 +954,7 @@ SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_a
 FROM moved;
 
 -- name: next_due :one
+-- op: SELECT workflow_executions
 -- In how many seconds the next delayed pending run becomes due (NULL: none
 -- is waiting), optionally of these workflow types, by the server's clock:
 -- how long wait_for_work may sleep. Served by
@@ -940,6 +968,7 @@ WHERE status = 'pending'
        OR workflow_type = ANY (%(workflow_types)s::workflow_type[]));
 
 -- name: state_of :one
+-- op: SELECT workflow_executions
 -- Why a guarded move matched no row: the execution's status, who holds it,
 -- whether that lease is still live, and how many of its steps are pending
 -- and running or retrying. No row: no such execution.
@@ -955,6 +984,7 @@ FROM workflow_executions AS e
 WHERE e.id = %(id)s;
 
 -- name: history :many
+-- op: SELECT workflow_transitions
 -- An execution's transitions and its steps', oldest first (the order the
 -- log assigned). Served by ix_workflow_transitions_execution.
 SELECT id, workflow_execution_id, workflow_step_id, from_status, to_status, at,
@@ -964,6 +994,7 @@ WHERE workflow_execution_id = %(id)s
 ORDER BY id;
 
 -- name: get_detail :one
+-- op: SELECT workflow_executions
 -- One execution with its steps (in step order) and its artifacts (oldest
 -- first) as one JSON document: one round trip. No row: no such execution.
 -- The same document as get_details, for one id, kept apart: through
@@ -1004,6 +1035,7 @@ FROM (
 ) AS e;
 
 -- name: get_details :many
+-- op: SELECT workflow_executions
 -- Executions with their steps (in step order) and artifacts (oldest first),
 -- one JSON document each, in the order of %(ids)s (an array of up to 1,000
 -- ids; an id with no execution is left out): one round trip for them all.
@@ -1045,6 +1077,7 @@ CROSS JOIN LATERAL (
 ORDER BY asked.n;
 
 -- name: count_by_status :many
+-- op: SELECT workflow_executions
 -- How many executions there are in each status, optionally of one customer
 -- or agent, of the runs created in [since, until) (a monitor's tile: one
 -- statement instead of listing and counting).
@@ -1058,6 +1091,7 @@ WHERE (%(customer_id)s::uuid IS NULL OR customer_id = %(customer_id)s::uuid)
 GROUP BY status;
 
 -- name: list_running :many
+-- op: SELECT workflow_executions
 -- Running executions newest first, each with its current step (the running
 -- or retrying one, else the first pending one, by step order), its worker,
 -- heartbeat and lease expiry; optionally of one customer or agent. Keyset
@@ -1087,6 +1121,7 @@ ORDER BY e.created_at DESC, e.id DESC
 LIMIT %(limit)s;
 
 -- name: stats :many
+-- op: SELECT workflow_executions
 -- Per workflow type: counts in every status (pending included), success rate
 -- (completed among the finished ones, in percent) and p50/p95 duration in
 -- seconds of the finished runs (from each run's first start, so requeues

@@ -1,6 +1,7 @@
 -- Workflow steps: the ordered steps of an execution and their lifecycle.
 
 -- name: create :one
+-- op: INSERT workflow_steps
 -- Insert one workflow step and return it (one round trip).
 -- Columns not listed keep their database defaults.
 INSERT INTO workflow_steps (
@@ -19,6 +20,7 @@ RETURNING id, workflow_execution_id, step_name, step_order, status,
           updated_at, restart_count;
 
 -- name: get :one
+-- op: SELECT workflow_steps
 -- One workflow step by primary key.
 SELECT id, workflow_execution_id, step_name, step_order, status,
        started_at, completed_at, input_data, output_data, error_details,
@@ -27,6 +29,7 @@ FROM workflow_steps
 WHERE id = %(id)s;
 
 -- name: update :one
+-- op: UPDATE workflow_steps
 -- Partial update of one workflow step: a column changes only when its
 -- set_<column> flag is true, so one static statement serves every
 -- combination. No row back means the id does not exist or (with
@@ -48,6 +51,7 @@ RETURNING id, workflow_execution_id, step_name, step_order, status,
           updated_at, restart_count;
 
 -- name: merge_metadata :one
+-- op: UPDATE workflow_steps
 -- Merge a JSON object into one row's metadata in one statement (jsonb ||:
 -- the patch's top-level keys replace the row's, others stay), so callers
 -- that each merge their own keys never lose each other's writes. No row
@@ -61,11 +65,13 @@ RETURNING id, workflow_execution_id, step_name, step_order, status,
           updated_at, restart_count;
 
 -- name: delete :execrows
+-- op: DELETE workflow_steps
 -- Delete one workflow step by primary key (and, through ON DELETE, what
 -- hangs off it).
 DELETE FROM workflow_steps WHERE id = %(id)s;
 
 -- name: list_by_name :many
+-- op: SELECT workflow_steps
 -- Steps of one name in one status across executions (e.g. "every failure of
 -- the apply_kv_cache_config step"), newest first. Keyset pagination as in the
 -- other lists. Served by ix_workflow_steps_name_status (both columns); under
@@ -83,6 +89,7 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: list_for_execution :many
+-- op: SELECT workflow_steps
 -- All steps of one execution in step order (served by
 -- ix_workflow_steps_execution_order).
 SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
@@ -93,6 +100,7 @@ WHERE workflow_execution_id = %(workflow_execution_id)s
 ORDER BY step_order;
 
 -- name: copy :copy
+-- op: COPY workflow_steps
 -- Bulk insert of steps (COPY, text format); id, created_at and updated_at
 -- take their defaults.
 COPY workflow_steps (workflow_execution_id, step_name, step_order, status, started_at,
@@ -101,6 +109,7 @@ COPY workflow_steps (workflow_execution_id, step_name, step_order, status, start
 FROM STDIN;
 
 -- name: state_of :one
+-- op: SELECT workflow_steps
 -- Why a guarded move matched no row: the step's status and retry budget,
 -- whether it failed before its execution's current attempt started (it may
 -- start again), and its execution's status, holder and lease. No row: no
@@ -114,6 +123,7 @@ JOIN workflow_executions AS e ON e.id = s.workflow_execution_id
 WHERE s.id = %(id)s;
 
 -- name: start :one
+-- op: UPDATE workflow_steps
 -- pending or retrying -> running, or failed -> running when the step failed in
 -- an earlier attempt of its execution (a requeued run resumes there: a
 -- restart, counted in restart_count, which spends no retry); sets
@@ -167,6 +177,7 @@ SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
 FROM moved;
 
 -- name: complete :one
+-- op: UPDATE workflow_steps
 -- running -> completed; sets completed_at and, if given, output_data.
 -- Every move needs the step's execution running; with %(worker_id)s, held
 -- by that worker on a live lease (fencing, in this statement).
@@ -213,6 +224,7 @@ SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
 FROM moved;
 
 -- name: fail :one
+-- op: UPDATE workflow_steps
 -- running -> failed; sets completed_at and error_details (that attempt's
 -- error: the transition log keeps it after a later success). With
 -- %(retry)s, running -> retrying instead, in this one statement, while the
@@ -266,6 +278,7 @@ SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
 FROM moved;
 
 -- name: skip :one
+-- op: UPDATE workflow_steps
 -- pending -> skipped; sets completed_at.
 -- Every move needs the step's execution running; with %(worker_id)s, held
 -- by that worker on a live lease (fencing, in this statement).
@@ -311,6 +324,7 @@ SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
 FROM moved;
 
 -- name: retry :one
+-- op: UPDATE workflow_steps
 -- failed or running -> retrying; retry_count + 1. Refused once retry_count
 -- would pass max_retries.
 -- Every move needs the step's execution running; with %(worker_id)s, held
@@ -358,6 +372,7 @@ SELECT id, workflow_execution_id, step_name, step_order, status, started_at,
 FROM moved;
 
 -- name: attempts :one
+-- op: SELECT workflow_transitions
 -- Every run of one step as a JSON array, oldest first: each move into
 -- running starts an attempt (numbered from 1), the step's next move ends it
 -- (its status is how it ended, its error_details that attempt's error).
@@ -403,6 +418,7 @@ FROM workflow_steps AS s
 WHERE s.id = %(id)s;
 
 -- name: failure_summary :many
+-- op: SELECT workflow_transitions
 -- Per step name and workflow type: how many attempts failed in the window
 -- [since, until) (from the transition log), how many runs those failures
 -- ended (the run failed or timed out with that step failed), the latest

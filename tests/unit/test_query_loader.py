@@ -8,6 +8,8 @@ import pytest
 
 from optiinfra_db.queries import CATALOG, QueryFileError, parse_file
 
+OP = "-- op: SELECT things\n"
+
 
 def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "things.sql"
@@ -22,10 +24,12 @@ def test_parses_name_kind_doc_body_and_origin(tmp_path: Path) -> None:
 
 -- name: get :one
 -- Fetch one thing.
+-- op: SELECT things
 -- Second line.
 SELECT id FROM things WHERE id = %(id)s;
 
 -- name: count_all :execrows
+-- op: DELETE things
 DELETE FROM things WHERE note LIKE '100%%';
 """,
     )
@@ -34,7 +38,9 @@ DELETE FROM things WHERE note LIKE '100%%';
     assert first.doc == "Fetch one thing. Second line."
     assert first.sql == "/* optiinfra_db:things:get */\nSELECT id FROM things WHERE id = %(id)s;"
     assert first.params == {"id"}
+    assert (first.operation, first.collection) == ("SELECT", "things")
     assert second.kind == "execrows" and second.params == frozenset()
+    assert (second.operation, second.collection) == ("DELETE", "things")
 
 
 @pytest.mark.parametrize(
@@ -43,12 +49,22 @@ DELETE FROM things WHERE note LIKE '100%%';
         ("-- name: get\nSELECT 1;\n", 1, "malformed header"),
         ("-- name: Get :one\nSELECT 1;\n", 1, "malformed header"),
         ("-- name: get :some\nSELECT 1;\n", 1, "unknown kind"),
-        ("-- name: get :one\nSELECT 1;\n-- name: get :many\nSELECT 2;\n", 3, "duplicate"),
-        ("-- name: get :one\n-- only a description\n\n-- name: b :one\nSELECT 1;\n", 1, "empty"),
-        ("-- name: get :one\n", 1, "empty body"),
+        (f"-- name: get :one\n{OP}SELECT 1;\n-- name: get :many\n{OP}SELECT 2;\n", 4, "duplicate"),
+        (
+            f"-- name: get :one\n{OP}-- only a description\n\n-- name: b :one\nSELECT 1;\n",
+            1,
+            "empty",
+        ),
+        (f"-- name: get :one\n{OP}", 1, "empty body"),
         ("SELECT 1;\n-- name: get :one\nSELECT 1;\n", 1, "before the first"),
         ("-- name: get :one\n-- 50% of rows\nSELECT 1;\n", 2, "stray '%'"),
         ("-- name: get :one\nSELECT 1 WHERE x LIKE 'a%';\n", 2, "stray '%'"),
+        ("-- name: get :one\nSELECT 1;\n", 1, "no '-- op: <OPERATION> [table]' line"),
+        ("-- name: get :one\n-- Get it.\nSELECT 1;\n", 1, "no '-- op:"),
+        ("-- name: get :one\n-- op: select things\nSELECT 1;\n", 2, "malformed 'op: select"),
+        ("-- name: get :one\n-- op: SELECT Things\nSELECT 1;\n", 2, "malformed"),
+        ("-- name: get :one\n-- op: SELECT a b\nSELECT 1;\n", 2, "malformed"),
+        (f"-- name: get :one\n{OP}{OP}SELECT 1;\n", 3, "a second 'op:' line"),
     ],
 )
 def test_malformed_files_fail_with_file_and_line(
@@ -69,6 +85,43 @@ def test_the_shipped_catalog_is_loaded_with_origins() -> None:
         assert query.doc, f"{key} has no description"
     with pytest.raises(KeyError, match="no query named"):
         CATALOG["nope.nothing"]
+
+
+TABLES = {
+    "customers",
+    "agents",
+    "events",
+    "recommendations",
+    "approvals",
+    "optimizations",
+    "agent_configs",
+    "agent_states",
+    "agent_capabilities",
+    "agent_metrics",
+    "workflow_executions",
+    "workflow_steps",
+    "workflow_artifacts",
+    "workflow_transitions",
+}
+
+
+def test_each_shipped_op_line_names_a_table_and_agrees_with_the_statement() -> None:
+    """The declared operation is not parsed from the text, but it must not
+    contradict it: a statement that writes declares a write, one that reads
+    a SELECT, and a table is one of the schema's."""
+    for key, query in CATALOG.items():
+        assert query.collection is None or query.collection in TABLES, key
+        if query.writes:
+            assert query.operation in {"INSERT", "UPDATE", "DELETE", "COPY"}, key
+            assert query.collection is not None, key
+            assert query.operation in query.sql or query.operation == "UPDATE", key
+        elif query.operation == "SELECT":
+            assert "SELECT" in query.sql, key
+        else:
+            first = query.sql.splitlines()[1].split()[0]
+            assert first == query.operation, key
+    assert CATALOG["workflow_executions.claim"].operation == "UPDATE"
+    assert CATALOG["workflow_executions.claim"].collection == "workflow_executions"
 
 
 def test_no_select_star_in_sql() -> None:
