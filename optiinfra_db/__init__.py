@@ -130,6 +130,7 @@ from optiinfra_db.repositories import (
 )
 from optiinfra_db.retention import PurgeBatch, PurgeResult, purge, purge_count
 from optiinfra_db.sansio.worker import Fail, Retry, WorkerReport
+from optiinfra_db.telemetry import instrument, uninstrument
 from optiinfra_db.worker import Job, run_worker
 
 __version__ = "0.1.0"
@@ -243,6 +244,7 @@ __all__ = [
     "create_pool",
     "execute",
     "fetch_all",
+    "instrument",
     "log_position",
     "migrate",
     "new_api_key",
@@ -254,6 +256,7 @@ __all__ = [
     "run_worker",
     "stream_all",
     "stream_batches",
+    "uninstrument",
     "use_app_role",
     "wait_for_work",
     "watch",

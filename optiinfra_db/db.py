@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Callable, Iterator, Mapping
+from time import perf_counter
 from typing import Any, LiteralString
 from uuid import UUID
 
@@ -49,7 +50,7 @@ from psycopg.sql import SQL, Identifier, Literal
 from psycopg_pool import ConnectionPool
 
 from optiinfra_db.errors import wrap_errors
-from optiinfra_db.queries import CATALOG
+from optiinfra_db.queries import CATALOG, Query
 from optiinfra_db.sansio.scope import SET_SCOPE, Scope, customer_scope
 from optiinfra_db.sansio.session import (
     DEFAULT_LOCK_TIMEOUT,
@@ -63,6 +64,7 @@ from optiinfra_db.sansio.session import (
     session_options,
     wrote_while_idle,
 )
+from optiinfra_db.sansio.telemetry import NO_CALL, observe, pool_lent, pool_returned, register_pool
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
@@ -84,6 +86,9 @@ Connection = psycopg.Connection[Any]
 Params = Mapping[str, Any]
 
 
+_SETUP, _ENUMS = CATALOG["meta.session_setup"], CATALOG["meta.enum_types"]
+
+
 def configure_connection(conn: Connection, *, prepare: bool | None = None) -> None:
     """Set the session up and register the adapters on ``conn`` (what the pool's
     ``configure`` runs). Leaves the connection's transaction state as it found it.
@@ -92,9 +97,13 @@ def configure_connection(conn: Connection, *, prepare: bool | None = None) -> No
     """
     idle = conn.info.transaction_status == TransactionStatus.IDLE
     with conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute(SESSION_SETUP)
+        with observe(_SETUP, conn.pgconn) as call:
+            cur.execute(SESSION_SETUP)
+            call.done(cur)
         setup = cur.fetchone()
-        cur.execute(ENUM_TYPES, {"names": ENUM_NAMES})
+        with observe(_ENUMS, conn.pgconn) as call:
+            cur.execute(ENUM_TYPES, {"names": ENUM_NAMES})
+            call.done(cur)
         found = cur.fetchall()
     if idle and conn.info.transaction_status != TransactionStatus.IDLE:
         conn.commit()  # keeps the session's TimeZone (a rollback would undo it)
@@ -139,15 +148,20 @@ def fetch_all(
     sql = query.use("one" if query.kind == "one" else "many", params)
     scope = customer_scope(conn, customer_id)
     with conn.cursor(row_factory=tuple_row) as cur:
-        with scoped(conn, cur, scope):
-            cur.execute(sql, params, prepare=False if query.custom_plan else None)
+        with observe(query, conn.pgconn, scope) as call:
+            with scoped(conn, cur, scope):
+                cur.execute(sql, params, prepare=False if query.custom_plan else None)
+            call.done(cur)
         return cur.fetchall()
 
 
 def execute(conn: Connection, key: str, params: dict[str, Any] | None = None) -> None:
     """Run the named statement ``key`` that returns no rows (LISTEN, ...)."""
-    with conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute(CATALOG[key].use("rows", params), params)
+    query = CATALOG[key]
+    sql = query.use("rows", params)
+    with conn.cursor(row_factory=tuple_row) as cur, observe(query, conn.pgconn) as call:
+        cur.execute(sql, params)
+        call.done(cur)
 
 
 @contextlib.contextmanager
@@ -186,7 +200,7 @@ _CLOSE = SQL(CATALOG["meta.stream_close"].sql)
 
 def stream_results(
     conn: Connection,
-    sql: LiteralString,
+    statement: Query | LiteralString,
     params: Params | None,
     batch_size: int,
     scope: Scope | None = None,
@@ -201,11 +215,16 @@ def stream_results(
     its own on an autocommit connection. The one place the library streams
     (the repositories' iterators, ``stream_batches``, ``stream_all``).
     ``scope``: a customer scope, set in that transaction before the cursor is
-    declared (unless the transaction already acts for the customer)."""
+    declared (unless the transaction already acts for the customer).
+    ``statement``: a named query (the stream is one span of it when
+    instrumented, declare to close, with the rows of every batch) or a
+    caller's own text."""
     own = conn.autocommit
+    sql = statement.sql if isinstance(statement, Query) else statement
     cursor = Identifier(f"optiinfra_stream_{next(_CURSOR_IDS)}")
     fetch = _FETCH.format(rows=Literal(batch_size), cursor=cursor)
-    with one_transaction(conn), conn.cursor(row_factory=tuple_row) as cur:
+    call = observe(statement, conn.pgconn, scope) if isinstance(statement, Query) else NO_CALL
+    with call, one_transaction(conn), conn.cursor(row_factory=tuple_row) as cur:
         if scope is not None and scope.needed(conn.pgconn):
             cur.execute(SET_SCOPE, scope.params)  # its own round trip, once per stream
         declare = _DECLARE.format(cursor=cursor, statement=SQL(sql))
@@ -214,6 +233,7 @@ def stream_results(
             while True:
                 cur.execute(fetch, prepare=False)
                 got = 0 if cur.pgresult is None else cur.pgresult.ntuples
+                call.add_rows(got)
                 if got:
                     yield cur
                 if got < batch_size:
@@ -225,7 +245,7 @@ def stream_results(
 
 def stream_batches(
     conn: Connection,
-    sql: LiteralString,
+    sql: Query | LiteralString,
     params: Params | None,
     batch_size: int,
     scope: Scope | None = None,
@@ -247,8 +267,9 @@ def stream_all(
     """Run the named query ``key`` through a server-side cursor and yield its
     rows as tuples (see ``stream_batches``); ``customer_id`` as in ``fetch_all``."""
     scope = customer_scope(conn, customer_id)
-    sql = CATALOG[key].use("many", params)
-    for batch in stream_batches(conn, sql, params, batch_size, scope):
+    query = CATALOG[key]
+    query.use("many", params)
+    for batch in stream_batches(conn, query, params, batch_size, scope):
         yield from batch
 
 
@@ -276,6 +297,12 @@ def connect(
         conn.close()
         raise
     return conn
+
+
+def _running_loop() -> Any:
+    """The event loop a pool made now runs on (None on the sync side)."""
+    loop = None
+    return loop
 
 
 def check_lent(conn: Connection) -> None:
@@ -324,7 +351,25 @@ def create_pool(
     kwargs["kwargs"] = session_options(
         dict(kwargs.get("kwargs") or {}), statement_timeout, lock_timeout
     )
-    pool = ConnectionPool(dsn, configure=configure, open=False, **kwargs)
+    pool = _Pool(dsn, configure=configure, open=False, **kwargs)
+    register_pool(pool, _running_loop())
     if opened:
         pool.open()
     return pool
+
+
+class _Pool(ConnectionPool[Any]):
+    """``create_pool``'s pool: psycopg_pool's, which, while the library is
+    instrumented (``odb.instrument``), also times each wait for a connection
+    and each use of one (``db.client.connection.wait_time`` / ``use_time``).
+    Uninstrumented it adds one global read per lend and per return."""
+
+    def getconn(self, timeout: float | None = None) -> Connection:
+        began = perf_counter()
+        conn: Connection = super().getconn(timeout)
+        pool_lent(self, conn, began)
+        return conn
+
+    def putconn(self, conn: Connection) -> None:
+        pool_returned(self, conn)
+        super().putconn(conn)

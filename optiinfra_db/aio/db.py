@@ -33,9 +33,11 @@ is generated from it (``tools/async_to_sync.py``). The work without I/O is in
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator, Callable, Mapping
+from time import perf_counter
 from typing import Any, LiteralString
 from uuid import UUID
 
@@ -46,7 +48,7 @@ from psycopg.sql import SQL, Identifier, Literal
 from psycopg_pool import AsyncConnectionPool
 
 from optiinfra_db.errors import wrap_errors
-from optiinfra_db.queries import CATALOG
+from optiinfra_db.queries import CATALOG, Query
 from optiinfra_db.sansio.scope import SET_SCOPE, Scope, customer_scope
 from optiinfra_db.sansio.session import (
     DEFAULT_LOCK_TIMEOUT,
@@ -60,6 +62,7 @@ from optiinfra_db.sansio.session import (
     session_options,
     wrote_while_idle,
 )
+from optiinfra_db.sansio.telemetry import NO_CALL, observe, pool_lent, pool_returned, register_pool
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
@@ -81,6 +84,9 @@ AsyncConnection = psycopg.AsyncConnection[Any]
 Params = Mapping[str, Any]
 
 
+_SETUP, _ENUMS = CATALOG["meta.session_setup"], CATALOG["meta.enum_types"]
+
+
 async def configure_connection(conn: AsyncConnection, *, prepare: bool | None = None) -> None:
     """Set the session up and register the adapters on ``conn`` (what the pool's
     ``configure`` runs). Leaves the connection's transaction state as it found it.
@@ -89,9 +95,13 @@ async def configure_connection(conn: AsyncConnection, *, prepare: bool | None = 
     """
     idle = conn.info.transaction_status == TransactionStatus.IDLE
     async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(SESSION_SETUP)
+        with observe(_SETUP, conn.pgconn) as call:
+            await cur.execute(SESSION_SETUP)
+            call.done(cur)
         setup = await cur.fetchone()
-        await cur.execute(ENUM_TYPES, {"names": ENUM_NAMES})
+        with observe(_ENUMS, conn.pgconn) as call:
+            await cur.execute(ENUM_TYPES, {"names": ENUM_NAMES})
+            call.done(cur)
         found = await cur.fetchall()
     if idle and conn.info.transaction_status != TransactionStatus.IDLE:
         await conn.commit()  # keeps the session's TimeZone (a rollback would undo it)
@@ -138,15 +148,21 @@ async def fetch_all(
     sql = query.use("one" if query.kind == "one" else "many", params)
     scope = customer_scope(conn, customer_id)
     async with conn.cursor(row_factory=tuple_row) as cur:
-        async with scoped(conn, cur, scope):
-            await cur.execute(sql, params, prepare=False if query.custom_plan else None)
+        with observe(query, conn.pgconn, scope) as call:
+            async with scoped(conn, cur, scope):
+                await cur.execute(sql, params, prepare=False if query.custom_plan else None)
+            call.done(cur)
         return await cur.fetchall()
 
 
 async def execute(conn: AsyncConnection, key: str, params: dict[str, Any] | None = None) -> None:
     """Run the named statement ``key`` that returns no rows (LISTEN, ...)."""
+    query = CATALOG[key]
+    sql = query.use("rows", params)
     async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(CATALOG[key].use("rows", params), params)
+        with observe(query, conn.pgconn) as call:
+            await cur.execute(sql, params)
+            call.done(cur)
 
 
 @contextlib.asynccontextmanager
@@ -186,7 +202,7 @@ _CLOSE = SQL(CATALOG["meta.stream_close"].sql)
 
 async def stream_results(
     conn: AsyncConnection,
-    sql: LiteralString,
+    statement: Query | LiteralString,
     params: Params | None,
     batch_size: int,
     scope: Scope | None = None,
@@ -201,31 +217,38 @@ async def stream_results(
     its own on an autocommit connection. The one place the library streams
     (the repositories' iterators, ``stream_batches``, ``stream_all``).
     ``scope``: a customer scope, set in that transaction before the cursor is
-    declared (unless the transaction already acts for the customer)."""
+    declared (unless the transaction already acts for the customer).
+    ``statement``: a named query (the stream is one span of it when
+    instrumented, declare to close, with the rows of every batch) or a
+    caller's own text."""
     own = conn.autocommit
+    sql = statement.sql if isinstance(statement, Query) else statement
     cursor = Identifier(f"optiinfra_stream_{next(_CURSOR_IDS)}")
     fetch = _FETCH.format(rows=Literal(batch_size), cursor=cursor)
-    async with one_transaction(conn), conn.cursor(row_factory=tuple_row) as cur:
-        if scope is not None and scope.needed(conn.pgconn):
-            await cur.execute(SET_SCOPE, scope.params)  # its own round trip, once per stream
-        declare = _DECLARE.format(cursor=cursor, statement=SQL(sql))
-        await cur.execute(declare, params, prepare=False)
-        try:
-            while True:
-                await cur.execute(fetch, prepare=False)
-                got = 0 if cur.pgresult is None else cur.pgresult.ntuples
-                if got:
-                    yield cur
-                if got < batch_size:
-                    break
-        finally:
-            if not own and conn.info.transaction_status == TransactionStatus.INTRANS:
-                await cur.execute(_CLOSE.format(cursor=cursor), prepare=False)
+    call = observe(statement, conn.pgconn, scope) if isinstance(statement, Query) else NO_CALL
+    with call:
+        async with one_transaction(conn), conn.cursor(row_factory=tuple_row) as cur:
+            if scope is not None and scope.needed(conn.pgconn):
+                await cur.execute(SET_SCOPE, scope.params)  # its own round trip, once per stream
+            declare = _DECLARE.format(cursor=cursor, statement=SQL(sql))
+            await cur.execute(declare, params, prepare=False)
+            try:
+                while True:
+                    await cur.execute(fetch, prepare=False)
+                    got = 0 if cur.pgresult is None else cur.pgresult.ntuples
+                    call.add_rows(got)
+                    if got:
+                        yield cur
+                    if got < batch_size:
+                        break
+            finally:
+                if not own and conn.info.transaction_status == TransactionStatus.INTRANS:
+                    await cur.execute(_CLOSE.format(cursor=cursor), prepare=False)
 
 
 async def stream_batches(
     conn: AsyncConnection,
-    sql: LiteralString,
+    sql: Query | LiteralString,
     params: Params | None,
     batch_size: int,
     scope: Scope | None = None,
@@ -247,8 +270,9 @@ async def stream_all(
     """Run the named query ``key`` through a server-side cursor and yield its
     rows as tuples (see ``stream_batches``); ``customer_id`` as in ``fetch_all``."""
     scope = customer_scope(conn, customer_id)
-    sql = CATALOG[key].use("many", params)
-    async for batch in stream_batches(conn, sql, params, batch_size, scope):
+    query = CATALOG[key]
+    query.use("many", params)
+    async for batch in stream_batches(conn, query, params, batch_size, scope):
         for row in batch:
             yield row
 
@@ -277,6 +301,13 @@ async def connect(
         await conn.close()
         raise
     return conn
+
+
+def _running_loop() -> Any:
+    """The event loop a pool made now runs on (None on the sync side)."""
+    loop = None
+    loop = asyncio.get_running_loop()  # async-only
+    return loop
 
 
 async def check_lent(conn: AsyncConnection) -> None:
@@ -325,7 +356,25 @@ async def create_pool(
     kwargs["kwargs"] = session_options(
         dict(kwargs.get("kwargs") or {}), statement_timeout, lock_timeout
     )
-    pool = AsyncConnectionPool(dsn, configure=configure, open=False, **kwargs)
+    pool = _Pool(dsn, configure=configure, open=False, **kwargs)
+    register_pool(pool, _running_loop())
     if opened:
         await pool.open()
     return pool
+
+
+class _Pool(AsyncConnectionPool[Any]):
+    """``create_pool``'s pool: psycopg_pool's, which, while the library is
+    instrumented (``odb.instrument``), also times each wait for a connection
+    and each use of one (``db.client.connection.wait_time`` / ``use_time``).
+    Uninstrumented it adds one global read per lend and per return."""
+
+    async def getconn(self, timeout: float | None = None) -> AsyncConnection:
+        began = perf_counter()
+        conn: AsyncConnection = await super().getconn(timeout)
+        pool_lent(self, conn, began)
+        return conn
+
+    async def putconn(self, conn: AsyncConnection) -> None:
+        pool_returned(self, conn)
+        await super().putconn(conn)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, LiteralString
+from typing import Any, Generic
 from uuid import UUID
 
 import psycopg
@@ -43,6 +43,7 @@ from optiinfra_db.queries import CATALOG, Query
 from optiinfra_db.sansio.lifecycle import ACTOR, REASON, WORKER
 from optiinfra_db.sansio.rowjson import first_text, texts
 from optiinfra_db.sansio.scope import Scope, customer_scope
+from optiinfra_db.sansio.telemetry import observe
 from optiinfra_db.sansio.values import (
     CHUNK,
     M,
@@ -117,11 +118,14 @@ class Reader(TableCore[R]):
         customer. A ``plan: custom`` statement is never prepared."""
         sql = query.use(path, params)
         prepare = False if query.custom_plan else None
-        if self.scope is None or self.platform:  # nothing to set first (the common case)
-            cur.execute(sql, params, prepare=prepare)
-            return
-        with self._scoped(cur):
-            cur.execute(sql, params, prepare=prepare)
+        scope = None if self.platform else self.scope
+        with observe(query, self.conn.pgconn, scope) as call:
+            if scope is None:  # nothing to set first (the common case)
+                cur.execute(sql, params, prepare=prepare)
+            else:
+                with self._scoped(cur):
+                    cur.execute(sql, params, prepare=prepare)
+            call.done(cur)
 
     def _fetchone(self, name: str | Query, params: Params) -> tuple[Any, ...] | None:
         """The one row of a ``:one`` statement, or None."""
@@ -153,10 +157,12 @@ class Reader(TableCore[R]):
         inserts with ``_insert_each``)."""
         query = self.queries[name]
         sql = query.use("copy", None)
-        with self._ready(query):
-            with self.conn.cursor(row_factory=tuple_row) as cur, cur.copy(sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
+        with self._ready(query), observe(query, self.conn.pgconn) as call:
+            with self.conn.cursor(row_factory=tuple_row) as cur:
+                with cur.copy(sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                call.done(cur)
         return len(rows)
 
     def _insert_each(self, name: str, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -166,9 +172,10 @@ class Reader(TableCore[R]):
         query = self.queries[name]
         for row in rows:
             query.use("each", row)
-        with self._ready(query):
+        with self._ready(query), observe(query, self.conn.pgconn, self.scope) as call:
             with self.conn.cursor(row_factory=tuple_row) as cur, self._scoped(cur):
                 cur.executemany(query.sql, rows)
+            call.add_rows(len(rows))
         return len(rows)
 
     # -- decoding -------------------------------------------------------------------
@@ -226,14 +233,15 @@ class Reader(TableCore[R]):
         caller's transaction, or in one of its own on an autocommit
         connection; the cursor is closed when the iterator ends or is closed.
         Arguments are checked now, before any SQL; rows come as it is read."""
-        sql = self.queries[name].use("many", params)
-        return self._rows(name, sql, params, check_batch_size(batch_size))
+        query = self.queries[name]
+        query.use("many", params)
+        return self._rows(query, params, check_batch_size(batch_size))
 
-    def _rows(self, name: str, sql: LiteralString, params: Params, size: int) -> Iterator[R]:
-        with self._ready(self.queries[name]):
+    def _rows(self, query: Query, params: Params, size: int) -> Iterator[R]:
+        with self._ready(query):
             scope = None if self.platform else self.scope
-            for cur in stream_results(self.conn, sql, params, size, scope):
-                yield from self._decode_texts(self.record, texts(cur.pgresult, statement=sql))
+            for cur in stream_results(self.conn, query, params, size, scope):
+                yield from self._decode_texts(self.record, texts(cur.pgresult, statement=query.sql))
 
 
 class Repository(Reader[R]):
@@ -356,13 +364,15 @@ def guarded(
     return ident, worker, moved
 
 
-_SET_UTC = CATALOG["meta.set_time_zone_utc"].use("rows", None)
+_SET_UTC_QUERY = CATALOG["meta.set_time_zone_utc"]
+_SET_UTC = _SET_UTC_QUERY.use("rows", None)
 
 
 def pin_utc(conn: psycopg.Connection[Any]) -> None:
     """Set the session's TimeZone to UTC and its DateStyle to ISO (for as long
     as the session, or until the transaction it runs in rolls back: then the
     next call sets them again)."""
-    with wrap_errors(conn.autocommit):
+    with wrap_errors(conn.autocommit), observe(_SET_UTC_QUERY, conn.pgconn) as call:
         with conn.cursor(row_factory=tuple_row) as cur:
             cur.execute(_SET_UTC)
+            call.done(cur)

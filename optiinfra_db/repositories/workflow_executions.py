@@ -59,6 +59,7 @@ from optiinfra_db.sansio.lifecycle import (
     run_refusal,
     same_request,
 )
+from optiinfra_db.sansio.telemetry import claimed, finished
 from optiinfra_db.sansio.values import (
     Cursor,
     check,
@@ -285,16 +286,19 @@ class WorkflowExecutionRepository(
             "reason": check(REASON, reason),
             "actor": check(ACTOR, actor),
         }
-        if per_customer is None:
-            if params["limit"] == 1 and types is None and agent_id is None and customer_id is None:
-                # The worker loop's claim, as a statement PostgreSQL keeps a
-                # generic plan for (see claim_one in the SQL).
-                one = {k: params[k] for k in ("worker_id", "lease", "reason", "actor")}
-                return self._many("claim_one", one)
-            return self._many("claim", params)
-        with one_transaction(self.conn):
-            self._rowcount("claim_lock", {})
-            return self._many("claim_limited", {**params, "per_customer_limit": per_customer})
+        if per_customer is not None:
+            with one_transaction(self.conn):
+                self._rowcount("claim_lock", {})
+                runs = self._many("claim_limited", {**params, "per_customer_limit": per_customer})
+        elif params["limit"] == 1 and types is None and agent_id is None and customer_id is None:
+            # The worker loop's claim, as a statement PostgreSQL keeps a
+            # generic plan for (see claim_one in the SQL).
+            one = {k: params[k] for k in ("worker_id", "lease", "reason", "actor")}
+            runs = self._many("claim_one", one)
+        else:
+            runs = self._many("claim", params)
+        claimed(runs)
+        return runs
 
     def heartbeat(
         self, id: UUID | str, worker_id: str, *, lease: timedelta = DEFAULT_LEASE
@@ -322,9 +326,11 @@ class WorkflowExecutionRepository(
         timeout; ``error_details`` says ``lease_expired``, the worker and the
         attempt. Their running and retrying steps are failed with that error,
         and on time-out the pending steps are skipped. Returns what it moved."""
-        return self._many(
+        reaped = self._many(
             "reap_expired", {"limit": check(ClaimLimit, limit), "actor": check(ACTOR, actor)}
         )
+        finished(reaped)  # those timed out
+        return reaped
 
     def requeue(
         self,
@@ -406,6 +412,7 @@ class WorkflowExecutionRepository(
     ) -> WorkflowExecution:
         ident, worker, moved = guarded(self, name, id, worker_id, reason, actor, params)
         if moved is not None:
+            finished((moved,))
             return moved
         raise self._refused(ident, wanted, allowed_from, worker)
 
