@@ -12,7 +12,7 @@ from typing import NoReturn
 import psycopg
 from pydantic import ValidationError
 
-from optiinfra_db.cli import demo, history, runs, schema, views, worker
+from optiinfra_db.cli import demo, history, runs, schema, top, views, worker
 from optiinfra_db.cli.args import Parser, database_url, defaults
 from optiinfra_db.cli.render import note, remember_secrets, safe
 from optiinfra_db.cli.target import EXIT_FAIL, EXIT_OK, CliError, describe_db_error
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     views.register(runs.register(sub, common, as_json, scoped), common, as_json, scoped)
     history.register(sub, common, as_json, scoped)
     worker.register(sub, common)
+    top.register(sub, common, as_json)
     return parser
 
 
