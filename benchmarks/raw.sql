@@ -3,6 +3,7 @@
 -- lists, tuple rows). Loaded with the library's strict loader.
 
 -- name: get :one
+-- op: SELECT workflow_executions
 -- One execution by id, as a tuple.
 SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
        input_data, output_data, error_details, metadata, created_at, updated_at,
@@ -11,6 +12,7 @@ FROM workflow_executions
 WHERE id = %(id)s;
 
 -- name: list_for_customer :many
+-- op: SELECT workflow_executions
 -- A customer's executions newest first, as tuples.
 SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
        input_data, output_data, error_details, metadata, created_at, updated_at,
@@ -22,6 +24,7 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: insert_execution :one
+-- op: INSERT workflow_executions
 -- One execution, returning its row.
 INSERT INTO workflow_executions (agent_id, customer_id, workflow_type, input_data, metadata)
 VALUES (%(agent_id)s, %(customer_id)s, %(workflow_type)s, %(input_data)s, %(metadata)s)
@@ -31,11 +34,13 @@ RETURNING id, agent_id, customer_id, workflow_type, status, started_at, complete
        run_after, priority, idempotency_key;
 
 -- name: insert_step :exec
+-- op: INSERT workflow_steps
 -- One step (sent with executemany).
 INSERT INTO workflow_steps (workflow_execution_id, step_name, step_order, input_data)
 VALUES (%(workflow_execution_id)s, %(step_name)s, %(step_order)s, %(input_data)s);
 
 -- name: copy_steps :copy
+-- op: COPY workflow_steps
 -- Bulk steps, the same columns as the library's COPY.
 COPY workflow_steps (workflow_execution_id, step_name, step_order, status, started_at,
                      completed_at, input_data, output_data, error_details, retry_count,
@@ -43,6 +48,7 @@ COPY workflow_steps (workflow_execution_id, step_name, step_order, status, start
 FROM STDIN;
 
 -- name: detail_execution :one
+-- op: SELECT workflow_executions
 -- get_detail by hand: the execution ...
 SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
        input_data, output_data, error_details, metadata, created_at, updated_at,
@@ -50,6 +56,7 @@ SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_a
 FROM workflow_executions WHERE id = %(id)s;
 
 -- name: detail_steps :many
+-- op: SELECT workflow_steps
 -- ... its steps in order ...
 SELECT id, workflow_execution_id, step_name, step_order, status, started_at, completed_at,
        input_data, output_data, error_details, retry_count, max_retries, metadata,
@@ -57,12 +64,14 @@ SELECT id, workflow_execution_id, step_name, step_order, status, started_at, com
 FROM workflow_steps WHERE workflow_execution_id = %(id)s ORDER BY step_order;
 
 -- name: detail_artifacts :many
+-- op: SELECT workflow_artifacts
 -- ... and its artifacts.
 SELECT id, workflow_execution_id, workflow_step_id, artifact_type, artifact_name,
        artifact_path, artifact_size_bytes, content_type, metadata, created_at, updated_at
 FROM workflow_artifacts WHERE workflow_execution_id = %(id)s ORDER BY created_at, id;
 
 -- name: complete :one
+-- op: UPDATE workflow_executions
 -- The guarded transition by hand, doing the library's work: running ->
 -- completed, the lease cleared, refused while a step is still open.
 UPDATE workflow_executions AS e
@@ -77,6 +86,7 @@ RETURNING id, agent_id, customer_id, workflow_type, status, started_at, complete
        run_after, priority, idempotency_key;
 
 -- name: reset_running :exec
+-- op: UPDATE workflow_executions
 -- Benchmark bookkeeping, not timed: put completed executions back to running,
 -- held by the bench worker on a live lease.
 UPDATE workflow_executions
@@ -85,6 +95,7 @@ SET status = 'running', completed_at = NULL, worker_id = 'bench-worker',
 WHERE id = ANY(%(ids)s);
 
 -- name: claim :many
+-- op: UPDATE workflow_executions
 -- The claim a hand-written worker would send: the due pending runs, higher
 -- priority first, then by when each became claimable, FOR UPDATE SKIP
 -- LOCKED, moved to running under a lease in the same statement (served by
@@ -114,6 +125,7 @@ RETURNING e.id, e.agent_id, e.customer_id, e.workflow_type, e.status, e.started_
           e.idempotency_key;
 
 -- name: spread_pending :exec
+-- op: UPDATE workflow_executions
 -- Benchmark set-up, not timed: the claim queue as a scheduler has it, a
 -- spread of priorities (-2..2) and a tenth of the runs delayed a day.
 UPDATE workflow_executions
@@ -123,6 +135,7 @@ SET priority = (abs(hashtext(id::text)) %% 5) - 2,
 WHERE status = 'pending';
 
 -- name: limit_customer :one
+-- op: INSERT customers
 -- Benchmark set-up, not timed: a customer of its own for the per-customer
 -- limit's runs (the other customers' counts are what other operations read).
 INSERT INTO customers (name, email, api_key_hash)
@@ -130,11 +143,13 @@ VALUES ('Bench limit', 'limit@example.test', repeat('ab', 32))
 RETURNING id;
 
 -- name: add_pending_for :exec
+-- op: INSERT workflow_executions
 -- Benchmark set-up, not timed: pending runs of one customer.
 INSERT INTO workflow_executions (agent_id, customer_id, workflow_type)
 SELECT %(agent)s, %(customer)s, 'cost_analysis' FROM generate_series(1, %(n)s);
 
 -- name: export_for_customer :many
+-- op: SELECT workflow_executions
 -- A customer's whole history newest first, for a server-side cursor.
 SELECT id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
        input_data, output_data, error_details, metadata, created_at, updated_at,
@@ -145,6 +160,7 @@ WHERE customer_id = %(customer_id)s
 ORDER BY created_at DESC, id DESC;
 
 -- name: make_app_login :exec
+-- op: DO
 -- Benchmark set-up, not timed: the login the scoped contender runs as, a
 -- member of optiinfra_app (row-level security applies), made once per cluster.
 DO $$
@@ -156,6 +172,7 @@ END
 $$;
 
 -- name: list_for_customer_to_json :many
+-- op: SELECT workflow_executions
 -- The library's list_for_customer as it was before the client assembled each
 -- row's JSON: the same filters, planned per call, every row built by the
 -- server with to_json(r) (benchmarks/designs.py, the "before" contender).

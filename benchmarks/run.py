@@ -54,6 +54,7 @@ from psycopg.types.json import Jsonb
 import optiinfra_db as odb
 from benchmarks import aio as bench_aio
 from benchmarks.common import RAW, Data, Operation
+from benchmarks.otel import otel_verdicts, report_otel
 from benchmarks.pool import pool_verdicts, report_pool, worker_pool
 from benchmarks.sync_ops import operations
 from optiinfra_db import embedded
@@ -649,10 +650,12 @@ def run_on(label: str, base: str, args: argparse.Namespace) -> tuple[int, dict[s
             else {}
         )
         report(results + async_results, single)
+        otel = report_otel(results)
         bench_aio.report_lag(lag)
         report_pool(pool)
         report_live(live)
         misses = verdicts(results, single) + pool_verdicts(pool) + live_verdicts(live)
+        misses += otel_verdicts(otel)
         misses += bench_aio.verdicts(async_results, lag)
         session.close()
         engine.dispose()
@@ -681,6 +684,7 @@ def run_on(label: str, base: str, args: argparse.Namespace) -> tuple[int, dict[s
     }
     summary["event-loop lag"] = lag
     summary["worker pool"] = pool
+    summary["otel"] = otel
     summary["live progress"] = live
     return misses, summary
 

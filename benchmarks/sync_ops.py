@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 import optiinfra_db as odb
 from benchmarks import orm_models as orm
 from benchmarks.common import RAW, Data, Operation, _cycler
+from benchmarks.otel import NOOP, SDK, otel_ops
 
 #: Calls per sample of the get and complete operations.
 N_GET = 50
@@ -907,7 +908,7 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
     tenant_conns, tenant = tenant_ops(b)
     ops = [
         *get_ops(b), *list_ops(b), *stream_ops(b), *create_ops(b), *bulk, *detail_ops(b),
-        *complete_ops(b), *claim_ops(b), *log, *tenant,
+        *complete_ops(b), *claim_ops(b), *log, *tenant, *otel_ops(b),
     ]  # fmt: skip
     statements = round_trips(b)
     lib_conn, raw_conn, session = b.lib_conn, b.raw_conn, b.session
@@ -919,6 +920,8 @@ def operations(dsn: str, data: Data, quick: bool) -> tuple[list[Operation], Any]
         "raw psycopg": raw_conn.info.backend_pid,
         "SQLAlchemy ORM": orm_conn.info.backend_pid,
         "triggers off": replica_conn.info.backend_pid,
+        # the instrumented modes take turns on the library's connection
+        **dict.fromkeys((NOOP, SDK), lib_conn.info.backend_pid),
     }
     if tenant_conns:
         pids |= {

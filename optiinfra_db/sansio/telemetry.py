@@ -110,18 +110,21 @@ class Telemetry:
             explicit_bucket_boundaries_advisory=RUN_BUCKETS,
         )
         # (id(query), host, port, dbname) -> the metrics' attributes
-        self._attributes: dict[tuple[int, bytes | None, bytes, bytes], dict[str, Any]] = {}
+        self._attributes: dict[
+            tuple[int, bytes | None, bytes, bytes], tuple[dict[str, Any], dict[str, Any]]
+        ] = {}
         # id(pool connection) -> when it was lent
         self._lent: dict[int, float] = {}
 
-    def attributes(self, query: Query, pgconn: PGconn) -> dict[str, Any]:
-        """The low-cardinality attributes of ``query`` on this server and
-        database (cached: the same few dicts for every call)."""
+    def attributes(self, query: Query, pgconn: PGconn) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The metrics' (low-cardinality) and the span's attributes of
+        ``query`` on this server and database, cached: the same few dicts
+        for every call (OpenTelemetry copies what it keeps)."""
         host, port, db = pgconn.host, pgconn.port, pgconn.db
         key = (id(query), host, port, db)
         found = self._attributes.get(key)
         if found is None:
-            found = {
+            metric: dict[str, Any] = {
                 "db.system.name": "postgresql",
                 "db.query.summary": query.key,
                 "db.operation.name": query.operation,
@@ -129,19 +132,19 @@ class Telemetry:
                 "server.address": (host or b"").decode() or "localhost",
             }
             if query.collection is not None:
-                found["db.collection.name"] = query.collection
+                metric["db.collection.name"] = query.collection
             if port:
-                found["server.port"] = int(port)
+                metric["server.port"] = int(port)
+            found = (metric, {**metric, "db.query.text": query.sql})
             if len(self._attributes) > 4096:  # bounded, whatever the servers
                 self._attributes.clear()
             self._attributes[key] = found
         return found
 
     def begin(self, query: Query, pgconn: PGconn, scope: Scope | None) -> Call:
-        attributes = self.attributes(query, pgconn)
-        span_attributes = {**attributes, "db.query.text": query.sql}
+        attributes, span_attributes = self.attributes(query, pgconn)
         if scope is not None:
-            span_attributes["optiinfra.customer.id"] = str(scope.customer_id)
+            span_attributes = {**span_attributes, "optiinfra.customer.id": str(scope.customer_id)}
         span = self.tracer.start_span(query.key, kind=self.client, attributes=span_attributes)
         return Call(self, span, attributes)
 
