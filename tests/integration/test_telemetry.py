@@ -168,7 +168,6 @@ def test_a_failed_insert_sets_the_library_error_type(
     assert repos.customers.get_by_email("ops@acme.test") is not None
 
 
-@pytest.mark.sync_only
 def test_a_scoped_call_names_the_customer_on_the_span_only(
     otel: Otel, db_dsn: str, world: World
 ) -> None:
