@@ -10,6 +10,7 @@ For asyncio: ``optiinfra_db.aio`` (the same API as coroutines on a
 ``psycopg.AsyncConnection``; the sync modules are generated from it).
 """
 
+from optiinfra_db.cluster import Cluster, create_cluster, write_token
 from optiinfra_db.db import (
     configure_connection,
     connect,
@@ -53,9 +54,11 @@ from optiinfra_db.errors import (
     LockTimeoutError,
     NotFoundError,
     QueryCanceledError,
+    ReadOnlyError,
     RepositoryError,
     RowDecodeError,
     SerializationError,
+    StaleReadError,
     TransientError,
 )
 from optiinfra_db.live import log_position, wait_for_work, watch
@@ -164,6 +167,7 @@ __all__ = [
     "ApprovalStatus",
     "ApprovalUpdate",
     "ArtifactType",
+    "Cluster",
     "ConfigType",
     "ConflictError",
     "ConnectionLostError",
@@ -200,6 +204,7 @@ __all__ = [
     "PurgeBatch",
     "PurgeResult",
     "QueryCanceledError",
+    "ReadOnlyError",
     "Recommendation",
     "RecommendationCreate",
     "RecommendationPriority",
@@ -217,6 +222,7 @@ __all__ = [
     "RunSummary",
     "RunningExecution",
     "SerializationError",
+    "StaleReadError",
     "StepFailureSummary",
     "StepStatus",
     "TransientError",
@@ -241,6 +247,7 @@ __all__ = [
     "WorkflowTypeStats",
     "configure_connection",
     "connect",
+    "create_cluster",
     "create_pool",
     "execute",
     "fetch_all",
@@ -260,4 +267,5 @@ __all__ = [
     "use_app_role",
     "wait_for_work",
     "watch",
+    "write_token",
 ]

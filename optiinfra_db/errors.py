@@ -120,6 +120,17 @@ class ConnectionLostError(TransientError):
     not have been applied (``retry_safe`` is False)."""
 
 
+class ReadOnlyError(RepositoryError):
+    """A write through a connection lent for reading (``Cluster.read``): a
+    replica refuses every write, and the primary lent in a replica's place
+    is read-only too. Names the statement."""
+
+
+class StaleReadError(RepositoryError):
+    """``Cluster.read(after=token, on_stale="raise")``: no replica had
+    replayed past the token within ``max_wait``."""
+
+
 class CustomerScopeError(RepositoryError):
     """A customer-scoped ``Repositories`` refused something outside its
     customer: a row for another customer (before any SQL), a connection that
@@ -339,6 +350,33 @@ def with_key(error: InvalidReferenceError, params: Mapping[str, Any]) -> Invalid
     return filled
 
 
+def message_of(exc: psycopg.Error) -> str:
+    return (exc.diag.message_primary or str(exc)).strip().splitlines()[0]
+
+
+_ORIGIN = re.compile(r"/\* optiinfra_db:([a-z0-9_]+):([a-z0-9_]+) \*/")
+
+
+def statement_name(sql: Any) -> str:
+    """A statement as an error names it: its query name when it is the
+    library's (the origin comment), else its first 60 characters."""
+    if isinstance(sql, bytes):
+        sql = sql.decode(errors="replace")
+    text = sql.as_string() if hasattr(sql, "as_string") else str(sql or "")
+    origin = _ORIGIN.search(text)
+    if origin is not None:
+        return f"{origin[1]}.{origin[2]}"
+    return " ".join(text.split())[:60] or "(statement unknown)"
+
+
+def read_only_error(sql: Any) -> ReadOnlyError:
+    """The error of a write through a connection lent for reading."""
+    return ReadOnlyError(
+        f"{statement_name(sql)} writes, and this connection was lent for reading "
+        "(Cluster.read): write through Cluster.primary()"
+    )
+
+
 def translate(exc: psycopg.Error, *, autocommit: bool = False) -> RepositoryError | None:
     """The domain error for a psycopg error, or None if it is not ours to map."""
     transient = _transient(exc, autocommit)
@@ -386,6 +424,8 @@ def translate(exc: psycopg.Error, *, autocommit: bool = False) -> RepositoryErro
             f"row-level security refused a row of {rls['table']}: it is not for the customer "
             "this transaction acts for (optiinfra.customer_id unset or another customer)"
         )
+    if isinstance(exc, pg.ReadOnlySqlTransaction):
+        return ReadOnlyError(f"a write on a read-only connection: {message_of(exc)}")
     if isinstance(exc, pg.CheckViolation):
         return ConstraintViolationError(
             f"{diag.table_name or 'row'} violates check constraint {constraint}",

@@ -56,42 +56,80 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextmanager
-def private_server(**settings: str) -> Iterator[str]:
-    """A fresh cluster with ``settings`` in its postgresql.conf; yields its
-    DSN (user postgres, trust), stops and removes it afterwards."""
-    where = bindir()
-    assert where is not None
+class Server:
+    """A private server: its DSN, folders and binaries."""
+
+    def __init__(self, bindir: Path, root: Path, port: int, as_postgres: list[str]) -> None:
+        self.bindir, self.root, self.port, self.as_postgres = bindir, root, port, as_postgres
+        self.data = root / "data"
+        self.dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    def run(self, *cmd: str) -> None:
+        subprocess.run([*self.as_postgres, *cmd], check=True, capture_output=True, cwd=self.root)
+
+    def configure(self, **settings: str) -> None:
+        conf = {
+            "port": str(self.port),
+            "listen_addresses": "'127.0.0.1'",
+            "unix_socket_directories": f"'{self.root}'",
+            "fsync": "off",
+            **settings,
+        }
+        with open(self.data / "postgresql.conf", "a") as f:
+            f.write("".join(f"{k} = {v}\n" for k, v in conf.items()))
+
+    def start(self) -> None:
+        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
+                 "-w", "start")  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        subprocess.run(
+            [*self.as_postgres, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode,
+             "stop"], capture_output=True, cwd=self.root,
+        )  # fmt: skip
+
+
+def _new(where: Path) -> Server:
     root = Path(tempfile.mkdtemp(prefix="optiinfra-pg-"))
-    data = root / "data"
-    port = _free_port()
     as_postgres: list[str] = []
     if os.geteuid() == 0:
         user = pwd.getpwnam("postgres")
         os.chown(root, user.pw_uid, user.pw_gid)
         as_postgres = ["runuser", "-u", "postgres", "--"]
     root.chmod(0o755)
+    return Server(where, root, _free_port(), as_postgres)
 
-    def run(*cmd: str) -> None:
-        subprocess.run([*as_postgres, *cmd], check=True, capture_output=True, cwd=root)
 
-    run(str(where / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-    conf = {
-        "port": str(port),
-        "listen_addresses": "'127.0.0.1'",
-        "unix_socket_directories": f"'{root}'",
-        "fsync": "off",
-        **settings,
-    }
-    with open(data / "postgresql.conf", "a") as f:
-        f.write("".join(f"{k} = {v}\n" for k, v in conf.items()))
-    run(str(where / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "start")
+@contextmanager
+def private_server(where: Path | None = None, **settings: str) -> Iterator[Server]:
+    """A fresh cluster (``where``: its binaries, else the machine's newest)
+    with ``settings`` in its postgresql.conf; stopped and removed afterwards."""
+    where = where or bindir()
+    assert where is not None
+    server = _new(where)
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        server.run(str(where / "initdb"), "-D", str(server.data), "-U", "postgres",
+                   "--auth=trust", "-E", "UTF8")  # fmt: skip
+        server.configure(**settings)
+        server.start()
+        yield server
     finally:
-        subprocess.run(
-            [*as_postgres, str(where / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-            cwd=root,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        server.stop("immediate")
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+@contextmanager
+def streaming_replica(primary: Server, **settings: str) -> Iterator[Server]:
+    """A hot standby of ``primary`` (``pg_basebackup -R``: streaming
+    replication, its own port), stopped and removed afterwards."""
+    replica = _new(primary.bindir)
+    try:
+        replica.run(str(primary.bindir / "pg_basebackup"), "-D", str(replica.data), "-R",
+                    "-X", "stream", "-h", "127.0.0.1", "-p", str(primary.port),
+                    "-U", "postgres")  # fmt: skip
+        replica.configure(hot_standby="on", **settings)
+        replica.start()
+        yield replica
+    finally:
+        replica.stop("immediate")
+        shutil.rmtree(replica.root, ignore_errors=True)

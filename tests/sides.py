@@ -47,6 +47,8 @@ IO_API: dict[str, str] = {
     "purge": "purge",
     "purge_count": "purge_count",
     "run_worker": "run_worker",
+    "create_cluster": "create_cluster",
+    "write_token": "write_token",
     "Repositories": "AsyncRepositories",
     "ReportRepository": "ReportRepository",
     "AgentCapabilityRepository": "AgentCapabilityRepository",

@@ -74,6 +74,8 @@ RENAMES = {
     "AsyncIterator": "Iterator",
     "AsyncRepositories": "Repositories",
     "aclose": "close",
+    "__aenter__": "__enter__",
+    "__aexit__": "__exit__",
     "aclosing": "closing",
     # asyncio.sleep -> time.sleep (sources take monotonic() from `from time import`)
     "asyncio": "time",

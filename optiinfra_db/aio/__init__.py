@@ -29,6 +29,7 @@ hand-written copy; the sync modules are generated from it by
 
 from __future__ import annotations
 
+from optiinfra_db.aio.cluster import Cluster, create_cluster, write_token
 from optiinfra_db.aio.db import (
     configure_connection,
     connect,
@@ -68,6 +69,7 @@ __all__ = [
     "AgentStateRepository",
     "ApprovalRepository",
     "AsyncRepositories",
+    "Cluster",
     "CustomerRepository",
     "EventRepository",
     "Job",
@@ -81,6 +83,7 @@ __all__ = [
     "WorkflowStepRepository",
     "configure_connection",
     "connect",
+    "create_cluster",
     "create_pool",
     "execute",
     "fetch_all",
@@ -93,4 +96,5 @@ __all__ = [
     "use_app_role",
     "wait_for_work",
     "watch",
+    "write_token",
 ]

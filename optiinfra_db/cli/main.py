@@ -37,6 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="data folder of the embedded PostgreSQL (default .optiinfra/pgdata)",
     )
     common.add_argument(
+        "--replica",
+        action="append",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="a streaming replica the read commands may read from, once it has replayed "
+        "what the primary had written (repeatable; else $OPTIINFRA_REPLICA_URLS, "
+        "comma-separated)",
+    )
+    common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
     )
     common.add_argument(
@@ -79,7 +88,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("OPTIINFRA_DATABASE_URL", "DATABASE_URL"):
         remember_secrets(os.environ.get(name, ""))
     args = build_parser().parse_args(argv)
-    defaults(args, database_url=None, data_dir=None, debug=False, no_prepare=False, json=False)
+    defaults(
+        args,
+        database_url=None,
+        data_dir=None,
+        debug=False,
+        no_prepare=False,
+        json=False,
+        replica=None,
+    )
     if args.debug:
         try:
             return int(args.func(args))

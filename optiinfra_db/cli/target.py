@@ -8,8 +8,9 @@ import argparse
 import getpass
 import os
 import socket
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -20,6 +21,7 @@ from yoyo.exceptions import LockTimeout
 
 from optiinfra_db import embedded
 from optiinfra_db.cli.render import note, remember_secrets
+from optiinfra_db.cluster import create_cluster, write_token
 from optiinfra_db.db import connect, use_app_role
 from optiinfra_db.errors import (
     ConnectionLostError,
@@ -46,6 +48,8 @@ class Target:
     dsn: str
     label: str
     no_prepare: bool = False
+    #: Replicas the read commands read from (--replica, $OPTIINFRA_REPLICA_URLS).
+    replicas: list[str] = field(default_factory=list)
 
 
 def mask(dsn: str) -> str:
@@ -91,14 +95,28 @@ def resolve(args: argparse.Namespace) -> Target:
         target = Target(dsn, f"embedded PostgreSQL in {data_dir} ({mask(dsn)})")
     target.no_prepare = bool(getattr(args, "no_prepare", False))
     note(f"database: {target.label}")
+    replicas = getattr(args, "replica", None) or [
+        u.strip() for u in os.environ.get("OPTIINFRA_REPLICA_URLS", "").split(",") if u.strip()
+    ]
+    for url in replicas:
+        remember_secrets(url)
+        try:
+            conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise CliError(f"--replica is not a valid PostgreSQL URL: {exc}") from exc
+    target.replicas = replicas
     return target
 
 
 def open_conn(
     target: Target, *, read_only: bool = False, long_running: bool = False
-) -> psycopg.Connection[Any]:
+) -> AbstractContextManager[psycopg.Connection[Any]]:
     """A library connection (prepared statements per --no-prepare / $OPTIINFRA_PREPARE;
-    ``long_running`` lifts the statement timeout, for seeding)."""
+    ``long_running`` lifts the statement timeout, for seeding). ``read_only``
+    with replicas given: a connection on one that has replayed everything
+    the primary had written when the command began, else on the primary."""
+    if read_only and target.replicas:
+        return _replica_conn(target)
     timeouts: dict[str, Any] = {"statement_timeout": None} if long_running else {}
     try:
         conn = connect(
@@ -109,6 +127,33 @@ def open_conn(
     if read_only:
         conn.read_only = True
     return conn
+
+
+@contextmanager
+def _replica_conn(target: Target) -> Iterator[psycopg.Connection[Any]]:
+    """Read through a cluster: the primary's position now, then a replica
+    past it (odb.create_cluster: read-your-writes, as a service would)."""
+    options: dict[str, Any] = {"connect_timeout": 5}
+    try:
+        cluster = create_cluster(
+            target.dsn,
+            target.replicas,
+            min_size=1,
+            max_size=1,
+            timeout=10,
+            prepare=False if target.no_prepare else None,
+            kwargs=options,
+        )
+    except psycopg.OperationalError as exc:
+        raise CliError(f"cannot connect to {mask(target.dsn)}: {one_line(exc)}") from exc
+    with cluster:
+        with cluster.primary() as conn:
+            token = write_token(conn)
+        with cluster.read(after=token) as conn:
+            where = f"{conn.info.host}:{conn.info.port}"
+            served = "a replica" if cluster.stats()["fallbacks"] == 0 else "the primary"
+            note(f"reading from {served}, {where}")
+            yield conn
 
 
 def one_line(exc: BaseException) -> str:

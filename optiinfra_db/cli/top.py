@@ -109,7 +109,9 @@ def _check_ready(conn: psycopg.Connection[Any]) -> None:
 
 def cmd_top(args: argparse.Namespace) -> int:
     target = resolve(args)
-    with open_conn(target, read_only=True) as conn:
+    # the primary's statements (a replica counts its own): never --replica's
+    with open_conn(target) as conn:
+        conn.read_only = True
         conn.autocommit = True  # each read sees the counters as they are now
         _check_ready(conn)
         if args.since_reset:

@@ -28,7 +28,8 @@ def stat_dsn() -> Iterator[str]:
         if os.environ.get("CI") == "true":  # CI promises this test runs
             pytest.fail(f"CI: no private server with pg_stat_statements: {reason}")
         pytest.skip(f"no private server with pg_stat_statements: {reason}")
-    with private_server(shared_preload_libraries="'pg_stat_statements'") as dsn:
+    with private_server(shared_preload_libraries="'pg_stat_statements'") as server:
+        dsn = server.dsn
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute("CREATE EXTENSION pg_stat_statements")
         yield dsn

@@ -14,8 +14,9 @@ from tests.sides import IO_API
 
 TESTS = Path(__file__).resolve().parents[1]
 #: Exports of the asyncio side that do no I/O (shared with the sync side, or
-#: a record of each side's: a Job holds that side's repositories).
-PLAIN = {"PurgeBatch", "PurgeResult", "Job"}
+#: a record of each side's: a Job holds that side's repositories, a Cluster
+#: its pools; neither is made by the caller).
+PLAIN = {"PurgeBatch", "PurgeResult", "Job", "Cluster"}
 
 
 def test_every_asyncio_export_has_its_sync_twin_of_the_same_name() -> None:

@@ -21,6 +21,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
+from optiinfra_db.aio.cluster import recover
 from optiinfra_db.aio.db import scoped, stream_results
 from optiinfra_db.errors import (
     ConflictError,
@@ -123,8 +124,12 @@ class Reader(TableCore[R]):
             if scope is None:  # nothing to set first (the common case)
                 await cur.execute(sql, params, prepare=prepare)
             else:
-                async with self._scoped(cur):
-                    await cur.execute(sql, params, prepare=prepare)
+                try:
+                    async with self._scoped(cur):
+                        await cur.execute(sql, params, prepare=prepare)
+                except psycopg.Error as exc:  # raised by the pipeline: a cluster's replica?
+                    if not await recover(cur, exc, sql, params, prepare, scope):
+                        raise
             call.done(cur)
 
     async def _fetchone(self, name: str | Query, params: Params) -> tuple[Any, ...] | None:
