@@ -53,6 +53,7 @@ from psycopg.types.json import Jsonb
 
 import optiinfra_db as odb
 from benchmarks import aio as bench_aio
+from benchmarks import replicas
 from benchmarks.common import RAW, Data, Operation
 from benchmarks.otel import otel_verdicts, report_otel
 from benchmarks.pool import pool_verdicts, report_pool, worker_pool
@@ -851,6 +852,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="TEXT,...",
         help="run only the operations whose name contains one of these "
         "('pool': the worker pool, 'live': watch and wait_for_work latency, "
+        "'replicas': the read mix with and without two replicas, "
         "'async': the async section, 'lag': its event-loop lag only)",
     )
     parser.add_argument(
@@ -866,6 +868,11 @@ def main(argv: list[str] | None = None) -> int:
     for label, base in servers(args.servers):
         missed, summaries[label] = run_on(label, base, args)
         misses += missed
+        where = replicas.binaries("embedded" if label == "embedded" else "env")
+        if (not args.only or "replicas" in args.only) and where is not None:
+            found = replicas.replica_bench(where, args.quick)
+            misses += replicas.report_replicas(found, label)
+            summaries[label]["replicas"] = found
     if args.json:
         Path(args.json).write_text(json.dumps(summaries, indent=2))
     print(f"\n(total {time.perf_counter() - began:.0f} s)")

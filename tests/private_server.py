@@ -125,7 +125,7 @@ def streaming_replica(primary: Server, **settings: str) -> Iterator[Server]:
     replica = _new(primary.bindir)
     try:
         replica.run(str(primary.bindir / "pg_basebackup"), "-D", str(replica.data), "-R",
-                    "-X", "stream", "-h", "127.0.0.1", "-p", str(primary.port),
+                    "-X", "stream", "-c", "fast", "-h", "127.0.0.1", "-p", str(primary.port),
                     "-U", "postgres")  # fmt: skip
         replica.configure(hot_standby="on", **settings)
         replica.start()
