@@ -118,13 +118,14 @@ def _servers(bindir: Path, scale: int) -> Iterator[tuple[Server, list[Server]]]:
 def binaries(label: str) -> Path | None:
     """The binaries of the server a bench run is on: the embedded 16's, or
     the machine's (None: not here)."""
+    from tests.private_server import bindir, why_not
+
     if label == "embedded":
         import pgserver  # type: ignore[import-untyped]
 
         found = Path(pgserver.__file__).parent / "pginstall" / "bin"
-        return found if (found / "pg_basebackup").exists() else None
-    from tests.private_server import bindir, why_not
-
+        usable = (found / "pg_basebackup").exists() and why_not(where=found) is None
+        return found if usable else None
     return bindir() if why_not() is None else None
 
 

@@ -27,9 +27,10 @@ def bindir() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
-def why_not(library: str | None = None) -> str | None:
-    """Why a private server can't run here (None: it can)."""
-    where = bindir()
+def why_not(library: str | None = None, where: Path | None = None) -> str | None:
+    """Why a private server can't run here, from ``where``'s binaries (else
+    the machine's); None: it can."""
+    where = where or bindir()
     if where is None:
         return "no initdb on this machine (install postgresql)"
     if os.geteuid() == 0:
@@ -37,6 +38,13 @@ def why_not(library: str | None = None) -> str | None:
             pwd.getpwnam("postgres")
         except KeyError:
             return "running as root, and there is no postgres user to run the server as"
+        ran = subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(where / "initdb"), "--version"],
+            capture_output=True,
+            text=True,
+        )
+        if ran.returncode != 0:
+            return f"the postgres user can't run {where / 'initdb'}: {ran.stderr.strip()[:200]}"
     if library is not None:
         lib = (
             subprocess.run(

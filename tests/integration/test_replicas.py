@@ -43,16 +43,16 @@ def _binaries() -> list[Any]:
         embedded = Path(pgserver.__file__).parent / "pginstall" / "bin"
     except ImportError:
         embedded = Path("/nonexistent")
-    if (embedded / "pg_basebackup").exists() and reason is None:
-        found.append(pytest.param(embedded, id="embedded"))
-    else:
-        found.append(
-            pytest.param(
-                None,
-                id="embedded",
-                marks=pytest.mark.skip(reason="the embedded server has no pg_basebackup"),
-            )
-        )
+    embedded_reason = (
+        why_not(where=embedded)
+        if (embedded / "pg_basebackup").exists()
+        else "the embedded server has no pg_basebackup"
+    )
+    found.append(
+        pytest.param(embedded, id="embedded")
+        if embedded_reason is None
+        else pytest.param(None, id="embedded", marks=pytest.mark.skip(reason=embedded_reason))
+    )
     return found
 
 
