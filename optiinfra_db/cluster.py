@@ -224,6 +224,10 @@ class Cluster:
                         replica.failed(f"{type(exc).__name__}: {exc}", now, RETRY_AFTER_S)
                         pool.putconn(conn)
                         continue
+                if conn.closed:  # its server went away since the pool's check
+                    replica.failed("connection closed", now, RETRY_AFTER_S)
+                    pool.putconn(conn)
+                    continue
                 fresh = lsn is None or replica.replayed >= lsn
                 if fresh and replica.usable(monotonic(), self.max_lag_s):
                     return pool, replica, conn
