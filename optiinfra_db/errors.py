@@ -16,6 +16,8 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg
 
+from optiinfra_db.queries import origin_of
+
 __all__ = [
     "ConflictError",
     "ConnectionLostError",
@@ -268,8 +270,13 @@ def _key(detail: str | None) -> tuple[str, str]:
     return (match["cols"], match["vals"]) if match else ("", "")
 
 
+def message_of(exc: psycopg.Error) -> str:
+    """The first line of a server error's message."""
+    return (exc.diag.message_primary or str(exc)).strip().splitlines()[0]
+
+
 def _transient(exc: psycopg.Error, autocommit: bool) -> RepositoryError | None:
-    message = (exc.diag.message_primary or str(exc)).strip().splitlines()[0]
+    message = message_of(exc)
     if isinstance(exc, pg.QueryCanceled):
         return QueryCanceledError(f"statement cancelled: {message}")
     if isinstance(exc, pg.LockNotAvailable):
@@ -350,23 +357,13 @@ def with_key(error: InvalidReferenceError, params: Mapping[str, Any]) -> Invalid
     return filled
 
 
-def message_of(exc: psycopg.Error) -> str:
-    return (exc.diag.message_primary or str(exc)).strip().splitlines()[0]
-
-
-_ORIGIN = re.compile(r"/\* optiinfra_db:([a-z0-9_]+):([a-z0-9_]+) \*/")
-
-
 def statement_name(sql: Any) -> str:
     """A statement as an error names it: its query name when it is the
     library's (the origin comment), else its first 60 characters."""
     if isinstance(sql, bytes):
         sql = sql.decode(errors="replace")
     text = sql.as_string() if hasattr(sql, "as_string") else str(sql or "")
-    origin = _ORIGIN.search(text)
-    if origin is not None:
-        return f"{origin[1]}.{origin[2]}"
-    return " ".join(text.split())[:60] or "(statement unknown)"
+    return origin_of(text) or " ".join(text.split())[:60] or "(statement unknown)"
 
 
 def read_only_error(sql: Any) -> ReadOnlyError:

@@ -54,6 +54,7 @@ __all__ = [
     "QueryFileError",
     "QueryUseError",
     "load_catalog",
+    "origin_of",
     "parse_file",
 ]
 
@@ -71,6 +72,18 @@ PATHS: Mapping[str, frozenset[str]] = {
     "copy": frozenset({"copy"}),
     "each": frozenset({"one", "exec", "execrows"}),
 }
+
+#: The origin comment every statement starts with (see ``parse_file``).
+_ORIGIN = re.compile(r"/\* optiinfra_db:([a-z0-9_]+):([a-z0-9_]+) \*/")
+
+
+def origin_of(text: str) -> str | None:
+    """The query name (``file.name``) whose origin comment ``text`` carries
+    (a statement as sent, or as ``pg_stat_statements`` or a server log shows
+    it), or None for a statement that is not the library's."""
+    found = _ORIGIN.search(text)
+    return None if found is None else f"{found[1]}.{found[2]}"
+
 
 _HEADER = re.compile(r"^--\s*name\s*:")
 _HEADER_FULL = re.compile(r"^--\s*name\s*:\s*([a-z][a-z0-9_]*)\s+:([a-z]+)\s*$")

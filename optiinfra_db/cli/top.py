@@ -16,7 +16,6 @@ totals since pg_stat_statements was last reset instead.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -28,9 +27,8 @@ from optiinfra_db.cli import args as types
 from optiinfra_db.cli.render import emit_json, note, safe, table
 from optiinfra_db.cli.target import EXIT_OK, CliError, open_conn, resolve
 from optiinfra_db.db import fetch_all
+from optiinfra_db.queries import origin_of
 
-#: The origin comment every library statement carries (queries.py).
-ORIGIN = re.compile(r"/\* optiinfra_db:([a-z0-9_]+):([a-z0-9_]+) \*/")
 #: How much of a statement that is not the library's is shown.
 TEXT_WIDTH = 70
 
@@ -85,11 +83,9 @@ def attribute(now: Counters, before: Counters | None = None) -> list[Line]:
             calls, total, rows, hit, read = calls - c0, total - t0, rows - r0, hit - h0, read - d0
         if calls <= 0:
             continue
-        origin = ORIGIN.search(text)
-        if origin is not None:
-            name, library = f"{origin[1]}.{origin[2]}", True
-        else:
-            name, library = " ".join(text.split())[:TEXT_WIDTH], False
+        origin = origin_of(text)
+        name = origin or " ".join(text.split())[:TEXT_WIDTH]
+        library = origin is not None
         line = lines.setdefault(name, Line(name, library))
         line.calls += calls
         line.total_ms += total

@@ -68,6 +68,21 @@ BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 RUN_BUCKETS = (0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0)
 
 
+#: The histograms: (attribute of Telemetry, name, description, buckets).
+HISTOGRAMS = (
+    ("duration", "db.client.operation.duration",
+     "Duration of the library's database statements.", BUCKETS),
+    ("wait_time", "db.client.connection.wait_time",
+     "Time to obtain a connection from a create_pool pool.", BUCKETS),
+    ("use_time", "db.client.connection.use_time",
+     "Time between lending a create_pool connection and its return.", BUCKETS),
+    ("queue_wait", "optiinfra.workflow.queue.wait",
+     "From when a run became claimable (run_after, else created_at) to its claim.", RUN_BUCKETS),
+    ("run_duration", "optiinfra.workflow.run.duration",
+     "From a run's claim (or start) to its end, by final status.", RUN_BUCKETS),
+)  # fmt: skip
+
+
 class Telemetry:
     """A tracer and the library's instruments (made by ``odb.instrument``)."""
 
@@ -78,37 +93,17 @@ class Telemetry:
         self.meter = meter
         self.client = SpanKind.CLIENT
         self.error_status = Status(StatusCode.ERROR)
-        self.duration = meter.create_histogram(
-            "db.client.operation.duration",
-            unit="s",
-            description="Duration of the library's database statements.",
-            explicit_bucket_boundaries_advisory=BUCKETS,
-        )
-        self.wait_time = meter.create_histogram(
-            "db.client.connection.wait_time",
-            unit="s",
-            description="Time to obtain a connection from a create_pool pool.",
-            explicit_bucket_boundaries_advisory=BUCKETS,
-        )
-        self.use_time = meter.create_histogram(
-            "db.client.connection.use_time",
-            unit="s",
-            description="Time between lending a create_pool connection and its return.",
-            explicit_bucket_boundaries_advisory=BUCKETS,
-        )
-        self.queue_wait = meter.create_histogram(
-            "optiinfra.workflow.queue.wait",
-            unit="s",
-            description="From when a run became claimable (run_after, else created_at) "
-            "to its claim.",
-            explicit_bucket_boundaries_advisory=RUN_BUCKETS,
-        )
-        self.run_duration = meter.create_histogram(
-            "optiinfra.workflow.run.duration",
-            unit="s",
-            description="From a run's claim (or start) to its end, by final status.",
-            explicit_bucket_boundaries_advisory=RUN_BUCKETS,
-        )
+        made = {
+            attribute: meter.create_histogram(
+                name, unit="s", description=text, explicit_bucket_boundaries_advisory=buckets
+            )
+            for attribute, name, text, buckets in HISTOGRAMS
+        }
+        self.duration = made["duration"]
+        self.wait_time = made["wait_time"]
+        self.use_time = made["use_time"]
+        self.queue_wait = made["queue_wait"]
+        self.run_duration = made["run_duration"]
         # (id(query), host, port, dbname) -> the metrics' attributes
         self._attributes: dict[
             tuple[int, bytes | None, bytes, bytes], tuple[dict[str, Any], dict[str, Any]]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from optiinfra_db.queries import CATALOG, QueryFileError, parse_file
+from optiinfra_db.queries import CATALOG, QueryFileError, origin_of, parse_file
+from tests.catalog import TABLES
 
 OP = "-- op: SELECT things\n"
 
@@ -87,24 +88,6 @@ def test_the_shipped_catalog_is_loaded_with_origins() -> None:
         CATALOG["nope.nothing"]
 
 
-TABLES = {
-    "customers",
-    "agents",
-    "events",
-    "recommendations",
-    "approvals",
-    "optimizations",
-    "agent_configs",
-    "agent_states",
-    "agent_capabilities",
-    "agent_metrics",
-    "workflow_executions",
-    "workflow_steps",
-    "workflow_artifacts",
-    "workflow_transitions",
-}
-
-
 def test_each_shipped_op_line_names_a_table_and_agrees_with_the_statement() -> None:
     """The declared operation is not parsed from the text, but it must not
     contradict it: a statement that writes declares a write, one that reads
@@ -128,3 +111,10 @@ def test_no_select_star_in_sql() -> None:
     for key, query in CATALOG.items():
         assert "SELECT *" not in query.sql.upper(), key
         assert ".*" not in query.sql, key
+
+
+def test_origin_of_names_the_librarys_statements_only() -> None:
+    query = CATALOG["workflow_executions.claim_one"]
+    assert origin_of(query.sql) == "workflow_executions.claim_one"
+    assert origin_of("DECLARE c NO SCROLL CURSOR FOR " + query.sql) == query.key
+    assert origin_of("SELECT 1 /* optiinfra_db:x */") is None
