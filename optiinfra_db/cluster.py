@@ -57,6 +57,9 @@ RETRY_AFTER_S = 5.0
 #: A replica lent without a token is probed (replay position, lag) at most
 #: this often.
 PROBE_EVERY_S = 1.0
+#: A probe's statement timeout: a replica slower than this to say where it
+#: stands is skipped (RETRY_AFTER_S), as one that is down.
+PROBE_TIMEOUT_MS = 250
 #: While waiting (``max_wait``) for a replica to catch up, the interval
 #: between probes.
 WAIT_STEP_S = 0.02
@@ -102,7 +105,11 @@ def recover(
         return False
     if isinstance(exc, pg.ReadOnlySqlTransaction):
         raise read_only_error(query) from exc
-    if not getattr(conn, "_odb_replica", False) or not _replica_gave_up(exc, conn):
+    if (
+        not getattr(conn, "_odb_replica", False)
+        or getattr(conn, "_odb_probing", False)  # the probe's failure skips the replica
+        or not _replica_gave_up(exc, conn)
+    ):
         return False
     cluster._retry_on_primary(cur, query, params, prepare, scope)
     return True
@@ -238,14 +245,20 @@ class Cluster:
             time.sleep(min(WAIT_STEP_S, left))
 
     def _probe(self, conn: Connection, replica: Replica) -> None:
-        """Read the replica's position and lag (outside a transaction, so
-        the caller's first statement takes its own snapshot)."""
+        """Read the replica's position and lag, under a short statement
+        timeout, in a transaction of its own (so the caller's first statement
+        takes its own snapshot): one round trip (a pipeline)."""
         was = conn.autocommit
         conn.set_autocommit(True)
+        conn._odb_probing = True  # type: ignore[attr-defined]
         try:
-            ((system, standby, replayed, lag),) = fetch_all(conn, "cluster.replica_position")
+            with conn.pipeline(), conn.transaction():
+                execute(conn, "cluster.probe_timeout", {"timeout_ms": PROBE_TIMEOUT_MS})
+                ((system, standby, replayed, lag),) = fetch_all(conn, "cluster.replica_position")
         finally:
-            conn.set_autocommit(was)
+            conn._odb_probing = False  # type: ignore[attr-defined]
+            if not conn.closed:
+                conn.set_autocommit(was)
         if system != self.system:
             raise ValueError(f"{replica.name} is another cluster's server (system {system})")
         if not standby:

@@ -17,6 +17,14 @@ FROM pg_control_system();
 SELECT system_identifier::text, pg_is_in_recovery()
 FROM pg_control_system();
 
+-- name: probe_timeout :exec
+-- op: SELECT
+-- The statement timeout of a replica's health probe (transaction-local, in
+-- milliseconds): a replica too slow to answer replica_position within it is
+-- skipped for a while, as one that is down. Sent in one round trip with the
+-- probe (a pipeline).
+SELECT set_config('statement_timeout', %(timeout_ms)s::text, true);
+
 -- name: replica_position :one
 -- op: SELECT
 -- A replica's health probe: whether it is a standby, how far it has

@@ -8,6 +8,7 @@ on both sides; where a read was served is read from the lent connection
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import threading
@@ -21,6 +22,7 @@ import psycopg
 import pytest
 
 import optiinfra_db as odb
+from optiinfra_db.queries import CATALOG
 from tests.private_server import Server, bindir, private_server, streaming_replica, why_not
 from tests.sides import api
 from tests.tenant_harness import app_dsn, ensure_app_login
@@ -302,6 +304,29 @@ def test_a_recovery_conflict_is_retried_on_the_primary(nodes: Nodes, cluster: An
         assert row[0] == 10
     vacuum.join()
     assert cluster.stats()["retries"] == 1
+
+
+def test_a_replica_too_slow_to_answer_its_probe_is_skipped(
+    nodes: Nodes, cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe runs under a short statement timeout: a replica that takes
+    seconds to say where it stands (here, its probe made to sleep) is
+    skipped as one that is down, and the read served at once elsewhere."""
+    probe = CATALOG["cluster.replica_position"]
+    slow = probe.sql.replace("FROM pg_control_system()", "FROM pg_control_system(), pg_sleep(3)")
+    assert slow != probe.sql
+    queries = CATALOG._queries  # type: ignore[attr-defined]
+    monkeypatch.setitem(queries, "cluster.replica_position", dataclasses.replace(probe, sql=slow))
+    began = time.monotonic()
+    with cluster.read() as conn:
+        assert _where(conn) == (False, nodes.primary.port)  # no replica answered in time
+    assert time.monotonic() - began < 2.0  # two probes cut at 250 ms each, not 2 x 3 s
+    states = cluster.stats()["replicas"]
+    assert [s["down"] for s in states] == [True, True]
+    assert all("statement timeout" in s["error"] for s in states), states
+    monkeypatch.setitem(queries, "cluster.replica_position", probe)
+    with cluster.read() as conn:  # skipped for a while: still the primary
+        assert _where(conn)[0] is False
 
 
 def test_a_stopped_replica_is_skipped_without_a_failed_call(nodes: Nodes) -> None:
