@@ -460,40 +460,42 @@ WITH ctx AS MATERIALIZED (
                'actor', coalesce(%(actor)s::text, %(worker_id)s::text))::text, true) AS c
 ),
 picked AS MATERIALIZED (
-    SELECT q.id, q.customer_id, q.priority, coalesce(q.run_after, q.created_at) AS due
+    -- Each candidate with its customer's running runs, counted once (at
+    -- most the limit read): the count both passes over a customer at its
+    -- limit here and decides below how many of its picks fit.
+    SELECT q.id, q.customer_id, q.priority, coalesce(q.run_after, q.created_at) AS due,
+           c.busy
     FROM workflow_executions AS q
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS busy
+        FROM (SELECT 1
+              FROM workflow_executions AS r
+              WHERE r.customer_id = q.customer_id AND r.status = 'running'
+              LIMIT %(per_customer_limit)s::integer) AS running
+    ) AS c
     WHERE q.status = 'pending'
       AND coalesce(q.run_after, q.created_at) <= statement_timestamp()
       AND (%(workflow_types)s::workflow_type[] IS NULL
            OR q.workflow_type = ANY (%(workflow_types)s::workflow_type[]))
       AND (%(agent_id)s::uuid IS NULL OR q.agent_id = %(agent_id)s::uuid)
       AND (%(customer_id)s::uuid IS NULL OR q.customer_id = %(customer_id)s::uuid)
-      AND ((SELECT count(*)
-               FROM (SELECT 1
-                     FROM workflow_executions AS r
-                     WHERE r.customer_id = q.customer_id AND r.status = 'running'
-                     LIMIT %(per_customer_limit)s::integer) AS busy)
-              < %(per_customer_limit)s::integer)
+      AND c.busy < %(per_customer_limit)s::integer
     ORDER BY q.priority DESC, coalesce(q.run_after, q.created_at), q.id
     LIMIT %(limit)s
     FOR UPDATE OF q SKIP LOCKED
 ),
 kept AS (
     -- With a limit: a customer's picks in claim order, as many as it has
-    -- room for beside its running runs.
+    -- room for beside its running runs (the statement's snapshot: the count
+    -- picked took).
     SELECT k.id
     FROM (
-        SELECT p.id, p.customer_id,
+        SELECT p.id, p.busy,
                row_number() OVER (PARTITION BY p.customer_id
                                   ORDER BY p.priority DESC, p.due, p.id) AS n
         FROM picked AS p
     ) AS k
-    WHERE k.n + (SELECT count(*)
-                 FROM (SELECT 1
-                       FROM workflow_executions AS r
-                       WHERE r.customer_id = k.customer_id AND r.status = 'running'
-                       LIMIT %(per_customer_limit)s::integer) AS busy)
-          <= %(per_customer_limit)s::integer
+    WHERE k.n + k.busy <= %(per_customer_limit)s::integer
 ),
 moved AS (
     UPDATE workflow_executions AS e SET
