@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: help venv test test-slow check lint lint-migrations types generate migrate demo bench bench-quick clean
+.PHONY: help venv test test-slow check lint lint-migrations types generate migrate demo bench bench-quick bench-history clean
 
 help:
 	@echo "make demo     migrate + seed + show an embedded demo database"
@@ -13,6 +13,7 @@ help:
 	@echo "make generate the sync modules from their asyncio source (optiinfra_db/aio/)"
 	@echo "make migrate  apply migrations to \$$OPTIINFRA_DATABASE_URL"
 	@echo "make bench    benchmarks side by side (raw psycopg, SQLAlchemy ORM)"
+	@echo "make bench-history  the partitioned log at 10M executions (RUNS=N; not CI)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -79,3 +80,10 @@ bench-quick: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build .optiinfra
+
+# History at scale (not CI): 10 million executions, partition drop against
+# batched DELETE, generic-plan cost at 4/26/52 partitions (about an hour on
+# 2 cores, ~40 GB of disk; RUNS=... for fewer).
+RUNS ?= 10000000
+bench-history: $(STAMP)
+	OPTIINFRA_BENCH_DSN="$${OPTIINFRA_BENCH_DSN-$(BENCH_DSN)}" $(BIN)/python -m benchmarks.history_scale --runs $(RUNS)

@@ -53,6 +53,8 @@ from optiinfra_db.errors import (
     LeaseLostError,
     LockTimeoutError,
     NotFoundError,
+    PartitionDetachError,
+    PartitionKeptError,
     QueryCanceledError,
     ReadOnlyError,
     RepositoryError,
@@ -63,6 +65,12 @@ from optiinfra_db.errors import (
 )
 from optiinfra_db.live import log_position, wait_for_work, watch
 from optiinfra_db.migrate import RollbackRefusedError, migrate, pending_migrations, rollback
+from optiinfra_db.partitions import (
+    TransitionPartition,
+    ensure_partitions,
+    list_partitions,
+    partition_gaps,
+)
 from optiinfra_db.records import (
     Agent,
     AgentCapability,
@@ -201,6 +209,8 @@ __all__ = [
     "OptimizationRepository",
     "OptimizationStatus",
     "OptimizationUpdate",
+    "PartitionDetachError",
+    "PartitionKeptError",
     "PurgeBatch",
     "PurgeResult",
     "QueryCanceledError",
@@ -226,6 +236,7 @@ __all__ = [
     "StepFailureSummary",
     "StepStatus",
     "TransientError",
+    "TransitionPartition",
     "WorkerReport",
     "WorkflowArtifact",
     "WorkflowArtifactCreate",
@@ -249,13 +260,16 @@ __all__ = [
     "connect",
     "create_cluster",
     "create_pool",
+    "ensure_partitions",
     "execute",
     "fetch_all",
     "instrument",
+    "list_partitions",
     "log_position",
     "migrate",
     "new_api_key",
     "page_token",
+    "partition_gaps",
     "pending_migrations",
     "purge",
     "purge_count",

@@ -30,6 +30,8 @@ __all__ = [
     "LeaseLostError",
     "LockTimeoutError",
     "NotFoundError",
+    "PartitionDetachError",
+    "PartitionKeptError",
     "QueryCanceledError",
     "RepositoryError",
     "RowDecodeError",
@@ -148,6 +150,25 @@ def platform_refusal(owner: str, table: str, customer_id: Any) -> CustomerScopeE
         "every customer, and read-only to a customer scope (write it from a session "
         "with no customer set)"
     )
+
+
+class PartitionDetachError(RepositoryError):
+    """``purge`` could not detach an old partition of the transition log: a
+    DETACH ... CONCURRENTLY needs a session of its own, outside a transaction
+    block and outside a transaction pooler (PgBouncer's transaction mode);
+    connect purge straight to the server. Nothing was dropped."""
+
+
+class PartitionKeptError(RepositoryError):
+    """``purge`` detached an old partition of the transition log, and the
+    check made again after the detach found a row of a run it keeps (the run
+    was moved out of its finished status meanwhile): the partition is not
+    dropped but left as a table of its own, named in the message, for a DBA
+    to attach again (``ALTER TABLE workflow_transitions ATTACH PARTITION``)."""
+
+    def __init__(self, message: str, *, partition: str) -> None:
+        super().__init__(message)
+        self.partition = partition
 
 
 class InvalidReferenceError(RepositoryError):

@@ -8,12 +8,14 @@ create its lock table on connect). So both run on a read-only replica.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 
 from optiinfra_db.db import fetch_all
 from optiinfra_db.enums import PG_ENUMS
+from optiinfra_db.partitions import list_partitions, partition_gaps
 from optiinfra_db.schema import (
     EXPECTED_FOREIGN_KEYS,
     EXPECTED_INDEXES,
@@ -161,4 +163,38 @@ def verify(conn: psycopg.Connection[Any]) -> Verification:
     of_missing = any(table in missing_tables for table in EXPECTED_INDEXES.values())
     if not missing_indexes and not invalid and not of_missing:
         result.ok.append(f"indexes: all {len(EXPECTED_INDEXES)} present and valid")
+    _check_partitions(conn, result)
     return result
+
+
+#: How far ahead verify wants the transition log's partitions made.
+PARTITION_HORIZON = timedelta(days=28)
+
+
+def _check_partitions(conn: psycopg.Connection[Any], result: Verification) -> None:
+    """The transition log's weeks ahead (migration 0026): a gap in the next
+    four weeks is a problem (writes there still land in the DEFAULT
+    partition, but ensure has not run), and so is a missing DEFAULT
+    partition (a write outside every range would fail)."""
+    if not fetch_all(conn, "partitions.installed")[0][0]:
+        return
+    parts = list_partitions(conn)
+    if not any(p.is_default for p in parts):
+        result.problems.append(
+            "workflow_transitions has no DEFAULT partition: a write outside every "
+            "partition's range would fail (run 'optiinfra-db partitions ensure')"
+        )
+    gaps = partition_gaps(conn, horizon=PARTITION_HORIZON)
+    result.problems += [
+        f"workflow_transitions: no partition for {lo.isoformat()} to {hi.isoformat()} "
+        "(rows land in the DEFAULT partition; run 'optiinfra-db partitions ensure')"
+        for lo, hi in gaps
+    ]
+    pending = [p.name for p in parts if p.detach_pending]
+    result.problems += [
+        f"workflow_transitions: partition {name} is half detached (an interrupted "
+        "DETACH CONCURRENTLY; the next purge finishes it)"
+        for name in pending
+    ]
+    if not gaps and any(p.is_default for p in parts) and not pending:
+        result.ok.append(f"partitions: {len(parts)}, the next {PARTITION_HORIZON.days} days made")

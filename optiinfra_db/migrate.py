@@ -23,6 +23,7 @@ from yoyo import get_backend, read_migrations
 
 from optiinfra_db._resources import migrations_dir
 from optiinfra_db.db import fetch_all
+from optiinfra_db.partitions import ensure_partitions
 from optiinfra_db.queries import CATALOG
 
 __all__ = [
@@ -65,10 +66,18 @@ def _migrations() -> Any:
 
 
 def migrate(dsn: str) -> list[str]:
-    """Apply every pending migration; return the ids applied, in order."""
+    """Apply every pending migration; return the ids applied, in order.
+
+    Then, on a partitioned transition log (migration 0026), make its weeks
+    ahead (``ensure_partitions`` with its defaults), so a deploy that runs
+    ``migrate`` keeps them made; ``yoyo apply`` alone does not (run
+    ``optiinfra-db partitions ensure`` from a schedule, docs/partitions.md)."""
     with _locked_backend(dsn) as backend:
         todo = backend.to_apply(_migrations())
         backend.apply_migrations(todo)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            if fetch_all(conn, "partitions.installed")[0][0]:
+                ensure_partitions(conn)
         return [m.id for m in todo]
 
 
@@ -85,15 +94,21 @@ class RollbackRefusedError(Exception):
 
 
 _DROP_TABLE = re.compile(r"^\s*DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?([a-z_][a-z0-9_]*)", re.I | re.M)
+# "-- keeps rows: t1, t2": the rollback drops these tables only after moving
+# their rows elsewhere (0026's partitioned log), so they lose nothing.
+_KEEPS_ROWS = re.compile(r"^--\s*keeps rows:\s*([a-z0-9_, ]+)$", re.M)
 
 
 def dropped_tables(migration_ids: list[str]) -> list[str]:
-    """The tables the rollbacks of these migrations drop (read from their files)."""
+    """The tables the rollbacks of these migrations drop with their rows (read
+    from their files; a table named on a ``-- keeps rows:`` line keeps them)."""
     tables: list[str] = []
     for ident in migration_ids:
         path = migrations_dir() / f"{ident}.rollback.sql"
         if path.exists():
-            tables.extend(_DROP_TABLE.findall(path.read_text(encoding="utf-8")))
+            text = path.read_text(encoding="utf-8")
+            kept = {t.strip() for line in _KEEPS_ROWS.findall(text) for t in line.split(",")}
+            tables.extend(t for t in _DROP_TABLE.findall(text) if t not in kept)
     return tables
 
 

@@ -40,6 +40,8 @@ MIGRATION_IDS = (
     "0022.scheduling",
     "0023.scheduling-indexes",
     "0024.cancel-notify",
+    "0025.transition-partition-prep",
+    "0026.transition-partitions",
 )
 
 EXPECTED_TABLES = frozenset({
@@ -81,11 +83,9 @@ EXPECTED_FOREIGN_KEYS: dict[str, tuple[str, str]] = {
     "fk_workflow_steps_execution": ("workflow_steps", "c"),
     "fk_workflow_artifacts_execution": ("workflow_artifacts", "c"),
     "fk_workflow_artifacts_step": ("workflow_artifacts", "c"),
-    "fk_workflow_transitions_execution": ("workflow_transitions", "c"),
     "fk_approvals_recommendation_customer": ("approvals", "c"),
     "fk_workflow_steps_execution_customer": ("workflow_steps", "c"),
     "fk_workflow_artifacts_execution_customer": ("workflow_artifacts", "c"),
-    "fk_workflow_transitions_execution_customer": ("workflow_transitions", "c"),
 }
 
 #: index name -> table (primary keys and unique constraints included)

@@ -1,5 +1,9 @@
 -- Live progress: what watchers and idle workers read (see optiinfra_db/live.py).
 --
+-- A watch of one execution reads only the partitions from its
+-- history_from on (migration 0025; run-time pruning); a watch of the whole
+-- log probes every partition's writer index (a few empty index ranges).
+--
 -- How the log is read (migrations 0016/0017, optiinfra_db/aio/live.py): a
 -- watcher keeps a snapshot, lo, and each read returns the transitions whose
 -- writer (writer_xid, the writer's top-level transaction) lo did not see and
@@ -58,6 +62,8 @@ WITH fresh AS MATERIALIZED (
     WHERE (t.writer_xid >= pg_snapshot_xmax(%(lo)s::pg_snapshot)
            OR t.writer_xid = ANY (ARRAY(SELECT pg_snapshot_xip(%(lo)s::pg_snapshot))))
       AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
+      AND t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
+                            WHERE e.id = %(execution_id)s::uuid), '-infinity')
 ), first AS (
     SELECT f.id, f.workflow_execution_id, f.workflow_step_id, f.from_status,
            f.to_status, f.at, f.worker_id, f.actor, f.attempt, f.reason, f.error_details
@@ -85,6 +91,8 @@ WITH rest AS MATERIALIZED (
       AND pg_visible_in_snapshot(t.writer_xid, %(hi)s::pg_snapshot)
       AND t.id > %(last)s
       AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
+      AND t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
+                            WHERE e.id = %(execution_id)s::uuid), '-infinity')
     ORDER BY t.id
     LIMIT %(limit)s
 )
@@ -106,6 +114,8 @@ WITH rest AS MATERIALIZED (
     WHERE t.id > %(last)s
       AND (t.writer_xid IS NULL OR pg_visible_in_snapshot(t.writer_xid, %(hi)s::pg_snapshot))
       AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
+      AND t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
+                            WHERE e.id = %(execution_id)s::uuid), '-infinity')
     ORDER BY t.id
     LIMIT %(limit)s
 )

@@ -41,11 +41,13 @@ SELECT pid, ctime FROM yoyo_lock;
 
 -- name: tables :many
 -- op: SELECT
--- Ordinary tables in the current schema (yoyo's own excluded).
+-- Ordinary and partitioned tables in the current schema (yoyo's own and
+-- partitions excluded: a partition is part of its parent).
 SELECT c.relname::text
 FROM pg_catalog.pg_class AS c
 WHERE c.relnamespace = to_regnamespace(current_schema())
   AND c.relkind IN ('r', 'p')
+  AND NOT c.relispartition
   AND c.relname NOT IN ('_yoyo_log', '_yoyo_migration', '_yoyo_version', 'yoyo_lock', 'yoyo_tmp')
 ORDER BY 1;
 
@@ -53,9 +55,12 @@ ORDER BY 1;
 -- op: SELECT
 -- Foreign keys in the current schema: name, table and ON DELETE action
 -- ('c' cascade, 'n' set null, 'a' no action, 'r' restrict, 'd' set default).
+-- The copies a partitioned table's keys leave on its partitions (and on
+-- the partitions of a referenced partitioned table) are not listed.
 SELECT con.conname::text, con.conrelid::regclass::text, con.confdeltype::text
 FROM pg_catalog.pg_constraint AS con
 WHERE con.contype = 'f'
+  AND con.conparentid = 0
   AND con.connamespace = to_regnamespace(current_schema())
 ORDER BY 1;
 

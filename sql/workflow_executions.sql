@@ -988,11 +988,16 @@ WHERE e.id = %(id)s;
 -- name: history :many
 -- op: SELECT workflow_transitions
 -- An execution's transitions and its steps', oldest first (the order the
--- log assigned). Served by ix_workflow_transitions_execution.
+-- log assigned). Served by ix_workflow_transitions_execution, in the
+-- partitions from the execution's history_from on only (run-time pruning:
+-- the bound is an init plan; NULL, for executions older than migration
+-- 0025, reads them all).
 SELECT id, workflow_execution_id, workflow_step_id, from_status, to_status, at,
        worker_id, actor, attempt, reason, error_details
 FROM workflow_transitions
 WHERE workflow_execution_id = %(id)s
+  AND at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
+                      WHERE e.id = %(id)s), '-infinity')
 ORDER BY id;
 
 -- name: get_detail :one

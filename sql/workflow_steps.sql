@@ -379,7 +379,8 @@ FROM moved;
 -- kind tells how it started: first, retry (from retrying: the step asked
 -- for it) or restart (from failed: its run was requeued).
 -- NULL: no such step. Reads the execution's log through
--- ix_workflow_transitions_execution.
+-- ix_workflow_transitions_execution, in the partitions from its run's
+-- history_from on only (run-time pruning).
 SELECT coalesce((
     SELECT json_agg(json_build_object(
                'step_id', a.workflow_step_id,
@@ -409,6 +410,8 @@ SELECT coalesce((
             FROM workflow_transitions
             WHERE workflow_execution_id = s.workflow_execution_id
               AND workflow_step_id = s.id
+              AND at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
+                                  WHERE e.id = s.workflow_execution_id), '-infinity')
             WINDOW w AS (ORDER BY id)
         ) AS t
         WHERE t.to_status = 'running'

@@ -32,13 +32,16 @@ def rows(conn: psycopg.Connection[Any], query: str) -> list[tuple[Any, ...]]:
 
 
 def snapshot(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    """Everything the migrations create in ``public``, in a comparable form."""
+    """Everything the migrations create in ``public``, in a comparable form.
+    The transition log's partitions (named by the week they were made in)
+    are left out: the partitioned parent stands for them."""
     return {
         "tables": rows(
             conn,
             """
             SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+              AND NOT c.relispartition
               AND c.relname NOT LIKE '%yoyo%' ORDER BY 1""",
         ),
         "columns": rows(
@@ -48,6 +51,7 @@ def snapshot(conn: psycopg.Connection[Any]) -> dict[str, Any]:
                    character_maximum_length, numeric_precision, numeric_scale
             FROM information_schema.columns
             WHERE table_schema = 'public' AND table_name NOT LIKE '%yoyo%'
+              AND table_name NOT IN (SELECT relname FROM pg_class WHERE relispartition)
             ORDER BY table_name, column_name""",
         ),
         "enums": enums(conn),
@@ -56,19 +60,25 @@ def snapshot(conn: psycopg.Connection[Any]) -> dict[str, Any]:
             """
             SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
             FROM pg_constraint WHERE connamespace = 'public'::regnamespace
-              AND conrelid::regclass::text NOT LIKE '%yoyo%' ORDER BY 1, 2""",
+              AND conrelid::regclass::text NOT LIKE '%yoyo%'
+              AND conrelid NOT IN (SELECT oid FROM pg_class WHERE relispartition)
+            ORDER BY 1, 2""",
         ),
         "indexes": rows(
             conn,
             """
             SELECT tablename, indexname, indexdef FROM pg_indexes
-            WHERE schemaname = 'public' AND tablename NOT LIKE '%yoyo%' ORDER BY 1, 2""",
+            WHERE schemaname = 'public' AND tablename NOT LIKE '%yoyo%'
+              AND tablename NOT IN (SELECT relname FROM pg_class WHERE relispartition)
+            ORDER BY 1, 2""",
         ),
         "triggers": rows(
             conn,
             """
             SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(oid) FROM pg_trigger
-            WHERE NOT tgisinternal ORDER BY 1, 2""",
+            WHERE NOT tgisinternal
+              AND tgrelid NOT IN (SELECT oid FROM pg_class WHERE relispartition)
+            ORDER BY 1, 2""",
         ),
         "functions": rows(
             conn,
@@ -83,7 +93,10 @@ def snapshot(conn: psycopg.Connection[Any]) -> dict[str, Any]:
             FROM pg_description d JOIN pg_class c ON c.oid = d.objoid
             LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid
             WHERE d.classoid = 'pg_class'::regclass
-              AND c.relnamespace = 'public'::regnamespace ORDER BY 1, 2""",
+              AND c.relnamespace = 'public'::regnamespace AND NOT c.relispartition
+              AND c.oid NOT IN (SELECT i.indexrelid FROM pg_index AS i
+                                JOIN pg_class AS t ON t.oid = i.indrelid WHERE t.relispartition)
+            ORDER BY 1, 2""",
         ),
     }
 

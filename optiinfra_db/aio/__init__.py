@@ -41,6 +41,12 @@ from optiinfra_db.aio.db import (
     use_app_role,
 )
 from optiinfra_db.aio.live import log_position, wait_for_work, watch
+from optiinfra_db.aio.partitions import (
+    TransitionPartition,
+    ensure_partitions,
+    list_partitions,
+    partition_gaps,
+)
 from optiinfra_db.aio.repositories import (
     AgentCapabilityRepository,
     AgentConfigRepository,
@@ -78,6 +84,7 @@ __all__ = [
     "PurgeResult",
     "RecommendationRepository",
     "ReportRepository",
+    "TransitionPartition",
     "WorkflowArtifactRepository",
     "WorkflowExecutionRepository",
     "WorkflowStepRepository",
@@ -85,9 +92,12 @@ __all__ = [
     "connect",
     "create_cluster",
     "create_pool",
+    "ensure_partitions",
     "execute",
     "fetch_all",
+    "list_partitions",
     "log_position",
+    "partition_gaps",
     "purge",
     "purge_count",
     "run_worker",

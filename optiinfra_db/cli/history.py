@@ -109,6 +109,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             on_batch=on_batch,
             actor=operator(),
+            drop_partitions=not args.no_drop_partitions,
         )
     finally:
         if out is not None:
@@ -118,7 +119,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
     what = "would remove" if result.dry_run else "removed"
     note(
         f"purge: {what} {result.executions:,} executions, {result.steps:,} steps, "
-        f"{result.artifacts:,} artifacts, {result.transitions:,} transitions in "
+        f"{result.artifacts:,} artifacts, {result.transitions:,} transitions "
+        f"({result.partitions_dropped:,} old partition(s) of the log dropped whole) in "
         f"{result.batches:,} batch(es), {duration(result.seconds)} "
         f"(slowest batch {duration(result.slowest_batch_s)})"
         + (f"; artifact paths in {args.artifacts_out}" if args.artifacts_out else "")
@@ -201,6 +203,12 @@ def register(
     )
     p.add_argument(
         "--artifacts-out", metavar="FILE", help="write the removed artifacts' paths here"
+    )
+    p.add_argument(
+        "--no-drop-partitions",
+        action="store_true",
+        help="delete the log row by row only, never dropping its old partitions whole "
+        "(e.g. through a transaction pooler on a log without a DEFAULT partition)",
     )
     p.set_defaults(func=cmd_purge)
     p = sub.add_parser(

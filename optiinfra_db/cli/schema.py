@@ -1,12 +1,15 @@
-"""The schema's commands: ``migrate``, ``rollback``, ``status``, ``verify``."""
+"""The schema's commands: ``migrate``, ``rollback``, ``status``, ``verify``,
+``partitions list|ensure``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import timedelta
 from typing import Any
 
 from optiinfra_db import health
+from optiinfra_db.cli import args as types
 from optiinfra_db.cli.render import Style, emit_json, note, table
 from optiinfra_db.cli.target import (
     EXIT_FAIL,
@@ -18,6 +21,7 @@ from optiinfra_db.cli.target import (
     yoyo_masked,
 )
 from optiinfra_db.migrate import RollbackRefusedError, migrate, rollback
+from optiinfra_db.partitions import ensure_partitions, list_partitions
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -88,6 +92,41 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if result.passed else EXIT_FAIL
 
 
+def cmd_partitions_list(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    with open_conn(target, read_only=True) as conn:
+        parts = list_partitions(conn)
+    if args.json:
+        emit_json({"partitions": [p.model_dump(mode="json") for p in parts]})
+        return EXIT_OK
+
+    def bound(value: Any, unbounded: str) -> str:
+        return unbounded if value is None else value.isoformat()
+
+    rows = [
+        [
+            p.name,
+            "DEFAULT" if p.is_default else bound(p.range_from, "MINVALUE"),
+            "" if p.is_default else bound(p.range_to, "MAXVALUE"),
+            "?" if p.rows_estimate is None else f"{p.rows_estimate:,}",
+            f"{p.total_bytes / 1048576:,.1f} MiB",
+            "detach pending" if p.detach_pending else "",
+        ]
+        for p in parts
+    ]
+    table(rows, ["partition", "from", "to", "rows (est.)", "size", ""], sys.stdout)
+    return EXIT_OK
+
+
+def cmd_partitions_ensure(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    with open_conn(target) as conn:
+        conn.autocommit = True
+        made = ensure_partitions(conn, ahead=args.ahead, width=timedelta(days=args.width_days))
+    note(f"partitions: made {', '.join(made)}" if made else "partitions: all there")
+    return EXIT_OK
+
+
 def register(sub: Any, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser) -> None:
     """Add ``migrate``, ``rollback``, ``status`` and ``verify`` to the command line."""
     sub.add_parser("migrate", parents=[common], help="apply pending migrations").set_defaults(
@@ -109,3 +148,28 @@ def register(sub: Any, common: argparse.ArgumentParser, as_json: argparse.Argume
         parents=[common, as_json],
         help="check the database matches this library (read-only); exit 1 on problems",
     ).set_defaults(func=cmd_verify)
+    p = sub.add_parser("partitions", help="the transition log's partitions: list, ensure")
+    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs.add_parser(
+        "list",
+        parents=[common, as_json],
+        help="each partition with its range, rows (estimate) and size (read-only)",
+    ).set_defaults(func=cmd_partitions_list)
+    p = verbs.add_parser(
+        "ensure",
+        parents=[common],
+        help="make the DEFAULT partition and this week's and the weeks ahead",
+    )
+    p.add_argument(
+        "--ahead",
+        type=types.positive_up_to("--ahead", 520),
+        default=4,
+        help="slots after the current one (default 4)",
+    )
+    p.add_argument(
+        "--width-days",
+        type=types.positive_up_to("--width-days", 366),
+        default=7,
+        help="days per partition (default 7: a week, starting on Monday 00:00 UTC)",
+    )
+    p.set_defaults(func=cmd_partitions_ensure)

@@ -71,6 +71,9 @@ class PurgeResult:
     artifacts: int = 0
     transitions: int = 0
     batches: int = 0
+    #: whole partitions of the transition log dropped (their rows are
+    #: counted in ``transitions``)
+    partitions_dropped: int = 0
     slowest_batch_s: float = 0.0
     seconds: float = 0.0
     artifact_paths: list[str] = field(default_factory=list)

@@ -36,7 +36,8 @@ def test_the_customer_tables_are_the_ones_postgresql_secures(raw_conn: Conn) -> 
     secured = raw_conn.execute(
         "SELECT c.relname FROM pg_class AS c"
         " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relrowsecurity"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+        " AND c.relrowsecurity"
         " AND EXISTS (SELECT 1 FROM pg_policy AS p WHERE p.polrelid = c.oid)"
     ).fetchall()
     assert {name for (name,) in secured} == CUSTOMER_TABLES

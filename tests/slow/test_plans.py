@@ -123,6 +123,15 @@ SKIP = {k for k, q in CATALOG.items() if q.kind == "copy"} | {
     "live.listen_cancel",
     "live.unlisten_all",  # UNLISTEN: a utility statement
     "meta.table_has_rows",  # an identifier template ({table}), one row at most
+    # DDL on the log's partitions (partitions.ensure would make them; the
+    # rest are templates of a partition's name): tests/integration/test_partitions.py
+    "partitions.ensure",
+    "retention.partition_rows",
+    "retention.detach_lock_timeout",
+    "retention.detach_partition_concurrently",
+    "retention.detach_partition",
+    "retention.finish_detach",
+    "retention.drop_detached",
     # a stream's cursor (DECLARE / FETCH / CLOSE: templates of an identifier);
     # the statement a stream declares is explained under its own name
     "meta.stream_declare",
@@ -148,6 +157,19 @@ def scale_db(pg_server: Any, template_db: str) -> Iterator[dict[str, Any]]:
     name = f"optiinfra_plans_{os.getpid()}"
     with pg_server.janitor(name, template_dbname=template_db):
         dsn = pg_server.dsn(name)
+        with psycopg.connect(dsn, autocommit=True) as dba:
+            # The partitioned log as months in production leave it: weekly
+            # partitions from six weeks back (the seed spreads its history
+            # over the last 30 days) instead of the first partition that the
+            # migration made of the old table (empty here).
+            dba.execute(
+                "ALTER TABLE workflow_transitions DETACH PARTITION workflow_transitions_first"
+            )
+            dba.execute("DROP TABLE workflow_transitions_first")
+            dba.execute(
+                "SELECT optiinfra_ensure_transition_partitions("
+                "10, '7 days', now() - interval '6 weeks')"
+            )
         with api.connect(dsn, statement_timeout=None) as conn:
             began = time.perf_counter()
             result = seed(conn, scale=SCALE, seed=1)
@@ -370,6 +392,8 @@ def params_for(key: str, ids: dict[str, Any]) -> dict[str, Any]:
         "after_id": UUID(int=(1 << 128) - 1),
         "since": "-infinity",
         "until": "infinity",
+        "horizon": "28 days",
+        "dropped": [],
         "names": sorted(PG_ENUMS),
         "key": "Acme Corp",
         "email": "ops@acme-corp.example",
@@ -645,12 +669,37 @@ def _literal(conn: psycopg.Connection[Any], value: Any) -> str:
     return Literal(value).as_string(conn)
 
 
+def _partitions(conn: psycopg.Connection[Any]) -> tuple[dict[str, str], set[str]]:
+    """The log's partitions' indexes, each to its parent's (a plan names the
+    partition's), and the partitions holding no row (the weeks ahead, the
+    DEFAULT): the planner reads a 0-page table by a sequential scan, which
+    costs nothing, so those are no rule's concern."""
+    parents = dict(
+        conn.execute(
+            "SELECT c.relname::text, p.relname::text FROM pg_inherits AS i"
+            " JOIN pg_class AS c ON c.oid = i.inhrelid JOIN pg_class AS p ON p.oid = i.inhparent"
+            " WHERE c.relkind = 'i'"
+        ).fetchall()
+    )
+    empty = {
+        r[0]
+        for r in conn.execute(
+            "SELECT partition_name FROM optiinfra_transition_partitions()"
+            " WHERE pg_relation_size(partition_name::regclass) = 0"
+        ).fetchall()
+    }
+    conn.rollback()
+    return parents, empty
+
+
 def test_plans_at_scale(scale_db: dict[str, Any]) -> None:
     ids = scale_db["ids"]
     problems: list[str] = []
     used_indexes: set[str] = set()
     table: list[tuple[str, str, str, float, str]] = []
     with api.connect(scale_db["dsn"], statement_timeout=None) as conn:
+        index_parent, empty_partitions = _partitions(conn)
+        print(f"\nthe log's partitions holding no row: {sorted(empty_partitions)}")
         for key in sorted(CATALOG):
             if key in SKIP:
                 continue
@@ -694,12 +743,17 @@ def test_plans_at_scale(scale_db: dict[str, Any]) -> None:
                             if "Relation Name" in nd
                         }
                     )
-                    used_indexes |= {nd["Index Name"] for nd in nodes if "Index Name" in nd}
+                    used_indexes |= {
+                        index_parent.get(nd["Index Name"], nd["Index Name"])
+                        for nd in nodes
+                        if "Index Name" in nd
+                    }
                     seq = [
                         nd["Relation Name"]
                         for nd in nodes
                         if nd["Node Type"] == "Seq Scan"
                         and nd["Relation Name"].startswith("workflow_")
+                        and nd["Relation Name"] not in empty_partitions
                     ]
                     if seq and not {key, f"{key} #{n}"} & set(SEQ_SCAN_ALLOWED):
                         problems.append(
@@ -787,6 +841,7 @@ def test_plans_at_scale_under_row_level_security(scale_db: dict[str, Any]) -> No
         api.connect(scale_db["dsn"], statement_timeout=None) as operator,
         api.connect(app_dsn(scale_db["dsn"]), statement_timeout=None) as app,
     ):
+        _, empty_partitions = _partitions(operator)
         for key in sorted(CATALOG):
             if key in SKIP or key.split(".")[0] not in SCOPED_FILES or key == "customers.create":
                 continue  # (customers are created by the operator's view only)
@@ -830,6 +885,7 @@ def test_plans_at_scale_under_row_level_security(scale_db: dict[str, Any]) -> No
                         for rel, node in scans["scoped"]
                         if node == "Seq Scan"
                         and rel.startswith("workflow_")
+                        and rel not in empty_partitions
                         and (rel, "Seq Scan") not in scans["operator"]
                         # the operator's plan scanned it too (with values its
                         # planner proves empty, e.g. status = NULL, it scans

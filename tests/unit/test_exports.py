@@ -16,7 +16,7 @@ TESTS = Path(__file__).resolve().parents[1]
 #: Exports of the asyncio side that do no I/O (shared with the sync side, or
 #: a record of each side's: a Job holds that side's repositories, a Cluster
 #: its pools; neither is made by the caller).
-PLAIN = {"PurgeBatch", "PurgeResult", "Job", "Cluster"}
+PLAIN = {"PurgeBatch", "PurgeResult", "Job", "Cluster", "TransitionPartition"}
 
 
 def test_every_asyncio_export_has_its_sync_twin_of_the_same_name() -> None:
