@@ -151,17 +151,23 @@ def weekly_past(db_dsn: str) -> Iterator[Conn]:
         yield dba
 
 
-def _old_run(repos: Any, conn: Conn, dba: Conn, world: World, weeks: list[int]) -> UUID:
-    """A run that finished ``weeks[-1]`` weeks ago, with moves logged in
-    each of ``weeks`` (weeks ago) besides the ones made now."""
-    wx = repos.workflow_executions
-    run = wx.create(
+def _new_run(wx: Any, world: World) -> UUID:
+    """A pending cost-analysis run of the world's customer and agent."""
+    run: UUID = wx.create(
         odb.WorkflowExecutionCreate(
             agent_id=world.agent.id,
             customer_id=world.customer.id,
             workflow_type=odb.WorkflowType.COST_ANALYSIS,
         )
     ).id
+    return run
+
+
+def _old_run(repos: Any, conn: Conn, dba: Conn, world: World, weeks: list[int]) -> UUID:
+    """A run that finished ``weeks[-1]`` weeks ago, with moves logged in
+    each of ``weeks`` (weeks ago) besides the ones made now."""
+    wx = repos.workflow_executions
+    run = _new_run(wx, world)
     wx.start(run)
     wx.complete(run)
     conn.commit()
@@ -184,13 +190,7 @@ def test_purge_drops_old_partitions_and_counts_as_its_dry_run(
     gone = [_old_run(repos, conn, dba, world, [9 - i % 2, 8 - i % 2]) for i in range(4)]
     # a run finished long ago but after the cutoff: its old moves keep week -7
     kept = _old_run(repos, conn, dba, world, [7, 5])
-    live = repos.workflow_executions.create(
-        odb.WorkflowExecutionCreate(
-            agent_id=world.agent.id,
-            customer_id=world.customer.id,
-            workflow_type=odb.WorkflowType.COST_ANALYSIS,
-        )
-    ).id
+    live = _new_run(repos.workflow_executions, world)
     conn.commit()
     _log(dba, live, datetime.now(UTC) - 9 * WEEK)  # a pending run's old move, in week -9
     kept_log = [t.id for t in repos.workflow_executions.history(kept)]
@@ -333,13 +333,7 @@ def _writer(dsn: str, world: World, stop: threading.Event, out: dict[str, Any]) 
             wx = api.Repositories(wconn).workflow_executions
             while not stop.is_set():
                 try:
-                    run = wx.create(
-                        odb.WorkflowExecutionCreate(
-                            agent_id=world.agent.id,
-                            customer_id=world.customer.id,
-                            workflow_type=odb.WorkflowType.COST_ANALYSIS,
-                        )
-                    ).id
+                    run = _new_run(wx, world)
                     wx.start(run)
                     wx.complete(run)
                     out["runs"].append(run)
@@ -485,13 +479,7 @@ def test_the_log_keys_are_kept_by_triggers(
         conn.commit()
         assert dba.execute(count, [run]).fetchone() == (0,)
         # a customer's deletion cascades to its runs, and the runs to their log
-        second = repos.workflow_executions.create(
-            odb.WorkflowExecutionCreate(
-                agent_id=world.agent.id,
-                customer_id=world.customer.id,
-                workflow_type=odb.WorkflowType.COST_ANALYSIS,
-            )
-        ).id
+        second = _new_run(repos.workflow_executions, world)
         conn.commit()
         _log(dba, second, datetime.now(UTC) - 2 * WEEK)
         repos.customers.delete(world.customer.id)
