@@ -18,14 +18,16 @@ INSERT INTO agents (id, type, name) VALUES (gen_random_uuid(), 'cost', 'bench-ag
 -- op: INSERT workflow_executions
 -- Runs %(lo)s..%(hi)s of %(total)s, spread evenly over the %(weeks)s weeks
 -- before now (run n at now - weeks * (1 - n / total)), all finished: three
--- in four completed, the rest failed.
+-- in four completed, the rest failed. Their log's bounds as the triggers
+-- keep them for a run made at its created_at (history_from: created;
+-- history_until: completed + a day).
 INSERT INTO workflow_executions (
     id, agent_id, customer_id, workflow_type, status, started_at, completed_at,
-    created_at, updated_at, attempt, first_started_at, history_from)
+    created_at, updated_at, attempt, first_started_at, history_from, history_until)
 SELECT uuid_in(md5('run' || n)::cstring), a.id, c.ids[1 + n %% array_length(c.ids, 1)],
        'cost_analysis', CASE WHEN n %% 4 = 0 THEN 'failed' ELSE 'completed' END::workflow_status,
        t + interval '1 second', t + interval '40 seconds', t, t + interval '40 seconds', 1,
-       t + interval '1 second', t
+       t + interval '1 second', t, t + interval '40 seconds' + interval '1 day'
 FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS n
 CROSS JOIN (SELECT id FROM agents WHERE name = 'bench-agent') AS a
 CROSS JOIN (SELECT array_agg(id ORDER BY id) AS ids FROM customers) AS c
@@ -49,6 +51,12 @@ CROSS JOIN (VALUES (1, false, NULL, 'pending', NULL), (2, false, 'pending', 'run
                    (5, true, 'running', 'completed', NULL), (6, false, 'running', 'completed', NULL))
     AS m (k, step, from_status, to_status, reason)
 WHERE e.created_at >= %(lo)s::timestamptz AND e.created_at < %(hi)s::timestamptz;
+
+-- name: plain_history_until :exec
+-- op: ALTER workflow_executions
+-- The plain log's database keeps 0027's column (purge reads it), not its
+-- triggers: the seed fills it.
+ALTER TABLE workflow_executions ADD COLUMN history_until timestamptz;
 
 -- name: secondary_indexes :many
 -- op: SELECT

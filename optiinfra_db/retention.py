@@ -98,7 +98,8 @@ def purge(
         extra = {"dropped": dropped} if result.dry_run else {}
         while True:
             started = time.perf_counter()
-            with wrap_errors(True):
+            with wrap_errors(True), conn.transaction():
+                execute(conn, "retention.batch_by_index")
                 row = (
                     fetch_all(
                         conn,

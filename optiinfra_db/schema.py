@@ -42,6 +42,7 @@ MIGRATION_IDS = (
     "0024.cancel-notify",
     "0025.transition-partition-prep",
     "0026.transition-partitions",
+    "0027.history-until",
 )
 
 EXPECTED_TABLES = frozenset({

@@ -1,7 +1,8 @@
 -- Live progress: what watchers and idle workers read (see optiinfra_db/live.py).
 --
--- A watch of one execution reads only the partitions from its
--- history_from on (migration 0025; run-time pruning); a watch of the whole
+-- A watch of one execution reads only the partitions between its
+-- history_from and history_until (migrations 0025, 0027; run-time
+-- pruning); a watch of the whole
 -- log probes every partition's writer index (a few empty index ranges).
 --
 -- How the log is read (migrations 0016/0017, optiinfra_db/aio/live.py): a
@@ -64,6 +65,8 @@ WITH fresh AS MATERIALIZED (
       AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
       AND t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
                             WHERE e.id = %(execution_id)s::uuid), '-infinity')
+      AND t.at < coalesce((SELECT e.history_until FROM workflow_executions AS e
+                           WHERE e.id = %(execution_id)s::uuid), 'infinity')
 ), first AS (
     SELECT f.id, f.workflow_execution_id, f.workflow_step_id, f.from_status,
            f.to_status, f.at, f.worker_id, f.actor, f.attempt, f.reason, f.error_details
@@ -93,6 +96,8 @@ WITH rest AS MATERIALIZED (
       AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
       AND t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
                             WHERE e.id = %(execution_id)s::uuid), '-infinity')
+      AND t.at < coalesce((SELECT e.history_until FROM workflow_executions AS e
+                           WHERE e.id = %(execution_id)s::uuid), 'infinity')
     ORDER BY t.id
     LIMIT %(limit)s
 )
@@ -116,6 +121,8 @@ WITH rest AS MATERIALIZED (
       AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
       AND t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
                             WHERE e.id = %(execution_id)s::uuid), '-infinity')
+      AND t.at < coalesce((SELECT e.history_until FROM workflow_executions AS e
+                           WHERE e.id = %(execution_id)s::uuid), 'infinity')
     ORDER BY t.id
     LIMIT %(limit)s
 )

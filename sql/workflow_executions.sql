@@ -989,15 +989,17 @@ WHERE e.id = %(id)s;
 -- op: SELECT workflow_transitions
 -- An execution's transitions and its steps', oldest first (the order the
 -- log assigned). Served by ix_workflow_transitions_execution, in the
--- partitions from the execution's history_from on only (run-time pruning:
--- the bound is an init plan; NULL, for executions older than migration
--- 0025, reads them all).
+-- partitions between the execution's history_from and history_until only
+-- (run-time pruning: the bounds are init plans; a NULL bound, for
+-- executions older than migrations 0025/0027, reads on to that end).
 SELECT id, workflow_execution_id, workflow_step_id, from_status, to_status, at,
        worker_id, actor, attempt, reason, error_details
 FROM workflow_transitions
 WHERE workflow_execution_id = %(id)s
   AND at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
                       WHERE e.id = %(id)s), '-infinity')
+  AND at < coalesce((SELECT e.history_until FROM workflow_executions AS e
+                     WHERE e.id = %(id)s), 'infinity')
 ORDER BY id;
 
 -- name: get_detail :one

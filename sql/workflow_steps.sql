@@ -379,8 +379,8 @@ FROM moved;
 -- kind tells how it started: first, retry (from retrying: the step asked
 -- for it) or restart (from failed: its run was requeued).
 -- NULL: no such step. Reads the execution's log through
--- ix_workflow_transitions_execution, in the partitions from its run's
--- history_from on only (run-time pruning).
+-- ix_workflow_transitions_execution, in the partitions between its run's
+-- history_from and history_until only (run-time pruning).
 SELECT coalesce((
     SELECT json_agg(json_build_object(
                'step_id', a.workflow_step_id,
@@ -412,6 +412,8 @@ SELECT coalesce((
               AND workflow_step_id = s.id
               AND at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
                                   WHERE e.id = s.workflow_execution_id), '-infinity')
+              AND at < coalesce((SELECT e.history_until FROM workflow_executions AS e
+                                 WHERE e.id = s.workflow_execution_id), 'infinity')
             WINDOW w AS (ORDER BY id)
         ) AS t
         WHERE t.to_status = 'running'

@@ -97,18 +97,20 @@ async def purge(
         while True:
             started = time.perf_counter()
             with wrap_errors(True):
-                row = (
-                    await fetch_all(
-                        conn,
-                        statement,
-                        {
-                            **params,
-                            **extra,
-                            "after_completed_at": after[0],
-                            "after_id": after[1],
-                        },
-                    )
-                )[0]
+                async with conn.transaction():
+                    await execute(conn, "retention.batch_by_index")
+                    row = (
+                        await fetch_all(
+                            conn,
+                            statement,
+                            {
+                                **params,
+                                **extra,
+                                "after_completed_at": after[0],
+                                "after_id": after[1],
+                            },
+                        )
+                    )[0]
             batch = add_batch(result, row, time.perf_counter() - started)
             if batch is None:
                 break

@@ -294,12 +294,18 @@ def test_history_reads_only_the_partitions_that_can_hold_its_rows(
         dba.execute(SQL("PREPARE h(uuid) AS {}").format(SQL(statement)))  # type: ignore[arg-type]
         for run in (new, old):
             row = dba.execute(
-                "SELECT history_from FROM workflow_executions WHERE id = %s", [run]
+                "SELECT history_from, history_until FROM workflow_executions WHERE id = %s",
+                [run],
             ).fetchone()
             assert row is not None
             can_hold = {
-                p.name for p in parts if p.is_default or p.range_to is None or p.range_to > row[0]
+                p.name
+                for p in parts
+                if not p.is_default
+                and (p.range_to is None or p.range_to > row[0])
+                and (p.range_from is None or p.range_from < row[1])
             }
+            default = {p.name for p in parts if p.is_default}
             plan = [
                 r[0]
                 for r in dba.execute(
@@ -315,12 +321,59 @@ def test_history_reads_only_the_partitions_that_can_hold_its_rows(
                 for m in [_SCAN.search(line)]
                 if m and m.group(1) in {p.name for p in parts}
             }
-            assert read == can_hold, "\n".join(plan)
+            # the weeks its bounds overlap (and the DEFAULT partition, unless
+            # they cover the bounds): not the weeks after
+            assert can_hold <= read <= can_hold | default, "\n".join(plan)
             assert len(read) < len(parts)
+            if run == new:  # this week's run: this week (and the next)
+                assert len(read) <= 2, "\n".join(plan)
         dba.execute("DEALLOCATE h")
-    # an earlier move written later lowers history_from: history still sees it
+    # a move outside a run's bounds widens them, in the writing transaction:
+    # history still sees it; updated_at does not move for bookkeeping
+    bounds = "SELECT history_from, history_until, updated_at FROM workflow_executions WHERE id = %s"
+    before = dba.execute(bounds, [new]).fetchone()
+    assert before is not None
     early = _log(dba, new, datetime.now(UTC) - 9 * WEEK)
-    assert early in {t.id for t in repos.workflow_executions.history(new)}
+    late = _log(dba, new, datetime.now(UTC) + 5 * WEEK)
+    after = dba.execute(bounds, [new]).fetchone()
+    assert after is not None
+    assert after[0] < before[0] and after[1] > before[1] and after[2] == before[2]
+    assert {early, late} <= {t.id for t in repos.workflow_executions.history(new)}
+    # a DBA moving a row's time (into another partition) widens them too
+    dba.execute(
+        "UPDATE workflow_transitions SET at = now() + interval '12 weeks' WHERE id = %s", [late]
+    )
+    assert late in {t.id for t in repos.workflow_executions.history(new)}
+    conn.commit()
+
+
+def test_two_writers_widening_a_runs_bounds_at_once(
+    conn: Conn, repos: Any, world: World, db_dsn: str
+) -> None:
+    """Two transactions log moves past a run's history_until at once: the
+    second waits for the first's row, then widens from what it committed
+    (monotone), so the bounds hold both moves and history reads both."""
+    run = world.execution.id
+    conn.commit()
+    until = "SELECT history_until FROM workflow_executions WHERE id = %s"
+    now = datetime.now(UTC)
+    with _dba(db_dsn) as first, _dba(db_dsn) as second:
+        first.autocommit = False
+        second.autocommit = False
+        ids: dict[str, int] = {}
+        ids["first"] = _log(first, run, now + 5 * WEEK)  # holds the run's row
+        late = threading.Thread(target=lambda: ids.update(second=_log(second, run, now + 3 * WEEK)))
+        late.start()
+        time.sleep(0.3)
+        assert "second" not in ids  # waiting for the first's row lock
+        first.commit()
+        late.join(10)
+        second.commit()
+        bound = first.execute(until, [run]).fetchone()
+        assert bound is not None and bound[0] > now + 5 * WEEK
+        first.commit()
+    read = {t.id for t in repos.workflow_executions.history(run)}
+    assert {ids["first"], ids["second"]} <= read
     conn.commit()
 
 
@@ -357,7 +410,11 @@ def test_the_live_migration_under_traffic_and_its_rollback(
 ) -> None:
     """Roll back to a plain log, write under traffic while migrating again
     (0 failed calls, 0 lost rows), then roll back: every row is kept."""
-    assert rollback(db_dsn, 2) == ["0026.transition-partitions", "0025.transition-partition-prep"]
+    assert rollback(db_dsn, 3) == [
+        "0027.history-until",
+        "0026.transition-partitions",
+        "0025.transition-partition-prep",
+    ]
     with _dba(db_dsn) as dba:
         assert dba.execute(
             "SELECT relkind FROM pg_class WHERE oid = 'workflow_transitions'::regclass"
@@ -375,7 +432,11 @@ def test_the_live_migration_under_traffic_and_its_rollback(
         stop.set()
         for t in writers:
             t.join()
-        assert migrated == ["0025.transition-partition-prep", "0026.transition-partitions"]
+        assert migrated == [
+            "0025.transition-partition-prep",
+            "0026.transition-partitions",
+            "0027.history-until",
+        ]
         assert out["errors"] == [] and out["retried"] == 0
         assert len(out["runs"]) > 10
         # each run: created pending, running, completed; all read back
@@ -394,7 +455,8 @@ def test_the_live_migration_under_traffic_and_its_rollback(
         run = out["runs"][0]
         _log(dba, run, datetime.now(UTC) + 2 * WEEK)
         _log(dba, run, datetime(2031, 1, 1, tzinfo=UTC))
-        assert rollback(db_dsn, 2) == [
+        assert rollback(db_dsn, 3) == [
+            "0027.history-until",
             "0026.transition-partitions",
             "0025.transition-partition-prep",
         ]
@@ -407,7 +469,7 @@ def test_the_live_migration_under_traffic_and_its_rollback(
         # identity continues after the highest id
         next_id = _log(dba, run, datetime.now(UTC))
         assert next_id > everything[0] and next_id > everything[1]
-        assert odb.migrate(db_dsn)[-1] == "0026.transition-partitions"
+        assert odb.migrate(db_dsn)[-1] == "0027.history-until"
 
 
 @pytest.mark.sync_only
