@@ -2,7 +2,9 @@
 --
 -- A watch of one execution reads only the partitions between its
 -- history_from and history_until (migrations 0025, 0027; run-time
--- pruning); a watch of the whole
+-- pruning: these statements are planned per call, so a whole-log watch's
+-- NULL execution id folds the bounds away, and they do not bend its
+-- estimates); a watch of the whole
 -- log probes every partition's writer index (a few empty index ranges).
 --
 -- How the log is read (migrations 0016/0017, optiinfra_db/aio/live.py): a
@@ -63,10 +65,11 @@ WITH fresh AS MATERIALIZED (
     WHERE (t.writer_xid >= pg_snapshot_xmax(%(lo)s::pg_snapshot)
            OR t.writer_xid = ANY (ARRAY(SELECT pg_snapshot_xip(%(lo)s::pg_snapshot))))
       AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
-      AND t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
-                            WHERE e.id = %(execution_id)s::uuid), '-infinity')
-      AND t.at < coalesce((SELECT e.history_until FROM workflow_executions AS e
-                           WHERE e.id = %(execution_id)s::uuid), 'infinity')
+      AND (%(execution_id)s::uuid IS NULL
+           OR (t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
+                                 WHERE e.id = %(execution_id)s::uuid), '-infinity')
+               AND t.at < coalesce((SELECT e.history_until FROM workflow_executions AS e
+                                    WHERE e.id = %(execution_id)s::uuid), 'infinity')))
 ), first AS (
     SELECT f.id, f.workflow_execution_id, f.workflow_step_id, f.from_status,
            f.to_status, f.at, f.worker_id, f.actor, f.attempt, f.reason, f.error_details
@@ -94,10 +97,11 @@ WITH rest AS MATERIALIZED (
       AND pg_visible_in_snapshot(t.writer_xid, %(hi)s::pg_snapshot)
       AND t.id > %(last)s
       AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
-      AND t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
-                            WHERE e.id = %(execution_id)s::uuid), '-infinity')
-      AND t.at < coalesce((SELECT e.history_until FROM workflow_executions AS e
-                           WHERE e.id = %(execution_id)s::uuid), 'infinity')
+      AND (%(execution_id)s::uuid IS NULL
+           OR (t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
+                                 WHERE e.id = %(execution_id)s::uuid), '-infinity')
+               AND t.at < coalesce((SELECT e.history_until FROM workflow_executions AS e
+                                    WHERE e.id = %(execution_id)s::uuid), 'infinity')))
     ORDER BY t.id
     LIMIT %(limit)s
 )
@@ -119,10 +123,11 @@ WITH rest AS MATERIALIZED (
     WHERE t.id > %(last)s
       AND (t.writer_xid IS NULL OR pg_visible_in_snapshot(t.writer_xid, %(hi)s::pg_snapshot))
       AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
-      AND t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
-                            WHERE e.id = %(execution_id)s::uuid), '-infinity')
-      AND t.at < coalesce((SELECT e.history_until FROM workflow_executions AS e
-                           WHERE e.id = %(execution_id)s::uuid), 'infinity')
+      AND (%(execution_id)s::uuid IS NULL
+           OR (t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
+                                 WHERE e.id = %(execution_id)s::uuid), '-infinity')
+               AND t.at < coalesce((SELECT e.history_until FROM workflow_executions AS e
+                                    WHERE e.id = %(execution_id)s::uuid), 'infinity')))
     ORDER BY t.id
     LIMIT %(limit)s
 )
