@@ -82,7 +82,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build .optiinfra
 
 # History at scale (not CI): 10 million executions, partition drop against
-# batched DELETE, generic-plan cost at 4/26/52 partitions (about an hour on
+# batched DELETE, generic-plan cost at 4/26/52 partitions (about 30 min on
 # 2 cores, ~40 GB of disk; RUNS=... for fewer).
 RUNS ?= 10000000
 bench-history: $(STAMP)

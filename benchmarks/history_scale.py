@@ -1,8 +1,9 @@
 """History at scale (issue: history that scales): ``make bench-history``.
 
 Not in CI: at the default 10,000,000 executions (60 million transitions) it
-takes about an hour on 2 cores and ~40 GB of disk. On the server of
-``OPTIINFRA_BENCH_DSN`` (default the machine's PostgreSQL 15):
+takes about half an hour on 2 cores (29 min measured) and ~40 GB of disk.
+On the server of ``OPTIINFRA_BENCH_DSN`` (default the machine's PostgreSQL
+15):
 
 1. two databases seeded alike with ``--runs`` executions spread over
    ``--weeks`` weeks and six transitions each (bulk load: see
