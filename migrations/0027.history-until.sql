@@ -78,12 +78,16 @@ BEGIN
                                   NEW.workflow_execution_id);
     END IF;
     NEW.customer_id := owner;
-    -- A bound the move falls outside of moves (a NULL bound: none to keep).
-    -- Monotone (least/greatest), so two writers raising it at once agree.
+    -- A bound the move falls outside of moves. Monotone (least/greatest),
+    -- so two writers widening it at once agree. A NULL bound (a run older
+    -- than 0025/0027: its log unbounded on that side) stays NULL: least and
+    -- greatest skip NULLs, and would bound it by this move alone.
     IF NEW.at < run_from OR NEW.at >= run_until THEN
         UPDATE workflow_executions
-        SET history_from = least(history_from, NEW.at),
-            history_until = greatest(history_until, NEW.at + interval '1 day')
+        SET history_from = CASE WHEN history_from IS NOT NULL
+                                THEN least(history_from, NEW.at) END,
+            history_until = CASE WHEN history_until IS NOT NULL
+                                 THEN greatest(history_until, NEW.at + interval '1 day') END
         WHERE id = NEW.workflow_execution_id;
     END IF;
     RETURN NEW;

@@ -377,6 +377,34 @@ def test_two_writers_widening_a_runs_bounds_at_once(
     conn.commit()
 
 
+def test_a_run_without_an_upper_bound_keeps_none(
+    conn: Conn, repos: Any, world: World, db_dsn: str
+) -> None:
+    """A run made before 0027 (history_until NULL: its log unbounded above)
+    that gets a move earlier than its history_from: history_from is
+    lowered, history_until stays NULL (not bounded by that one move), and
+    history and the delete still find its later rows."""
+    run = world.execution.id
+    conn.commit()
+    with _dba(db_dsn) as dba:
+        dba.execute("UPDATE workflow_executions SET history_until = NULL WHERE id = %s", [run])
+        later = _log(dba, run, datetime.now(UTC) + 3 * WEEK)
+        early = _log(dba, run, datetime.now(UTC) - 4 * WEEK)
+        row = dba.execute(
+            "SELECT history_from, history_until FROM workflow_executions WHERE id = %s", [run]
+        ).fetchone()
+        assert row is not None and row[1] is None
+        assert row[0] <= datetime.now(UTC) - 4 * WEEK
+        assert {early, later} <= {t.id for t in repos.workflow_executions.history(run)}
+        conn.commit()
+        repos.workflow_executions.delete(run)
+        conn.commit()
+        left = dba.execute(
+            "SELECT count(*) FROM workflow_transitions WHERE workflow_execution_id = %s", [run]
+        ).fetchone()
+        assert left == (0,)
+
+
 def _writer(dsn: str, world: World, stop: threading.Event, out: dict[str, Any]) -> None:
     """Create, start and complete runs, and read their log, until stopped (as a
     service on the release before the migration would)."""
