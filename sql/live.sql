@@ -64,10 +64,10 @@ WITH fresh AS MATERIALIZED (
     FROM workflow_transitions AS t
     WHERE (t.writer_xid >= pg_snapshot_xmax(%(lo)s::pg_snapshot)
            OR t.writer_xid = ANY (ARRAY(SELECT pg_snapshot_xip(%(lo)s::pg_snapshot))))
-      AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
       AND (%(execution_id)s::uuid IS NULL
-           OR (t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
-                                 WHERE e.id = %(execution_id)s::uuid), '-infinity')
+           OR (t.workflow_execution_id = %(execution_id)s::uuid
+               AND t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
+                                     WHERE e.id = %(execution_id)s::uuid), '-infinity')
                AND t.at < coalesce((SELECT e.history_until FROM workflow_executions AS e
                                     WHERE e.id = %(execution_id)s::uuid), 'infinity')))
 ), first AS (
@@ -96,10 +96,10 @@ WITH rest AS MATERIALIZED (
            OR t.writer_xid = ANY (ARRAY(SELECT pg_snapshot_xip(%(lo)s::pg_snapshot))))
       AND pg_visible_in_snapshot(t.writer_xid, %(hi)s::pg_snapshot)
       AND t.id > %(last)s
-      AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
       AND (%(execution_id)s::uuid IS NULL
-           OR (t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
-                                 WHERE e.id = %(execution_id)s::uuid), '-infinity')
+           OR (t.workflow_execution_id = %(execution_id)s::uuid
+               AND t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
+                                     WHERE e.id = %(execution_id)s::uuid), '-infinity')
                AND t.at < coalesce((SELECT e.history_until FROM workflow_executions AS e
                                     WHERE e.id = %(execution_id)s::uuid), 'infinity')))
     ORDER BY t.id
@@ -122,10 +122,10 @@ WITH rest AS MATERIALIZED (
     FROM workflow_transitions AS t
     WHERE t.id > %(last)s
       AND (t.writer_xid IS NULL OR pg_visible_in_snapshot(t.writer_xid, %(hi)s::pg_snapshot))
-      AND (%(execution_id)s::uuid IS NULL OR t.workflow_execution_id = %(execution_id)s::uuid)
       AND (%(execution_id)s::uuid IS NULL
-           OR (t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
-                                 WHERE e.id = %(execution_id)s::uuid), '-infinity')
+           OR (t.workflow_execution_id = %(execution_id)s::uuid
+               AND t.at >= coalesce((SELECT e.history_from FROM workflow_executions AS e
+                                     WHERE e.id = %(execution_id)s::uuid), '-infinity')
                AND t.at < coalesce((SELECT e.history_until FROM workflow_executions AS e
                                     WHERE e.id = %(execution_id)s::uuid), 'infinity')))
     ORDER BY t.id
